@@ -1,0 +1,51 @@
+//===- CostModel.h - Task times from FLOPs and bytes ------------*- C++ -*-===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// A machine description (compute rate, memory bandwidth, link between
+// processors) and the roofline rule that turns a task's FLOPs and bytes into a
+// time. Times are in microseconds throughout LayerPipe. The machine file
+// format and the defaults are documented in docs/cost-model.md.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LAYERPIPE_COSTMODEL_H
+#define LAYERPIPE_COSTMODEL_H
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+
+namespace layerpipe {
+
+/// One kind of processor and the link between two of them.
+struct MachineDesc {
+  std::string name = "default";
+  /// Sustained compute rate of one processor, FLOP/s.
+  double flopsPerSecond = 1.0e12;
+  /// Memory bandwidth of one processor, bytes/s.
+  double memoryBandwidth = 1.0e11;
+  /// Link bandwidth between two processors, bytes/s.
+  double linkBandwidth = 1.0e10;
+  /// Link latency, microseconds.
+  double linkLatencyUs = 5.0;
+  /// Size of one tensor element in bytes (float32 = 4).
+  int64_t bytesPerElement = 4;
+
+  /// Roofline time of a task, microseconds.
+  double computeTimeUs(double flops, double bytesMoved) const;
+  /// Time to move \p bytes between two processors, microseconds; 0 for 0.
+  double transferTimeUs(double bytes) const;
+};
+
+/// Reads a machine file (JSON, fields as in MachineDesc); missing fields keep
+/// their defaults.
+llvm::Expected<MachineDesc> loadMachine(llvm::StringRef path);
+
+} // namespace layerpipe
+
+#endif // LAYERPIPE_COSTMODEL_H

@@ -1,0 +1,143 @@
+//===- Model.h - The layer graph of a network -------------------*- C++ -*-===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// The frontend's output: a network as a DAG of layers in topological order,
+// with shapes, parameter counts and FLOPs already inferred. Everything after
+// the frontend reads this and never the JSON file. The model file format is
+// documented in docs/model-format.md.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LAYERPIPE_MODEL_H
+#define LAYERPIPE_MODEL_H
+
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace layerpipe {
+
+/// The layer types of the model format.
+enum class LayerKind {
+  Conv2d,
+  Dense,
+  MaxPool,
+  AvgPool,
+  Relu,
+  Tanh,
+  Sigmoid,
+  Flatten,
+  Add,
+  BatchNorm,
+  Dropout,
+  SoftmaxCrossEntropy,
+};
+
+/// The spelling of \p kind in model files ("conv2d", "dense", ...).
+llvm::StringRef layerKindName(LayerKind kind);
+/// Parses a model-file type name; std::nullopt if unknown.
+std::optional<LayerKind> parseLayerKind(llvm::StringRef name);
+
+/// A per-sample tensor shape: {C, H, W} for images, {N} for vectors.
+/// The batch dimension is never part of a Shape.
+struct Shape {
+  llvm::SmallVector<int64_t, 3> dims;
+
+  int64_t numElements() const;
+  bool isImage() const { return dims.size() == 3; }
+  /// "[6, 28, 28]".
+  std::string str() const;
+  bool operator==(const Shape &other) const { return dims == other.dims; }
+  bool operator!=(const Shape &other) const { return !(*this == other); }
+};
+
+/// Task times measured by the user, in microseconds per mini-batch. They
+/// override the cost model for the layer's tasks.
+struct MeasuredTimes {
+  std::optional<double> forward;
+  std::optional<double> activationGradient;
+  std::optional<double> weightGradient;
+  std::optional<double> update;
+};
+
+/// Work of one layer, in floating-point operations per mini-batch.
+struct LayerFlops {
+  double forward = 0;
+  double activationGradient = 0;
+  double weightGradient = 0;
+  double update = 0;
+  double total() const {
+    return forward + activationGradient + weightGradient + update;
+  }
+};
+
+/// One layer of the network. The fields under "parameters" are those of the
+/// model file; which of them are meaningful depends on `kind`.
+struct Layer {
+  std::string name;
+  LayerKind kind = LayerKind::Relu;
+  /// Producers, as indices into Model::layers (always smaller than this
+  /// layer's index). Empty means the layer reads the model input.
+  llvm::SmallVector<unsigned, 2> inputs;
+
+  // Parameters.
+  int64_t outChannels = 0; ///< conv2d
+  int64_t units = 0;       ///< dense
+  int64_t kernelH = 0, kernelW = 0;
+  int64_t strideH = 1, strideW = 1;
+  int64_t padH = 0, padW = 0;
+  bool bias = true;      ///< conv2d, dense
+  double dropRate = 0.5; ///< dropout
+
+  // Optional hints from the model file.
+  std::optional<unsigned> stageHint;
+  std::optional<unsigned> gradientDelay;
+  MeasuredTimes measured;
+
+  // Inferred by the frontend.
+  Shape inputShape; ///< shape of the (first) input
+  Shape outputShape;
+  int64_t params = 0; ///< trainable parameters (weights + biases)
+  LayerFlops flops;
+
+  bool hasWeights() const { return params > 0; }
+  bool isLoss() const { return kind == LayerKind::SoftmaxCrossEntropy; }
+};
+
+/// A network: layers in topological order, each layer's inputs earlier.
+struct Model {
+  std::string name;
+  Shape inputShape;
+  int64_t batchSize = 1;
+  /// Number of classes, from the loss layer's input width.
+  int64_t numClasses = 0;
+  std::vector<Layer> layers;
+  /// Index of the single softmax_cross_entropy layer (the last one).
+  unsigned lossLayer = 0;
+
+  int64_t totalParams() const;
+  LayerFlops totalFlops() const;
+  /// Index of the layer called \p name, or -1.
+  int findLayer(llvm::StringRef name) const;
+  /// Consumers of each layer (the inverse of Layer::inputs).
+  std::vector<llvm::SmallVector<unsigned, 2>> consumers() const;
+};
+
+/// Reads and checks a model file. Errors name the layer or field (as a JSON
+/// pointer) and the numbers involved.
+llvm::Expected<Model> loadModel(llvm::StringRef path);
+/// Same, from text; \p fileName is used in error messages.
+llvm::Expected<Model> parseModel(llvm::StringRef text,
+                                 llvm::StringRef fileName);
+
+} // namespace layerpipe
+
+#endif // LAYERPIPE_MODEL_H

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs LayerPipe's build and test dependencies from Debian (skipping what is
+# already installed), then configures and builds into build/.
+# Usage: scripts/setup.sh [extra cmake args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(cmake g++ make python3 llvm-14-dev llvm-14-tools libboost-graph-dev
+  nlohmann-json3-dev libfmt-dev doctest-dev libopenblas-dev zlib1g-dev
+  dataset-fashion-mnist graphviz)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+    missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+cmake --build build -j"$(nproc)"

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up (installs missing packages, builds) and runs every test: doctest unit
+# tests and lit golden tests, through ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cd build
+ctest --output-on-failure -j"$(nproc)"

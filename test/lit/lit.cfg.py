@@ -1,0 +1,16 @@
+# lit configuration for LayerPipe's golden tests.
+import os
+import lit.formats
+
+config.name = "LayerPipe"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.layerpipe_obj_root, "test", "lit")
+config.excludes = ["Inputs"]
+
+bin_dir = os.path.join(config.layerpipe_obj_root, "bin")
+config.environment["PATH"] = os.pathsep.join(
+    [bin_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
+config.substitutions.append(("%models", os.path.join(config.layerpipe_src_root, "models")))
+config.substitutions.append(("%src", config.layerpipe_src_root))

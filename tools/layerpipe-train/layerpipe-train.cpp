@@ -1,0 +1,3 @@
+//===- layerpipe-train.cpp - Reference trainer ----------------------------===//
+// Part of LayerPipe. (Skeleton.)
+int main() { return 0; }
