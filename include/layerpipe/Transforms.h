@@ -14,20 +14,84 @@
 #ifndef LAYERPIPE_TRANSFORMS_H
 #define LAYERPIPE_TRANSFORMS_H
 
+#include "layerpipe/CostModel.h"
+#include "layerpipe/IterationBound.h"
+#include "layerpipe/Model.h"
+
 #include "llvm/Support/Error.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <cstdint>
+#include <utility>
+#include <vector>
+
 namespace layerpipe {
 
 struct Compilation;
 
-/// Options of the planning passes (filled by the tool from its flags).
-struct PlanOptions {};
+/// How layers are grouped into pipeline stages.
+enum class GroupingMode {
+  Optimal,  ///< --stages-count S: exact min-bottleneck contiguous partition
+  PerLayer, ///< one layer (with its parameter-free followers) per stage
+  Hints,    ///< "stage" fields of the model file
+  Explicit, ///< --stages=0-3,4-9,...
+};
 
-/// What the planning passes derive.
-struct PipelinePlan {};
+/// How many gradient delays each layer's weight-update loop gets.
+enum class DelayRule {
+  None,       ///< plain SGD
+  LayerPipe2, ///< Delay(l) = 2 * (stages downstream of l's stage)
+  Auto,       ///< fewest delays that reach the target period
+  Uniform,    ///< --delays=uniform:K
+  FromModel,  ///< "gradient_delay" fields of the model file
+};
+
+/// Which weight version the backward pass reads (reference.md section 3).
+enum class WeightPolicy {
+  Stash,  ///< forward and backward see the same (stashed) version
+  Latest, ///< backward sees the current weights (TiMePReSt-style)
+  Ema,    ///< backward sees weights reconstructed from a moving average
+  Sync,   ///< synchronous: no staleness
+};
+
+/// Options of the planning passes (filled by the tool from its flags).
+struct PlanOptions {
+  GroupingMode grouping = GroupingMode::Optimal;
+  /// Number of stages for GroupingMode::Optimal; 0 = one stage.
+  unsigned stagesCount = 0;
+  /// Inclusive layer-index ranges for GroupingMode::Explicit.
+  std::vector<std::pair<unsigned, unsigned>> explicitStages;
+  DelayRule delays = DelayRule::None;
+  int64_t uniformDelay = 0;
+  WeightPolicy weights = WeightPolicy::Stash;
+  /// Processors the pipeline targets (DelayRule::Auto aims at the period
+  /// max(total work / procs, largest task)).
+  unsigned targetProcs = 1;
+};
+
+/// What the planning passes derive. Per-layer vectors are indexed like
+/// Model::layers, per-task vectors like TrainingDFG::tasks.
+struct PipelinePlan {
+  bool planned = false;
+  unsigned numStages = 1;
+  std::vector<unsigned> stageOfLayer;
+  /// Gradient delay D_l inserted on layer l's G->U edge (0 without weights).
+  std::vector<int64_t> gradientDelay;
+  /// Retiming r(v) applied to the DFG.
+  std::vector<int64_t> retiming;
+  /// Iteration bound of the DFG after delay insertion and retiming.
+  IterationBound retimedBound;
+  /// Clock period (longest zero-delay path) after retiming, microseconds.
+  double retimedPeriodUs = 0;
+};
+
+/// Stage assignment and per-layer gradient delays alone, without touching a
+/// DFG: what the reference trainer needs to reproduce a plan's semantics.
+llvm::Expected<std::pair<std::vector<unsigned>, std::vector<int64_t>>>
+planStagesAndDelays(const Model &model, const MachineDesc &machine,
+                    const PlanOptions &options);
 
 /// Runs grouping, gradient-delay insertion and retiming on C.dfg, filling
 /// C.plan. A no-op until the planning passes exist.
