@@ -23,7 +23,11 @@ namespace layerpipe {
 struct Compilation;
 
 /// Options of the scheduler (filled by the tool from its flags).
-struct ScheduleOptions {};
+struct ScheduleOptions {
+  /// Number of identical processors (--procs). readScheduleOptions runs
+  /// before readPlanOptions, so the planner may read it too.
+  unsigned procs = 1;
+};
 
 /// The schedule and its metrics.
 struct ScheduleResult {};
