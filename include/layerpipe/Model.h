@@ -96,11 +96,18 @@ struct Layer {
   int64_t padH = 0, padW = 0;
   bool bias = true;      ///< conv2d, dense
   double dropRate = 0.5; ///< dropout
+  /// conv2d: input channels if the file states them ("in_channels"),
+  /// checked against the inferred input; 0 if not stated.
+  int64_t inChannels = 0;
 
   // Optional hints from the model file.
   std::optional<unsigned> stageHint;
   std::optional<unsigned> gradientDelay;
   MeasuredTimes measured;
+
+  /// Position of the layer in the model file's "layers" array, so later
+  /// stages can point at it (/layers/<sourceIndex>) in their messages.
+  unsigned sourceIndex = 0;
 
   // Inferred by the frontend.
   Shape inputShape; ///< shape of the (first) input
@@ -130,6 +137,31 @@ struct Model {
   /// Consumers of each layer (the inverse of Layer::inputs).
   std::vector<llvm::SmallVector<unsigned, 2>> consumers() const;
 };
+
+/// Tensor bytes of one layer per mini-batch, the one definition shared by
+/// the cost model (bytes a task moves), the DFG (bytes on edges) and memory
+/// reports. See docs/cost-model.md.
+struct LayerBytes {
+  /// All inputs of the layer (the model input for the first layer).
+  int64_t inputActivations = 0;
+  int64_t outputActivations = 0;
+  /// Trainable parameters.
+  int64_t weights = 0;
+
+  /// Bytes each task reads plus writes (docs/cost-model.md):
+  /// F: inputs + weights -> outputs.
+  int64_t forwardTask() const;
+  /// B: output gradient + saved inputs + weights -> input gradient.
+  int64_t activationGradientTask() const;
+  /// G: output gradient + saved inputs -> weight gradient.
+  int64_t weightGradientTask() const;
+  /// U: weights + gradient + momentum -> weights + momentum.
+  int64_t updateTask() const;
+};
+
+/// Bytes of layer \p layer of \p model with \p bytesPerElement per element.
+LayerBytes layerBytes(const Model &model, unsigned layer,
+                      int64_t bytesPerElement);
 
 /// Reads and checks a model file. Errors name the layer or field (as a JSON
 /// pointer) and the numbers involved.

@@ -1,0 +1,50 @@
+//===- FrontendInternal.h - Shared pieces of the frontend -------*- C++ -*-===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// Private to lib/Frontend: the error format of every model-file diagnostic,
+// the limits on sizes, and the shape-inference step that ModelParser.cpp runs
+// once the layer graph is resolved and ordered.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LAYERPIPE_LIB_FRONTEND_FRONTENDINTERNAL_H
+#define LAYERPIPE_LIB_FRONTEND_FRONTENDINTERNAL_H
+
+#include "layerpipe/Model.h"
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/ADT/Twine.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+
+namespace layerpipe {
+
+/// Largest size (dimension, channels, units, kernel, stride, padding, batch).
+constexpr int64_t kMaxSize = 2147483647; // 2^31 - 1
+/// Largest element count of one tensor per mini-batch and largest parameter
+/// count: with at most 16 bytes per element, byte counts (even 5x, as in the
+/// update task) stay inside int64.
+constexpr int64_t kMaxElements = int64_t(1) << 56;
+
+/// "<file>: <message> (at <pointer>)"; without the suffix if \p pointer is
+/// empty.
+llvm::Error modelError(llvm::StringRef fileName, llvm::StringRef pointer,
+                       const llvm::Twine &message);
+
+/// JSON pointer of a layer: "/layers/<sourceIndex>".
+std::string layerPointer(const Layer &layer);
+
+/// Infers every layer's input and output shapes, parameter count and FLOPs,
+/// and the model's numClasses. Requires: layers in topological order with
+/// resolved inputs, exactly one loss layer (the last), parameters read.
+/// Fails on shape mismatches and sizes that overflow the limits above.
+llvm::Error inferShapes(Model &model, llvm::StringRef fileName);
+
+} // namespace layerpipe
+
+#endif // LAYERPIPE_LIB_FRONTEND_FRONTENDINTERNAL_H

@@ -1,0 +1,158 @@
+//===- Model.cpp - The layer graph of a network ---------------------------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// The small pieces of the layer graph that every stage uses: shapes, layer
+// kind names, totals, lookups, and the tensor bytes of a layer. Parsing and
+// shape inference live in ModelParser.cpp and ShapeInference.cpp.
+//
+//===----------------------------------------------------------------------===//
+
+#include "layerpipe/Model.h"
+
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <cassert>
+
+using namespace llvm;
+
+namespace layerpipe {
+
+namespace {
+struct KindSpelling {
+  LayerKind kind;
+  const char *name;
+};
+} // namespace
+
+static const KindSpelling kindSpellings[] = {
+    {LayerKind::Conv2d, "conv2d"},
+    {LayerKind::Dense, "dense"},
+    {LayerKind::MaxPool, "maxpool"},
+    {LayerKind::AvgPool, "avgpool"},
+    {LayerKind::Relu, "relu"},
+    {LayerKind::Tanh, "tanh"},
+    {LayerKind::Sigmoid, "sigmoid"},
+    {LayerKind::Flatten, "flatten"},
+    {LayerKind::Add, "add"},
+    {LayerKind::BatchNorm, "batchnorm"},
+    {LayerKind::Dropout, "dropout"},
+    {LayerKind::SoftmaxCrossEntropy, "softmax_cross_entropy"},
+};
+
+StringRef layerKindName(LayerKind kind) {
+  for (const KindSpelling &s : kindSpellings)
+    if (s.kind == kind)
+      return s.name;
+  llvm_unreachable("unknown LayerKind");
+}
+
+std::optional<LayerKind> parseLayerKind(StringRef name) {
+  for (const KindSpelling &s : kindSpellings)
+    if (name == s.name)
+      return s.kind;
+  return std::nullopt;
+}
+
+int64_t Shape::numElements() const {
+  // The frontend guarantees that the product fits in int64.
+  int64_t n = 1;
+  for (int64_t d : dims)
+    n *= d;
+  return n;
+}
+
+std::string Shape::str() const {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i)
+      s += ", ";
+    s += std::to_string(dims[i]);
+  }
+  return s + "]";
+}
+
+int64_t Model::totalParams() const {
+  int64_t total = 0;
+  for (const Layer &layer : layers)
+    total += layer.params;
+  return total;
+}
+
+LayerFlops Model::totalFlops() const {
+  LayerFlops total;
+  for (const Layer &layer : layers) {
+    total.forward += layer.flops.forward;
+    total.activationGradient += layer.flops.activationGradient;
+    total.weightGradient += layer.flops.weightGradient;
+    total.update += layer.flops.update;
+  }
+  return total;
+}
+
+int Model::findLayer(StringRef layerName) const {
+  for (size_t i = 0; i < layers.size(); ++i)
+    if (layers[i].name == layerName)
+      return static_cast<int>(i);
+  return -1;
+}
+
+std::vector<SmallVector<unsigned, 2>> Model::consumers() const {
+  std::vector<SmallVector<unsigned, 2>> result(layers.size());
+  for (unsigned i = 0; i < layers.size(); ++i)
+    for (unsigned producer : layers[i].inputs) {
+      assert(producer < i && "layers must be in topological order");
+      result[producer].push_back(i);
+    }
+  return result;
+}
+
+int64_t LayerBytes::forwardTask() const {
+  return inputActivations + weights + outputActivations;
+}
+
+int64_t LayerBytes::activationGradientTask() const {
+  // Reads the output gradient, the saved inputs and the weights; writes the
+  // input gradient (the size of the inputs).
+  return outputActivations + 2 * inputActivations + weights;
+}
+
+int64_t LayerBytes::weightGradientTask() const {
+  return outputActivations + inputActivations + weights;
+}
+
+int64_t LayerBytes::updateTask() const {
+  // Momentum SGD: reads W, grad W and the momentum, writes W and momentum.
+  return 5 * weights;
+}
+
+LayerBytes layerBytes(const Model &model, unsigned index,
+                      int64_t bytesPerElement) {
+  assert(index < model.layers.size() && "layer index out of range");
+  const Layer &layer = model.layers[index];
+  int64_t batch = model.batchSize;
+  LayerBytes bytes;
+  if (layer.inputs.empty())
+    bytes.inputActivations = model.inputShape.numElements();
+  for (unsigned producer : layer.inputs)
+    bytes.inputActivations += model.layers[producer].outputShape.numElements();
+  bytes.inputActivations *= batch * bytesPerElement;
+  bytes.outputActivations =
+      layer.outputShape.numElements() * batch * bytesPerElement;
+  bytes.weights = layer.params * bytesPerElement;
+  return bytes;
+}
+
+Expected<Model> loadModel(StringRef path) {
+  ErrorOr<std::unique_ptr<MemoryBuffer>> buffer =
+      MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return createStringError(buffer.getError(), "cannot read model file '%s': %s",
+                             path.str().c_str(),
+                             buffer.getError().message().c_str());
+  return parseModel((*buffer)->getBuffer(), path);
+}
+
+} // namespace layerpipe

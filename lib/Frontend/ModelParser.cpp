@@ -1,0 +1,677 @@
+//===- ModelParser.cpp - Model file to layer graph ------------------------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// Reads a model file (docs/model-format.md) into a Model: checks every field
+// for its JSON type and range, resolves inputs by name, orders the layers
+// topologically (keeping file order where it already is one), reports cycles
+// by the layers on them, and then runs shape inference.
+//
+// nlohmann/json reports errors by exceptions and so does this file
+// internally: every field reader is one call that either returns a checked
+// value or throws a ParseFailure naming the JSON pointer. parseModel is the
+// only way in and converts all exceptions into an llvm::Error, so none ever
+// leaves the frontend.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FrontendInternal.h"
+
+#include "layerpipe/GraphWalks.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <functional>
+
+using namespace llvm;
+using json = nlohmann::json;
+
+namespace layerpipe {
+
+Error modelError(StringRef fileName, StringRef pointer, const Twine &message) {
+  std::string text = (fileName + ": " + message).str();
+  if (!pointer.empty())
+    text += " (at " + pointer.str() + ")";
+  return createStringError(inconvertibleErrorCode(), text);
+}
+
+std::string layerPointer(const Layer &layer) {
+  return "/layers/" + std::to_string(layer.sourceIndex);
+}
+
+namespace {
+
+/// A diagnostic on its way to parseModel.
+struct ParseFailure {
+  std::string pointer;
+  std::string message;
+};
+
+[[noreturn]] void fail(std::string pointer, std::string message) {
+  throw ParseFailure{std::move(pointer), std::move(message)};
+}
+
+/// Short rendering of a JSON value for messages.
+std::string describe(const json &value) {
+  std::string text = value.dump();
+  if (text.size() > 40)
+    text = text.substr(0, 37) + "...";
+  return text;
+}
+
+const char *typeName(const json &value) {
+  if (value.is_number_integer())
+    return "an integer";
+  if (value.is_number())
+    return "a number";
+  if (value.is_string())
+    return "a string";
+  if (value.is_boolean())
+    return "a boolean";
+  if (value.is_array())
+    return "an array";
+  if (value.is_object())
+    return "an object";
+  return "null";
+}
+
+/// Where a value sits, for messages: its JSON pointer and how to call it
+/// ("layer 'conv1': 'kernel'" or "'batch_size'").
+struct Place {
+  std::string pointer;
+  std::string what;
+
+  Place field(StringRef key) const {
+    return {pointer + "/" + key.str(), prefix() + "'" + key.str() + "'"};
+  }
+  Place element(size_t index, StringRef whatElement) const {
+    return {pointer + "/" + std::to_string(index), whatElement.str()};
+  }
+  std::string prefix() const { return what.empty() ? "" : what + ": "; }
+};
+
+int64_t readInt(const json &value, const Place &at, int64_t lo, int64_t hi) {
+  std::string range = formatv("an integer in [{0}, {1}]", lo, hi).str();
+  if (value.is_number_integer()) {
+    // Unsigned JSON integers beyond int64 are reported as out of range.
+    if (value.is_number_unsigned() &&
+        value.get<uint64_t>() > static_cast<uint64_t>(hi))
+      fail(at.pointer, at.what + " must be " + range + ", got " +
+                           describe(value));
+    int64_t v = value.get<int64_t>();
+    if (v >= lo && v <= hi)
+      return v;
+  }
+  fail(at.pointer, at.what + " must be " + range + ", got " + describe(value));
+}
+
+/// An int or a two-element array [h, w] (kernel, stride, padding).
+std::pair<int64_t, int64_t> readPair(const json &value, const Place &at,
+                                     int64_t lo, int64_t hi) {
+  if (!value.is_array()) {
+    int64_t v = readInt(value, at, lo, hi);
+    return {v, v};
+  }
+  if (value.size() != 2)
+    fail(at.pointer, at.what + " must be an integer or [height, width], got " +
+                         describe(value));
+  return {readInt(value[0], at.element(0, at.what + "[0]"), lo, hi),
+          readInt(value[1], at.element(1, at.what + "[1]"), lo, hi)};
+}
+
+bool readBool(const json &value, const Place &at) {
+  if (!value.is_boolean())
+    fail(at.pointer, at.what + " must be true or false, got " + describe(value));
+  return value.get<bool>();
+}
+
+std::string readString(const json &value, const Place &at) {
+  if (!value.is_string())
+    fail(at.pointer, at.what + " must be a string, got " + typeName(value) +
+                         " " + describe(value));
+  return value.get<std::string>();
+}
+
+double readNumber(const json &value, const Place &at, double lo, double hi,
+                  bool hiOpen) {
+  if (value.is_number()) {
+    double v = value.get<double>();
+    if (std::isfinite(v) && v >= lo && (hiOpen ? v < hi : v <= hi))
+      return v;
+  }
+  fail(at.pointer, formatv("{0} must be a number in [{1}, {2}{3}, got {4}",
+                           at.what, lo, hi, hiOpen ? ")" : "]",
+                           describe(value))
+                       .str());
+}
+
+const json &requireObject(const json &value, const Place &at) {
+  if (!value.is_object())
+    fail(at.pointer, at.what + " must be a JSON object, got " +
+                         typeName(value) + " " + describe(value));
+  return value;
+}
+
+/// The closest of \p candidates to \p word, or "" if none is close.
+std::string closest(StringRef word, ArrayRef<StringRef> candidates) {
+  std::string best;
+  unsigned bestDistance = std::max<unsigned>(2, word.size() / 3) + 1;
+  for (StringRef candidate : candidates) {
+    unsigned d = word.edit_distance(candidate, true, bestDistance);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = candidate.str();
+    }
+  }
+  return best;
+}
+
+std::string joinQuoted(ArrayRef<StringRef> words) {
+  std::string text;
+  for (StringRef w : words)
+    text += (text.empty() ? "'" : ", '") + w.str() + "'";
+  return text;
+}
+
+/// Fails on the first key of \p object that is not in \p allowed; \p
+/// otherKinds explains fields that belong to another layer type.
+void rejectUnknownFields(const json &object, const Place &at,
+                         ArrayRef<StringRef> allowed, StringRef context,
+                         const std::function<std::string(StringRef)>
+                             &otherKinds = nullptr) {
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    StringRef key = it.key();
+    if (is_contained(allowed, key))
+      continue;
+    std::string message = at.prefix() + "unknown field '" + key.str() + "'";
+    if (!context.empty())
+      message += " " + context.str();
+    std::string guess = closest(key, allowed);
+    std::string elsewhere = otherKinds ? otherKinds(key) : "";
+    if (!guess.empty())
+      message += "; did you mean '" + guess + "'?";
+    else if (!elsewhere.empty())
+      message += "; '" + key.str() + "' belongs to " + elsewhere;
+    else
+      message += "; valid fields: " + joinQuoted(allowed);
+    fail(at.pointer + "/" + key.str(), message);
+  }
+}
+
+const StringRef commonLayerFields[] = {"name",  "type",           "inputs",
+                                       "stage", "gradient_delay", "times",
+                                       "comment"};
+
+/// Type-specific fields of each layer kind.
+ArrayRef<StringRef> kindFields(LayerKind kind) {
+  static const StringRef conv[] = {"out_channels", "kernel", "stride",
+                                   "padding",      "bias",   "in_channels"};
+  static const StringRef dense[] = {"units", "bias"};
+  static const StringRef pool[] = {"kernel", "stride", "padding"};
+  static const StringRef dropout[] = {"rate"};
+  switch (kind) {
+  case LayerKind::Conv2d:
+    return conv;
+  case LayerKind::Dense:
+    return dense;
+  case LayerKind::MaxPool:
+  case LayerKind::AvgPool:
+    return pool;
+  case LayerKind::Dropout:
+    return dropout;
+  default:
+    return {};
+  }
+}
+
+const LayerKind allKinds[] = {
+    LayerKind::Conv2d,  LayerKind::Dense,     LayerKind::MaxPool,
+    LayerKind::AvgPool, LayerKind::Relu,      LayerKind::Tanh,
+    LayerKind::Sigmoid, LayerKind::Flatten,   LayerKind::Add,
+    LayerKind::BatchNorm, LayerKind::Dropout, LayerKind::SoftmaxCrossEntropy};
+
+/// "conv2d and pooling layers" style list of the kinds that have \p field.
+std::string kindsWithField(StringRef field) {
+  std::string kinds;
+  for (LayerKind kind : allKinds)
+    if (is_contained(kindFields(kind), field))
+      kinds += (kinds.empty() ? "" : ", ") + layerKindName(kind).str();
+  return kinds.empty() ? "" : kinds + " layers";
+}
+
+/// A layer as written, before its inputs are resolved.
+struct RawLayer {
+  Layer layer;
+  /// Input names and where each was written; empty = the previous layer.
+  SmallVector<std::pair<std::string, std::string>, 2> inputNames;
+  bool hasInputs = false;
+  /// Resolved producers as file indices (-1: the model input).
+  SmallVector<int, 2> producers;
+};
+
+class ModelReader {
+public:
+  explicit ModelReader(StringRef fileName) : fileName(fileName) {}
+
+  Model read(const json &root);
+  /// After shape inference: measured times only for tasks the layer has.
+  void checkMeasuredTimes(const Model &model);
+
+private:
+  StringRef fileName;
+  std::vector<RawLayer> raw;
+
+  void readTop(const json &root, Model &model);
+  RawLayer readLayer(const json &value, size_t index);
+  void readParameters(const json &object, const Place &at, Layer &layer);
+  void readTimes(const json &value, const Place &at, MeasuredTimes &times);
+  void resolveInputs();
+  void checkLossAndSinks();
+  std::vector<unsigned> topologicalOrder();
+};
+
+} // namespace
+
+void ModelReader::readTop(const json &root, Model &model) {
+  if (!root.is_object())
+    fail("", std::string("the model file must hold a JSON object, got ") +
+                 typeName(root));
+  static const StringRef topFields[] = {"name", "input", "batch_size",
+                                        "layers", "description"};
+  Place top{"", ""};
+  rejectUnknownFields(root, top, topFields, "at the top level");
+
+  model.name = sys::path::stem(fileName).str();
+  if (root.contains("name"))
+    model.name = readString(root["name"], top.field("name"));
+  if (root.contains("description"))
+    readString(root["description"], top.field("description"));
+
+  if (!root.contains("input"))
+    fail("", "missing 'input' (e.g. \"input\": {\"shape\": [1, 28, 28]})");
+  Place input = top.field("input");
+  const json &inputObject = requireObject(root["input"], input);
+  static const StringRef inputFields[] = {"shape"};
+  rejectUnknownFields(inputObject, input, inputFields, "in 'input'");
+  if (!inputObject.contains("shape"))
+    fail(input.pointer, "missing 'shape' in 'input'");
+  Place shape = input.field("shape");
+  const json &dims = inputObject["shape"];
+  if (!dims.is_array() || (dims.size() != 1 && dims.size() != 3))
+    fail(shape.pointer, "'input' 'shape' must be [C, H, W] or [N], got " +
+                            describe(dims));
+  for (size_t i = 0; i < dims.size(); ++i)
+    model.inputShape.dims.push_back(readInt(
+        dims[i], shape.element(i, formatv("input dimension {0}", i).str()), 1,
+        kMaxSize));
+
+  if (!root.contains("batch_size"))
+    fail("", "missing 'batch_size' (the mini-batch size, e.g. 64)");
+  model.batchSize = readInt(root["batch_size"], top.field("batch_size"), 1,
+                            kMaxSize);
+
+  if (!root.contains("layers"))
+    fail("", "missing 'layers' (an array of layer objects)");
+  const json &layers = root["layers"];
+  if (!layers.is_array())
+    fail("/layers", std::string("'layers' must be an array, got ") +
+                        typeName(layers));
+  if (layers.empty())
+    fail("/layers", "'layers' is empty; a model needs at least a loss layer");
+}
+
+void ModelReader::readParameters(const json &object, const Place &at,
+                                 Layer &layer) {
+  auto has = [&](const char *key) { return object.contains(key); };
+  auto require = [&](const char *key, const char *example) -> const json & {
+    if (!has(key))
+      fail(at.pointer, at.prefix() + layerKindName(layer.kind).str() +
+                           " needs '" + key + "' (e.g. \"" + key +
+                           "\": " + example + ")");
+    return object[key];
+  };
+  switch (layer.kind) {
+  case LayerKind::Conv2d:
+  case LayerKind::MaxPool:
+  case LayerKind::AvgPool: {
+    if (layer.kind == LayerKind::Conv2d) {
+      layer.outChannels = readInt(require("out_channels", "16"),
+                                  at.field("out_channels"), 1, kMaxSize);
+      if (has("in_channels"))
+        layer.inChannels = readInt(object["in_channels"],
+                                   at.field("in_channels"), 1, kMaxSize);
+      if (has("bias"))
+        layer.bias = readBool(object["bias"], at.field("bias"));
+    }
+    std::tie(layer.kernelH, layer.kernelW) =
+        readPair(require("kernel", "3"), at.field("kernel"), 1, kMaxSize);
+    // Pools step by their kernel unless told otherwise; convs by 1.
+    if (layer.kind != LayerKind::Conv2d)
+      std::tie(layer.strideH, layer.strideW) =
+          std::make_pair(layer.kernelH, layer.kernelW);
+    if (has("stride"))
+      std::tie(layer.strideH, layer.strideW) =
+          readPair(object["stride"], at.field("stride"), 1, kMaxSize);
+    if (has("padding"))
+      std::tie(layer.padH, layer.padW) =
+          readPair(object["padding"], at.field("padding"), 0, kMaxSize);
+    return;
+  }
+  case LayerKind::Dense:
+    layer.units = readInt(require("units", "10"), at.field("units"), 1,
+                          kMaxSize);
+    if (has("bias"))
+      layer.bias = readBool(object["bias"], at.field("bias"));
+    return;
+  case LayerKind::Dropout:
+    if (has("rate"))
+      layer.dropRate = readNumber(object["rate"], at.field("rate"), 0, 1,
+                                  /*hiOpen=*/true);
+    return;
+  default:
+    return;
+  }
+}
+
+void ModelReader::readTimes(const json &value, const Place &at,
+                            MeasuredTimes &times) {
+  requireObject(value, at);
+  static const StringRef timeFields[] = {"forward", "activation_gradient",
+                                         "weight_gradient", "update"};
+  rejectUnknownFields(value, at, timeFields, "in 'times'");
+  std::optional<double> *slots[] = {&times.forward, &times.activationGradient,
+                                    &times.weightGradient, &times.update};
+  for (size_t i = 0; i < 4; ++i)
+    if (value.contains(timeFields[i]))
+      *slots[i] = readNumber(value[timeFields[i].str()],
+                             at.field(timeFields[i]), 0, 1e15,
+                             /*hiOpen=*/false);
+}
+
+RawLayer ModelReader::readLayer(const json &value, size_t index) {
+  RawLayer result;
+  Layer &layer = result.layer;
+  layer.sourceIndex = index;
+  std::string pointer = "/layers/" + std::to_string(index);
+  Place anonymous{pointer, formatv("layer {0}", index).str()};
+  requireObject(value, anonymous);
+
+  if (!value.contains("name"))
+    fail(pointer, formatv("layer {0} has no 'name'", index).str());
+  layer.name = readString(value["name"], anonymous.field("name"));
+  if (layer.name.empty())
+    fail(pointer + "/name", formatv("layer {0} has an empty 'name'", index).str());
+  Place at{pointer, "layer '" + layer.name + "'"};
+
+  if (!value.contains("type"))
+    fail(pointer, at.prefix() + "missing 'type' (e.g. \"type\": \"relu\")");
+  std::string typeText = readString(value["type"], at.field("type"));
+  std::optional<LayerKind> kind = parseLayerKind(typeText);
+  if (!kind) {
+    SmallVector<StringRef, 12> names;
+    for (LayerKind k : allKinds)
+      names.push_back(layerKindName(k));
+    std::string guess = closest(typeText, names);
+    fail(pointer + "/type",
+         at.prefix() + "unknown type '" + typeText + "'" +
+             (guess.empty() ? "; known types: " + joinQuoted(names)
+                            : "; did you mean '" + guess + "'?"));
+  }
+  layer.kind = *kind;
+
+  SmallVector<StringRef, 16> allowed(std::begin(commonLayerFields),
+                                     std::end(commonLayerFields));
+  append_range(allowed, kindFields(layer.kind));
+  rejectUnknownFields(value, at, allowed,
+                      "for a " + typeText.substr() + " layer",
+                      kindsWithField);
+
+  if (value.contains("comment"))
+    readString(value["comment"], at.field("comment"));
+
+  if (value.contains("inputs")) {
+    Place inputsAt = at.field("inputs");
+    const json &inputs = value["inputs"];
+    if (!inputs.is_array())
+      fail(inputsAt.pointer, inputsAt.what + " must be an array of layer "
+                                             "names, got " +
+                                 describe(inputs));
+    if (inputs.empty())
+      fail(inputsAt.pointer,
+           inputsAt.what + " is empty; leave it out to read the previous layer");
+    result.hasInputs = true;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      Place element = inputsAt.element(
+          i, at.prefix() + formatv("input {0}", i).str());
+      result.inputNames.push_back(
+          {readString(inputs[i], element), element.pointer});
+    }
+  }
+
+  readParameters(value, at, layer);
+
+  if (value.contains("stage"))
+    layer.stageHint = static_cast<unsigned>(
+        readInt(value["stage"], at.field("stage"), 0, kMaxSize));
+  if (value.contains("gradient_delay"))
+    layer.gradientDelay = static_cast<unsigned>(readInt(
+        value["gradient_delay"], at.field("gradient_delay"), 0, kMaxSize));
+  if (value.contains("times"))
+    readTimes(value["times"], at.field("times"), layer.measured);
+  return result;
+}
+
+void ModelReader::resolveInputs() {
+  StringMap<unsigned> byName;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    Layer &layer = raw[i].layer;
+    auto inserted = byName.try_emplace(layer.name, i);
+    if (!inserted.second)
+      fail(layerPointer(layer) + "/name",
+           "duplicate layer name '" + layer.name + "', first used at /layers/" +
+               std::to_string(inserted.first->second));
+  }
+  for (size_t i = 0; i < raw.size(); ++i) {
+    RawLayer &r = raw[i];
+    if (!r.hasInputs) {
+      r.producers.push_back(static_cast<int>(i) - 1);
+      continue;
+    }
+    for (auto &[inputName, pointer] : r.inputNames) {
+      auto it = byName.find(inputName);
+      if (it == byName.end()) {
+        SmallVector<StringRef, 8> names;
+        // Suggest among nearby layers only: keeps big models linear.
+        for (size_t j = i >= 50 ? i - 50 : 0; j < std::min(raw.size(), i + 50);
+             ++j)
+          names.push_back(raw[j].layer.name);
+        std::string guess = closest(inputName, names);
+        fail(pointer, "layer '" + r.layer.name + "': unknown input '" +
+                          inputName + "'" +
+                          (guess.empty() ? "" : "; did you mean '" + guess + "'?"));
+      }
+      int producer = it->second;
+      if (is_contained(r.producers, producer))
+        fail(pointer, "layer '" + r.layer.name + "': input '" + inputName +
+                          "' is listed twice");
+      r.producers.push_back(producer);
+    }
+  }
+  // Input counts follow from the type.
+  for (RawLayer &r : raw) {
+    Layer &layer = r.layer;
+    size_t n = r.producers.size();
+    std::string pointer = layerPointer(layer) + (r.hasInputs ? "/inputs" : "");
+    if (layer.kind == LayerKind::Add && n < 2)
+      fail(pointer, "layer '" + layer.name +
+                        "': add needs at least 2 inputs (list them in "
+                        "'inputs'), got " +
+                        std::to_string(n));
+    if (layer.kind != LayerKind::Add && n != 1)
+      fail(pointer, "layer '" + layer.name + "': " +
+                        layerKindName(layer.kind).str() +
+                        " takes exactly 1 input, got " + std::to_string(n));
+  }
+}
+
+void ModelReader::checkLossAndSinks() {
+  int loss = -1;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const Layer &layer = raw[i].layer;
+    if (!layer.isLoss())
+      continue;
+    if (loss >= 0)
+      fail(layerPointer(layer) + "/type",
+           "second loss layer '" + layer.name +
+               "': a model has exactly one softmax_cross_entropy layer, the "
+               "first is '" +
+               raw[loss].layer.name + "' at /layers/" + std::to_string(loss));
+    loss = i;
+  }
+  if (loss < 0)
+    fail("/layers", "the model has no loss layer: add a layer of type "
+                    "'softmax_cross_entropy' at the end");
+  if (static_cast<size_t>(loss) + 1 != raw.size())
+    fail(layerPointer(raw[loss].layer),
+         "loss layer '" + raw[loss].layer.name +
+             "' must be the last layer, but '" + raw[loss + 1].layer.name +
+             "' follows it at /layers/" + std::to_string(loss + 1));
+
+  std::vector<unsigned> uses(raw.size(), 0);
+  for (const RawLayer &r : raw)
+    for (int producer : r.producers)
+      if (producer >= 0) {
+        if (producer == loss)
+          fail(layerPointer(r.layer) + "/inputs",
+               "layer '" + r.layer.name + "' reads the loss layer '" +
+                   raw[loss].layer.name + "'; nothing may consume the loss");
+        ++uses[producer];
+      }
+  for (size_t i = 0; i < raw.size(); ++i)
+    if (uses[i] == 0 && static_cast<int>(i) != loss)
+      fail(layerPointer(raw[i].layer),
+           "the output of layer '" + raw[i].layer.name +
+               "' is not used by any layer; every path must lead to the loss "
+               "layer '" +
+               raw[loss].layer.name + "'");
+}
+
+std::vector<unsigned> ModelReader::topologicalOrder() {
+  std::vector<GraphEdge> edges;
+  for (size_t i = 0; i < raw.size(); ++i)
+    for (int producer : raw[i].producers)
+      if (producer >= 0)
+        edges.push_back({static_cast<unsigned>(producer), unsigned(i)});
+  // Smallest ready file index first: a file already in topological order
+  // keeps its order.
+  if (std::optional<std::vector<unsigned>> order =
+          layerpipe::topologicalOrder(raw.size(), edges))
+    return std::move(*order);
+
+  std::vector<unsigned> cycle = findCycle(raw.size(), edges);
+  assert(!cycle.empty() && "no topological order but no cycle");
+  std::string names;
+  unsigned first = edges[cycle.front()].first;
+  for (unsigned e : cycle) {
+    names += "'" + raw[edges[e].first].layer.name + "' -> ";
+    first = std::min(first, edges[e].first);
+  }
+  names += "'" + raw[edges[cycle.front()].first].layer.name + "'";
+  fail(layerPointer(raw[first].layer) + "/inputs",
+       "forward cycle through " + std::to_string(cycle.size()) +
+           " layer(s): " + names);
+}
+
+Model ModelReader::read(const json &root) {
+  Model model;
+  readTop(root, model);
+  const json &layers = root["layers"];
+  raw.reserve(layers.size());
+  for (size_t i = 0; i < layers.size(); ++i)
+    raw.push_back(readLayer(layers[i], i));
+  resolveInputs();
+  checkLossAndSinks();
+  std::vector<unsigned> order = topologicalOrder();
+
+  std::vector<unsigned> position(raw.size());
+  for (size_t p = 0; p < order.size(); ++p)
+    position[order[p]] = p;
+  model.layers.reserve(raw.size());
+  for (unsigned fileIndex : order) {
+    RawLayer &r = raw[fileIndex];
+    for (int producer : r.producers)
+      if (producer >= 0)
+        r.layer.inputs.push_back(position[producer]);
+    model.layers.push_back(std::move(r.layer));
+  }
+  model.lossLayer = model.layers.size() - 1;
+  assert(model.layers.back().isLoss() && "the loss has no consumers");
+  return model;
+}
+
+void ModelReader::checkMeasuredTimes(const Model &model) {
+  for (const Layer &layer : model.layers) {
+    const MeasuredTimes &t = layer.measured;
+    if (layer.hasWeights() || !(t.weightGradient || t.update))
+      continue;
+    const char *field = t.weightGradient ? "weight_gradient" : "update";
+    fail(layerPointer(layer) + "/times/" + field,
+         "layer '" + layer.name + "' has no weights, so it has no " + field +
+             " task to time");
+  }
+}
+
+/// Line and column (1-based) of byte \p offset of \p text.
+static std::pair<size_t, size_t> lineColumn(StringRef text, size_t offset) {
+  offset = std::min(offset, text.size());
+  StringRef before = text.take_front(offset);
+  size_t line = before.count('\n') + 1;
+  size_t lastNewline = before.rfind('\n');
+  size_t column =
+      lastNewline == StringRef::npos ? offset + 1 : offset - lastNewline;
+  return {line, column};
+}
+
+Expected<Model> parseModel(StringRef text, StringRef fileName) {
+  json root;
+  try {
+    root = json::parse(text.begin(), text.end());
+  } catch (const json::parse_error &e) {
+    // e.byte is one past the offending character.
+    auto [line, column] = lineColumn(text, e.byte ? e.byte - 1 : 0);
+    StringRef reason(e.what());
+    size_t colon = reason.find(": ");
+    if (colon != StringRef::npos)
+      reason = reason.drop_front(colon + 2);
+    return createStringError(inconvertibleErrorCode(),
+                             "%s:%zu:%zu: malformed JSON: %s",
+                             fileName.str().c_str(), line, column,
+                             reason.str().c_str());
+  } catch (const std::exception &e) {
+    return modelError(fileName, "", Twine("cannot parse JSON: ") + e.what());
+  }
+
+  try {
+    ModelReader reader(fileName);
+    Model model = reader.read(root);
+    if (Error err = inferShapes(model, fileName))
+      return err;
+    reader.checkMeasuredTimes(model);
+    return model;
+  } catch (const ParseFailure &failure) {
+    return modelError(fileName, failure.pointer, failure.message);
+  } catch (const std::exception &e) {
+    // A field reader missed a case; still never let it escape.
+    return modelError(fileName, "", Twine("invalid model: ") + e.what());
+  }
+}
+
+} // namespace layerpipe
