@@ -117,6 +117,20 @@ llvm::Expected<TrainingDFG> buildTrainingDFG(const Model &model,
                                              const MachineDesc &machine,
                                              const DFGOptions &options = {});
 
+/// Checks the graph's invariants that every pass relies on: edge endpoints
+/// in range, every delay >= 0, every task time finite and >= 0. Errors name
+/// the task or edge and the numbers.
+llvm::Error verifyDFG(const TrainingDFG &dfg);
+
+/// Graphviz: tasks coloured by kind, edges labelled with their delays where
+/// > 0, weight-loop edges (Weight, UpdateState) dashed.
+void writeDFGDot(const TrainingDFG &dfg, const Model &model,
+                 llvm::raw_ostream &os);
+/// JSON: {"tasks": [{name, kind, layer, time_us}], "edges": [{src, dst,
+/// delay, bytes, kind}]} (docs/report-json.md).
+void writeDFGJson(const TrainingDFG &dfg, const Model &model,
+                  llvm::raw_ostream &os);
+
 } // namespace layerpipe
 
 #endif // LAYERPIPE_DFG_H

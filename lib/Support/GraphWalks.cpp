@@ -1,0 +1,189 @@
+//===- GraphWalks.cpp - Shared walks over directed multigraphs ------------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// Topological order, cycle search, strongly connected components and longest
+// paths over an edge list. Each walk first builds a compressed out-edge table
+// (CSR) and then runs without recursion, so deep networks (10^5 tasks in a
+// chain) are safe.
+//
+//===----------------------------------------------------------------------===//
+
+#include "layerpipe/GraphWalks.h"
+
+#include <algorithm>
+#include <cassert>
+#include <functional>
+#include <queue>
+
+using namespace llvm;
+
+namespace layerpipe {
+
+namespace {
+/// Out-edges of every node as a compressed table: the edges leaving node v
+/// are edgeOf[first[v] .. first[v+1]).
+struct OutEdgeTable {
+  std::vector<unsigned> first;
+  std::vector<unsigned> edgeOf;
+
+  OutEdgeTable(unsigned numNodes, ArrayRef<GraphEdge> edges)
+      : first(numNodes + 1, 0), edgeOf(edges.size()) {
+    for (const GraphEdge &e : edges) {
+      assert(e.first < numNodes && e.second < numNodes && "edge out of range");
+      ++first[e.first + 1];
+    }
+    for (unsigned v = 0; v < numNodes; ++v)
+      first[v + 1] += first[v];
+    std::vector<unsigned> next(first.begin(), first.end() - 1);
+    for (unsigned i = 0, n = edges.size(); i < n; ++i)
+      edgeOf[next[edges[i].first]++] = i;
+  }
+  ArrayRef<unsigned> out(unsigned v) const {
+    return makeArrayRef(edgeOf).slice(first[v], first[v + 1] - first[v]);
+  }
+};
+} // namespace
+
+std::optional<std::vector<unsigned>>
+topologicalOrder(unsigned numNodes, ArrayRef<GraphEdge> edges) {
+  OutEdgeTable table(numNodes, edges);
+  std::vector<unsigned> inDegree(numNodes, 0);
+  for (const GraphEdge &e : edges)
+    ++inDegree[e.second];
+  std::priority_queue<unsigned, std::vector<unsigned>, std::greater<unsigned>>
+      ready;
+  for (unsigned v = 0; v < numNodes; ++v)
+    if (inDegree[v] == 0)
+      ready.push(v);
+  std::vector<unsigned> order;
+  order.reserve(numNodes);
+  while (!ready.empty()) {
+    unsigned v = ready.top();
+    ready.pop();
+    order.push_back(v);
+    for (unsigned e : table.out(v))
+      if (--inDegree[edges[e].second] == 0)
+        ready.push(edges[e].second);
+  }
+  if (order.size() != numNodes)
+    return std::nullopt;
+  return order;
+}
+
+std::vector<unsigned> findCycle(unsigned numNodes, ArrayRef<GraphEdge> edges) {
+  OutEdgeTable table(numNodes, edges);
+  enum Color : unsigned char { White, Grey, Black };
+  std::vector<Color> color(numNodes, White);
+  // The DFS stack holds, per grey node, the position of the next out-edge to
+  // try; the edge that entered each grey node is kept beside it so that a
+  // back edge can be unwound into the cycle.
+  struct Frame {
+    unsigned node, nextEdge, enteredBy;
+  };
+  std::vector<Frame> stack;
+  for (unsigned root = 0; root < numNodes; ++root) {
+    if (color[root] != White)
+      continue;
+    stack.push_back({root, 0, ~0u});
+    color[root] = Grey;
+    while (!stack.empty()) {
+      Frame &top = stack.back();
+      ArrayRef<unsigned> out = table.out(top.node);
+      if (top.nextEdge == out.size()) {
+        color[top.node] = Black;
+        stack.pop_back();
+        continue;
+      }
+      unsigned e = out[top.nextEdge++];
+      unsigned dst = edges[e].second;
+      if (color[dst] == White) {
+        color[dst] = Grey;
+        stack.push_back({dst, 0, e});
+        continue;
+      }
+      if (color[dst] != Grey)
+        continue;
+      // Back edge: the cycle is dst ... top.node -> dst on the stack.
+      std::vector<unsigned> cycle;
+      for (size_t i = stack.size(); i-- > 0 && stack[i].node != dst;)
+        cycle.push_back(stack[i].enteredBy);
+      std::reverse(cycle.begin(), cycle.end());
+      cycle.push_back(e);
+      return cycle;
+    }
+  }
+  return {};
+}
+
+std::vector<unsigned> stronglyConnectedComponents(unsigned numNodes,
+                                                  ArrayRef<GraphEdge> edges) {
+  OutEdgeTable table(numNodes, edges);
+  const unsigned unvisited = ~0u;
+  std::vector<unsigned> index(numNodes, unvisited), lowLink(numNodes, 0),
+      component(numNodes, unvisited);
+  std::vector<unsigned> sccStack;
+  struct Frame {
+    unsigned node, nextEdge;
+  };
+  std::vector<Frame> dfs;
+  unsigned nextIndex = 0, numComponents = 0;
+  for (unsigned root = 0; root < numNodes; ++root) {
+    if (index[root] != unvisited)
+      continue;
+    dfs.push_back({root, 0});
+    index[root] = lowLink[root] = nextIndex++;
+    sccStack.push_back(root);
+    while (!dfs.empty()) {
+      Frame &top = dfs.back();
+      unsigned v = top.node;
+      ArrayRef<unsigned> out = table.out(v);
+      if (top.nextEdge < out.size()) {
+        unsigned w = edges[out[top.nextEdge++]].second;
+        if (index[w] == unvisited) {
+          index[w] = lowLink[w] = nextIndex++;
+          sccStack.push_back(w);
+          dfs.push_back({w, 0});
+        } else if (component[w] == unvisited) {
+          lowLink[v] = std::min(lowLink[v], index[w]);
+        }
+        continue;
+      }
+      dfs.pop_back();
+      if (!dfs.empty())
+        lowLink[dfs.back().node] =
+            std::min(lowLink[dfs.back().node], lowLink[v]);
+      if (lowLink[v] != index[v])
+        continue;
+      unsigned w;
+      do {
+        w = sccStack.back();
+        sccStack.pop_back();
+        component[w] = numComponents;
+      } while (w != v);
+      ++numComponents;
+    }
+  }
+  return component;
+}
+
+std::vector<double> longestPathFinish(ArrayRef<double> nodeWeights,
+                                      ArrayRef<GraphEdge> edges) {
+  unsigned numNodes = nodeWeights.size();
+  std::optional<std::vector<unsigned>> order =
+      topologicalOrder(numNodes, edges);
+  assert(order && "longestPathFinish needs an acyclic graph");
+  OutEdgeTable table(numNodes, edges);
+  std::vector<double> finish(nodeWeights.begin(), nodeWeights.end());
+  // Visiting in topological order, finish[v] is final when v is reached.
+  for (unsigned v : *order)
+    for (unsigned e : table.out(v)) {
+      unsigned w = edges[e].second;
+      finish[w] = std::max(finish[w], finish[v] + nodeWeights[w]);
+    }
+  return finish;
+}
+
+} // namespace layerpipe
