@@ -6,11 +6,17 @@
 //
 // The roofline rule: a task takes as long as the larger of its compute time
 // and its memory time. Transfers between processors pay the link latency
-// plus bytes over link bandwidth.
+// plus bytes over link bandwidth. loadMachine reads a machine file
+// (docs/cost-model.md) with the same checked field readers as the model file.
 //
 //===----------------------------------------------------------------------===//
 
 #include "layerpipe/CostModel.h"
+
+#include "FrontendInternal.h"
+#include "JsonFields.h"
+
+#include "llvm/Support/MemoryBuffer.h"
 
 #include <algorithm>
 
@@ -28,6 +34,62 @@ double MachineDesc::transferTimeUs(double bytes) const {
   if (bytes <= 0)
     return 0;
   return linkLatencyUs + bytes / linkBandwidth * 1e6;
+}
+
+/// Fills \p machine from the machine file's top-level object.
+static void readMachine(const json &root, MachineDesc &machine) {
+  if (!root.is_object())
+    fail("", std::string("the machine file must hold a JSON object, got ") +
+                 typeName(root));
+  static const StringRef fields[] = {
+      "name",           "description",     "flops_per_second",
+      "memory_bandwidth", "link_bandwidth", "link_latency_us",
+      "bytes_per_element"};
+  Place top{"", ""};
+  rejectUnknownFields(root, top, fields, "in the machine file");
+  if (root.contains("name"))
+    machine.name = readString(root["name"], top.field("name"));
+  if (root.contains("description"))
+    readString(root["description"], top.field("description"));
+  // Rates must be positive: a zero rate would make every time infinite.
+  const double smallest = 1e-300, largest = 1e300;
+  std::pair<const char *, double *> rates[] = {
+      {"flops_per_second", &machine.flopsPerSecond},
+      {"memory_bandwidth", &machine.memoryBandwidth},
+      {"link_bandwidth", &machine.linkBandwidth}};
+  for (auto &[key, slot] : rates)
+    if (root.contains(key))
+      *slot = readNumber(root[key], top.field(key), smallest, largest,
+                         /*hiOpen=*/false);
+  if (root.contains("link_latency_us"))
+    machine.linkLatencyUs =
+        readNumber(root["link_latency_us"], top.field("link_latency_us"), 0,
+                   1e12, /*hiOpen=*/false);
+  if (root.contains("bytes_per_element"))
+    machine.bytesPerElement = readInt(root["bytes_per_element"],
+                                      top.field("bytes_per_element"), 1, 16);
+}
+
+Expected<MachineDesc> loadMachine(StringRef path) {
+  ErrorOr<std::unique_ptr<MemoryBuffer>> buffer =
+      MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return createStringError(buffer.getError(),
+                             "cannot read machine file '%s': %s",
+                             path.str().c_str(),
+                             buffer.getError().message().c_str());
+  Expected<json> root = parseJson((*buffer)->getBuffer(), path);
+  if (!root)
+    return root.takeError();
+  MachineDesc machine;
+  try {
+    readMachine(*root, machine);
+  } catch (const FieldError &failure) {
+    return modelError(path, failure.pointer, failure.message);
+  } catch (const std::exception &e) {
+    return modelError(path, "", Twine("invalid machine file: ") + e.what());
+  }
+  return machine;
 }
 
 } // namespace layerpipe

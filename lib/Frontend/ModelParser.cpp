@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "FrontendInternal.h"
+#include "JsonFields.h"
 
 #include "layerpipe/GraphWalks.h"
 
@@ -26,13 +27,10 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
 #include <functional>
 
 using namespace llvm;
-using json = nlohmann::json;
 
 namespace layerpipe {
 
@@ -48,163 +46,6 @@ std::string layerPointer(const Layer &layer) {
 }
 
 namespace {
-
-/// A diagnostic on its way to parseModel.
-struct ParseFailure {
-  std::string pointer;
-  std::string message;
-};
-
-[[noreturn]] void fail(std::string pointer, std::string message) {
-  throw ParseFailure{std::move(pointer), std::move(message)};
-}
-
-/// Short rendering of a JSON value for messages.
-std::string describe(const json &value) {
-  std::string text = value.dump();
-  if (text.size() > 40)
-    text = text.substr(0, 37) + "...";
-  return text;
-}
-
-const char *typeName(const json &value) {
-  if (value.is_number_integer())
-    return "an integer";
-  if (value.is_number())
-    return "a number";
-  if (value.is_string())
-    return "a string";
-  if (value.is_boolean())
-    return "a boolean";
-  if (value.is_array())
-    return "an array";
-  if (value.is_object())
-    return "an object";
-  return "null";
-}
-
-/// Where a value sits, for messages: its JSON pointer and how to call it
-/// ("layer 'conv1': 'kernel'" or "'batch_size'").
-struct Place {
-  std::string pointer;
-  std::string what;
-
-  Place field(StringRef key) const {
-    return {pointer + "/" + key.str(), prefix() + "'" + key.str() + "'"};
-  }
-  Place element(size_t index, StringRef whatElement) const {
-    return {pointer + "/" + std::to_string(index), whatElement.str()};
-  }
-  std::string prefix() const { return what.empty() ? "" : what + ": "; }
-};
-
-int64_t readInt(const json &value, const Place &at, int64_t lo, int64_t hi) {
-  std::string range = formatv("an integer in [{0}, {1}]", lo, hi).str();
-  if (value.is_number_integer()) {
-    // Unsigned JSON integers beyond int64 are reported as out of range.
-    if (value.is_number_unsigned() &&
-        value.get<uint64_t>() > static_cast<uint64_t>(hi))
-      fail(at.pointer, at.what + " must be " + range + ", got " +
-                           describe(value));
-    int64_t v = value.get<int64_t>();
-    if (v >= lo && v <= hi)
-      return v;
-  }
-  fail(at.pointer, at.what + " must be " + range + ", got " + describe(value));
-}
-
-/// An int or a two-element array [h, w] (kernel, stride, padding).
-std::pair<int64_t, int64_t> readPair(const json &value, const Place &at,
-                                     int64_t lo, int64_t hi) {
-  if (!value.is_array()) {
-    int64_t v = readInt(value, at, lo, hi);
-    return {v, v};
-  }
-  if (value.size() != 2)
-    fail(at.pointer, at.what + " must be an integer or [height, width], got " +
-                         describe(value));
-  return {readInt(value[0], at.element(0, at.what + "[0]"), lo, hi),
-          readInt(value[1], at.element(1, at.what + "[1]"), lo, hi)};
-}
-
-bool readBool(const json &value, const Place &at) {
-  if (!value.is_boolean())
-    fail(at.pointer, at.what + " must be true or false, got " + describe(value));
-  return value.get<bool>();
-}
-
-std::string readString(const json &value, const Place &at) {
-  if (!value.is_string())
-    fail(at.pointer, at.what + " must be a string, got " + typeName(value) +
-                         " " + describe(value));
-  return value.get<std::string>();
-}
-
-double readNumber(const json &value, const Place &at, double lo, double hi,
-                  bool hiOpen) {
-  if (value.is_number()) {
-    double v = value.get<double>();
-    if (std::isfinite(v) && v >= lo && (hiOpen ? v < hi : v <= hi))
-      return v;
-  }
-  fail(at.pointer, formatv("{0} must be a number in [{1}, {2}{3}, got {4}",
-                           at.what, lo, hi, hiOpen ? ")" : "]",
-                           describe(value))
-                       .str());
-}
-
-const json &requireObject(const json &value, const Place &at) {
-  if (!value.is_object())
-    fail(at.pointer, at.what + " must be a JSON object, got " +
-                         typeName(value) + " " + describe(value));
-  return value;
-}
-
-/// The closest of \p candidates to \p word, or "" if none is close.
-std::string closest(StringRef word, ArrayRef<StringRef> candidates) {
-  std::string best;
-  unsigned bestDistance = std::max<unsigned>(2, word.size() / 3) + 1;
-  for (StringRef candidate : candidates) {
-    unsigned d = word.edit_distance(candidate, true, bestDistance);
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = candidate.str();
-    }
-  }
-  return best;
-}
-
-std::string joinQuoted(ArrayRef<StringRef> words) {
-  std::string text;
-  for (StringRef w : words)
-    text += (text.empty() ? "'" : ", '") + w.str() + "'";
-  return text;
-}
-
-/// Fails on the first key of \p object that is not in \p allowed; \p
-/// otherKinds explains fields that belong to another layer type.
-void rejectUnknownFields(const json &object, const Place &at,
-                         ArrayRef<StringRef> allowed, StringRef context,
-                         const std::function<std::string(StringRef)>
-                             &otherKinds = nullptr) {
-  for (auto it = object.begin(); it != object.end(); ++it) {
-    StringRef key = it.key();
-    if (is_contained(allowed, key))
-      continue;
-    std::string message = at.prefix() + "unknown field '" + key.str() + "'";
-    if (!context.empty())
-      message += " " + context.str();
-    std::string guess = closest(key, allowed);
-    std::string elsewhere = otherKinds ? otherKinds(key) : "";
-    if (!guess.empty())
-      message += "; did you mean '" + guess + "'?";
-    else if (!elsewhere.empty())
-      message += "; '" + key.str() + "' belongs to " + elsewhere;
-    else
-      message += "; valid fields: " + joinQuoted(allowed);
-    fail(at.pointer + "/" + key.str(), message);
-  }
-}
 
 const StringRef commonLayerFields[] = {"name",  "type",           "inputs",
                                        "stage", "gradient_delay", "times",
@@ -578,13 +419,16 @@ std::vector<unsigned> ModelReader::topologicalOrder() {
 
   std::vector<unsigned> cycle = findCycle(raw.size(), edges);
   assert(!cycle.empty() && "no topological order but no cycle");
-  std::string names;
+  // Start the report at the layer written first in the file.
+  auto firstEdge = std::min_element(
+      cycle.begin(), cycle.end(),
+      [&](unsigned a, unsigned b) { return edges[a].first < edges[b].first; });
+  std::rotate(cycle.begin(), firstEdge, cycle.end());
   unsigned first = edges[cycle.front()].first;
-  for (unsigned e : cycle) {
+  std::string names;
+  for (unsigned e : cycle)
     names += "'" + raw[edges[e].first].layer.name + "' -> ";
-    first = std::min(first, edges[e].first);
-  }
-  names += "'" + raw[edges[cycle.front()].first].layer.name + "'";
+  names += "'" + raw[first].layer.name + "'";
   fail(layerPointer(raw[first].layer) + "/inputs",
        "forward cycle through " + std::to_string(cycle.size()) +
            " layer(s): " + names);
@@ -629,44 +473,18 @@ void ModelReader::checkMeasuredTimes(const Model &model) {
   }
 }
 
-/// Line and column (1-based) of byte \p offset of \p text.
-static std::pair<size_t, size_t> lineColumn(StringRef text, size_t offset) {
-  offset = std::min(offset, text.size());
-  StringRef before = text.take_front(offset);
-  size_t line = before.count('\n') + 1;
-  size_t lastNewline = before.rfind('\n');
-  size_t column =
-      lastNewline == StringRef::npos ? offset + 1 : offset - lastNewline;
-  return {line, column};
-}
-
 Expected<Model> parseModel(StringRef text, StringRef fileName) {
-  json root;
-  try {
-    root = json::parse(text.begin(), text.end());
-  } catch (const json::parse_error &e) {
-    // e.byte is one past the offending character.
-    auto [line, column] = lineColumn(text, e.byte ? e.byte - 1 : 0);
-    StringRef reason(e.what());
-    size_t colon = reason.find(": ");
-    if (colon != StringRef::npos)
-      reason = reason.drop_front(colon + 2);
-    return createStringError(inconvertibleErrorCode(),
-                             "%s:%zu:%zu: malformed JSON: %s",
-                             fileName.str().c_str(), line, column,
-                             reason.str().c_str());
-  } catch (const std::exception &e) {
-    return modelError(fileName, "", Twine("cannot parse JSON: ") + e.what());
-  }
-
+  Expected<json> root = parseJson(text, fileName);
+  if (!root)
+    return root.takeError();
   try {
     ModelReader reader(fileName);
-    Model model = reader.read(root);
+    Model model = reader.read(*root);
     if (Error err = inferShapes(model, fileName))
       return err;
     reader.checkMeasuredTimes(model);
     return model;
-  } catch (const ParseFailure &failure) {
+  } catch (const FieldError &failure) {
     return modelError(fileName, failure.pointer, failure.message);
   } catch (const std::exception &e) {
     // A field reader missed a case; still never let it escape.

@@ -1,0 +1,195 @@
+//===- JsonFields.cpp - Checked readers of JSON fields --------------------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// The field readers of JsonFields.h: type and range checks with messages that
+// name the JSON pointer and the value found, and the JSON parse itself with
+// line and column of a syntax error.
+//
+//===----------------------------------------------------------------------===//
+
+#include "JsonFields.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+#include <cstdio>
+
+using namespace llvm;
+
+namespace layerpipe {
+
+void fail(std::string pointer, std::string message) {
+  throw FieldError{std::move(pointer), std::move(message)};
+}
+
+/// Short rendering of a JSON value for messages.
+std::string describe(const json &value) {
+  std::string text = value.dump();
+  if (text.size() > 40)
+    text = text.substr(0, 37) + "...";
+  return text;
+}
+
+const char *typeName(const json &value) {
+  if (value.is_number_integer())
+    return "an integer";
+  if (value.is_number())
+    return "a number";
+  if (value.is_string())
+    return "a string";
+  if (value.is_boolean())
+    return "a boolean";
+  if (value.is_array())
+    return "an array";
+  if (value.is_object())
+    return "an object";
+  return "null";
+}
+
+int64_t readInt(const json &value, const Place &at, int64_t lo, int64_t hi) {
+  std::string range = formatv("an integer in [{0}, {1}]", lo, hi).str();
+  if (value.is_number_integer()) {
+    // Unsigned JSON integers beyond int64 are reported as out of range.
+    if (value.is_number_unsigned() &&
+        value.get<uint64_t>() > static_cast<uint64_t>(hi))
+      fail(at.pointer, at.what + " must be " + range + ", got " +
+                           describe(value));
+    int64_t v = value.get<int64_t>();
+    if (v >= lo && v <= hi)
+      return v;
+  }
+  fail(at.pointer, at.what + " must be " + range + ", got " + describe(value));
+}
+
+std::pair<int64_t, int64_t> readPair(const json &value, const Place &at,
+                                     int64_t lo, int64_t hi) {
+  if (!value.is_array()) {
+    int64_t v = readInt(value, at, lo, hi);
+    return {v, v};
+  }
+  if (value.size() != 2)
+    fail(at.pointer, at.what + " must be an integer or [height, width], got " +
+                         describe(value));
+  return {readInt(value[0], at.element(0, at.what + "[0]"), lo, hi),
+          readInt(value[1], at.element(1, at.what + "[1]"), lo, hi)};
+}
+
+bool readBool(const json &value, const Place &at) {
+  if (!value.is_boolean())
+    fail(at.pointer, at.what + " must be true or false, got " + describe(value));
+  return value.get<bool>();
+}
+
+std::string readString(const json &value, const Place &at) {
+  if (!value.is_string())
+    fail(at.pointer, at.what + " must be a string, got " + typeName(value) +
+                         " " + describe(value));
+  return value.get<std::string>();
+}
+
+/// Shortest readable rendering of a bound: "0", "1e+15".
+static std::string formatNumber(double v) {
+  char text[32];
+  snprintf(text, sizeof(text), "%g", v);
+  return text;
+}
+
+double readNumber(const json &value, const Place &at, double lo, double hi,
+                  bool hiOpen) {
+  if (value.is_number()) {
+    double v = value.get<double>();
+    if (std::isfinite(v) && v >= lo && (hiOpen ? v < hi : v <= hi))
+      return v;
+  }
+  fail(at.pointer, at.what + " must be a number in [" + formatNumber(lo) + ", " +
+                       formatNumber(hi) + (hiOpen ? ")" : "]") + ", got " +
+                       describe(value));
+}
+
+const json &requireObject(const json &value, const Place &at) {
+  if (!value.is_object())
+    fail(at.pointer, at.what + " must be a JSON object, got " +
+                         typeName(value) + " " + describe(value));
+  return value;
+}
+
+std::string closest(StringRef word, ArrayRef<StringRef> candidates) {
+  std::string best;
+  unsigned bestDistance = std::max<unsigned>(2, word.size() / 3) + 1;
+  for (StringRef candidate : candidates) {
+    unsigned d = word.edit_distance(candidate, true, bestDistance);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = candidate.str();
+    }
+  }
+  return best;
+}
+
+std::string joinQuoted(ArrayRef<StringRef> words) {
+  std::string text;
+  for (StringRef w : words)
+    text += (text.empty() ? "'" : ", '") + w.str() + "'";
+  return text;
+}
+
+void rejectUnknownFields(const json &object, const Place &at,
+                         ArrayRef<StringRef> allowed, StringRef context,
+                         const std::function<std::string(StringRef)>
+                             &elsewhere) {
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    StringRef key = it.key();
+    if (is_contained(allowed, key))
+      continue;
+    std::string message = at.prefix() + "unknown field '" + key.str() + "'";
+    if (!context.empty())
+      message += " " + context.str();
+    std::string guess = closest(key, allowed);
+    std::string other = elsewhere ? elsewhere(key) : "";
+    if (!guess.empty())
+      message += "; did you mean '" + guess + "'?";
+    else if (!other.empty())
+      message += "; '" + key.str() + "' belongs to " + other;
+    else
+      message += "; valid fields: " + joinQuoted(allowed);
+    fail(at.pointer + "/" + key.str(), message);
+  }
+}
+
+/// Line and column (1-based) of byte \p offset of \p text.
+static std::pair<size_t, size_t> lineColumn(StringRef text, size_t offset) {
+  offset = std::min(offset, text.size());
+  StringRef before = text.take_front(offset);
+  size_t line = before.count('\n') + 1;
+  size_t lastNewline = before.rfind('\n');
+  size_t column =
+      lastNewline == StringRef::npos ? offset + 1 : offset - lastNewline;
+  return {line, column};
+}
+
+Expected<json> parseJson(StringRef text, StringRef fileName) {
+  try {
+    return json::parse(text.begin(), text.end());
+  } catch (const json::parse_error &e) {
+    // e.byte is one past the offending character.
+    auto [line, column] = lineColumn(text, e.byte ? e.byte - 1 : 0);
+    StringRef reason(e.what());
+    size_t colon = reason.find(": ");
+    if (colon != StringRef::npos)
+      reason = reason.drop_front(colon + 2);
+    return createStringError(inconvertibleErrorCode(),
+                             "%s:%zu:%zu: malformed JSON: %s",
+                             fileName.str().c_str(), line, column,
+                             reason.str().c_str());
+  } catch (const std::exception &e) {
+    return createStringError(inconvertibleErrorCode(),
+                             "%s: cannot parse JSON: %s",
+                             fileName.str().c_str(), e.what());
+  }
+}
+
+} // namespace layerpipe

@@ -1,0 +1,94 @@
+//===- JsonFields.h - Checked readers of JSON fields ------------*- C++ -*-===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// Private to lib/Frontend: the field readers shared by the model file and the
+// machine file. Each reader returns a value of the right JSON type and range
+// or throws a FieldError naming the JSON pointer; the two public entry points
+// (parseModel, loadMachine) catch it and return an llvm::Error, so no
+// exception leaves the frontend. nlohmann/json throws too, so the frontend's
+// inside is exception-based anyway, and each field check stays one line.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LAYERPIPE_LIB_FRONTEND_JSONFIELDS_H
+#define LAYERPIPE_LIB_FRONTEND_JSONFIELDS_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+
+namespace layerpipe {
+
+using json = nlohmann::json;
+
+/// A diagnostic on its way to the frontend's entry point.
+struct FieldError {
+  std::string pointer;
+  std::string message;
+};
+
+[[noreturn]] void fail(std::string pointer, std::string message);
+
+/// Short rendering of a JSON value for messages.
+std::string describe(const json &value);
+/// "an integer", "a string", ...
+const char *typeName(const json &value);
+
+/// Where a value sits, for messages: its JSON pointer and how to call it
+/// ("layer 'conv1': 'kernel'" or "'batch_size'").
+struct Place {
+  std::string pointer;
+  std::string what;
+
+  Place field(llvm::StringRef key) const {
+    return {pointer + "/" + key.str(), prefix() + "'" + key.str() + "'"};
+  }
+  Place element(size_t index, llvm::StringRef whatElement) const {
+    return {pointer + "/" + std::to_string(index), whatElement.str()};
+  }
+  std::string prefix() const { return what.empty() ? "" : what + ": "; }
+};
+
+/// An integer JSON value in [lo, hi].
+int64_t readInt(const json &value, const Place &at, int64_t lo, int64_t hi);
+/// An integer or a two-element array [h, w] (kernel, stride, padding).
+std::pair<int64_t, int64_t> readPair(const json &value, const Place &at,
+                                     int64_t lo, int64_t hi);
+bool readBool(const json &value, const Place &at);
+std::string readString(const json &value, const Place &at);
+/// A finite number in [lo, hi], or [lo, hi) if \p hiOpen.
+double readNumber(const json &value, const Place &at, double lo, double hi,
+                  bool hiOpen);
+const json &requireObject(const json &value, const Place &at);
+
+/// The closest of \p candidates to \p word, or "" if none is close.
+std::string closest(llvm::StringRef word,
+                    llvm::ArrayRef<llvm::StringRef> candidates);
+/// "'a', 'b', 'c'".
+std::string joinQuoted(llvm::ArrayRef<llvm::StringRef> words);
+
+/// Fails on the first key of \p object not in \p allowed, suggesting the
+/// closest valid one; \p context follows "unknown field 'x'"; \p elsewhere
+/// may explain a key that is valid in another kind of object.
+void rejectUnknownFields(
+    const json &object, const Place &at, llvm::ArrayRef<llvm::StringRef> allowed,
+    llvm::StringRef context,
+    const std::function<std::string(llvm::StringRef)> &elsewhere = nullptr);
+
+/// Parses \p text; malformed JSON becomes
+/// "<file>:<line>:<column>: malformed JSON: <reason>".
+llvm::Expected<json> parseJson(llvm::StringRef text, llvm::StringRef fileName);
+
+} // namespace layerpipe
+
+#endif // LAYERPIPE_LIB_FRONTEND_JSONFIELDS_H
