@@ -8,35 +8,233 @@
 // Gantt charts, baseline schedules). Other stages see only ScheduleOptions,
 // ScheduleResult and the entry points below.
 //
+// A schedule is a set of task instances with a processor and a start time,
+// the dependences between them (with an iteration distance) and the memory
+// blocks they hold. It is either periodic (iteration i of task v starts at
+// start(v) + i * period) or one synchronous training step of several
+// micro-batches ending in a flush. Every schedule, ours or a baseline, goes
+// through the same verifier, simulator, metrics and emitters.
+// docs/scheduling.md describes the algorithms, docs/schedule-format.md the
+// JSON form.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef LAYERPIPE_SCHEDULE_H
 #define LAYERPIPE_SCHEDULE_H
 
+#include "layerpipe/DFG.h"
+
+#include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
 namespace layerpipe {
 
 struct Compilation;
+
+/// Which schedule to build (--schedule).
+enum class ScheduleKind {
+  LayerPipe, ///< ours: modulo schedule of the retimed DFG, B/G split
+  PipeDream, ///< asynchronous 1F1B, whole backward as one task per stage
+  GPipe,     ///< synchronous fill-drain with flush
+  OneFOneB,  ///< synchronous 1F1B with flush
+  ZBH1,      ///< synchronous Zero Bubble H1 (B/W split, 1F1B memory)
+};
+
+/// "layerpipe", "pipedream", "gpipe", "1f1b", "zb-h1".
+llvm::StringRef scheduleKindName(ScheduleKind kind);
+std::optional<ScheduleKind> parseScheduleKind(llvm::StringRef name);
 
 /// Options of the scheduler (filled by the tool from its flags).
 struct ScheduleOptions {
   /// Number of identical processors (--procs). readScheduleOptions runs
   /// before readPlanOptions, so the planner may read it too.
   unsigned procs = 1;
+  ScheduleKind kind = ScheduleKind::LayerPipe;
+  /// Micro-batches of one synchronous step (--micro-batches); 0 means the
+  /// asynchronous (periodic) mode for layerpipe and pipedream, and 4 * stages
+  /// for the synchronous baselines.
+  unsigned microBatches = 0;
+  /// Per-processor activation memory limit in bytes; 0 = none.
+  int64_t memoryLimitBytes = 0;
+  /// Per-processor limit in micro-batches in flight; 0 = none.
+  unsigned memoryLimitMicroBatches = 0;
+  /// Iterations (or steps) the discrete-event simulator runs.
+  unsigned simulateIterations = 20;
+  /// -o FILE: schedule JSON; --gantt FILE: chart by extension.
+  std::string outputPath;
+  std::string ganttPath;
+};
+
+/// One task instance of a schedule.
+struct ScheduledTask {
+  std::string name; ///< "F.conv1", "B.s2.m3", ...
+  TaskKind kind = TaskKind::Forward;
+  int layer = -1;      ///< model layer, -1 for stage-level tasks
+  int stage = -1;      ///< pipeline stage, -1 if not stage-level
+  int microBatch = -1; ///< synchronous schedules: micro-batch; else -1
+  int step = 0;        ///< synchronous schedules: training step
+  unsigned proc = 0;
+  double start = 0;    ///< microseconds (iteration 0 / step 0)
+  double duration = 0; ///< microseconds
+  double end() const { return start + duration; }
+};
+
+/// A dependence: iteration i + distance of dst needs iteration i of src.
+struct ScheduleDep {
+  unsigned src = 0, dst = 0;
+  int64_t distance = 0;
+  int64_t bytes = 0;
+  /// Paid only when src and dst run on different processors.
+  double transferUs = 0;
+};
+
+/// Memory that a task allocates at its start and another task of the same or
+/// a later iteration (distance) frees at its end, held on the allocating
+/// task's processor.
+struct MemoryBlock {
+  unsigned allocTask = 0, freeTask = 0;
+  int64_t distance = 0;
+  int64_t bytes = 0;
+};
+
+/// A complete schedule (the solution) with the facts it must satisfy.
+struct Schedule {
+  std::string name; ///< schedule kind name
+  bool periodic = true;
+  unsigned procs = 1;
+  /// Periodic: the iteration period. Synchronous: the makespan of one step.
+  double period = 0;
+  std::vector<ScheduledTask> tasks;
+  std::vector<ScheduleDep> deps;
+  std::vector<MemoryBlock> memory;
+  /// Per-processor memory limit in bytes (empty or 0 = none).
+  std::vector<int64_t> memoryLimit;
+  /// Synchronous: micro-batches per step.
+  unsigned microBatches = 0;
+};
+
+/// Checks every dependence (across iterations for periodic schedules),
+/// processor overlap (modulo the period) and the memory limits. The error
+/// names the tasks, times and processors.
+llvm::Error verifySchedule(const Schedule &schedule);
+
+/// Peak memory per processor, computed statically from the schedule
+/// (periodic: in the steady state).
+std::vector<int64_t> computePeakMemory(const Schedule &schedule);
+
+/// Bytes that cross processors per iteration (per step when synchronous).
+int64_t computeCommBytes(const Schedule &schedule);
+
+/// What the discrete-event simulator measured.
+struct SimulationResult {
+  unsigned iterations = 0;
+  /// Steady-state time per iteration (per step when synchronous).
+  double period = 0;
+  /// Time from the first start to the last end.
+  double totalTime = 0;
+  std::vector<int64_t> peakMemory;
+  std::vector<int64_t> commBytes; ///< sent per processor, per iteration
+};
+
+/// Runs \p iterations iterations (synchronous: steps, back to back, each
+/// stage waiting only for its own update) of a schedule: a task fires when
+/// its inputs have arrived and its processor is free, in the schedule's order
+/// per processor.
+SimulationResult simulateSchedule(const Schedule &schedule,
+                                  unsigned iterations);
+
+/// A pipeline of stages, one per processor, with per-micro-batch (or
+/// per-iteration) task times: what the baseline schedules are built from.
+struct StagePipeline {
+  unsigned numStages() const { return forward.size(); }
+  std::vector<double> forward, backward, weightGradient, update;
+  /// Transfer from stage s to s+1 (forward) and s+1 to s (backward).
+  std::vector<double> sendForwardUs, sendBackwardUs;
+  std::vector<int64_t> sendForwardBytes, sendBackwardBytes;
+  /// Activation memory one micro-batch holds on each stage.
+  std::vector<int64_t> activationBytes;
+  /// Per stage: first and last model layer (for names).
+  std::vector<std::string> stageNames;
+};
+
+/// A synchronous schedule of one step of \p microBatches micro-batches
+/// ending in a flush. Memory limit per stage: \p limitMicroBatches
+/// micro-batches in flight, or \p limitBytes bytes (0 = none).
+llvm::Expected<Schedule> scheduleSynchronous(const StagePipeline &pipeline,
+                                             ScheduleKind kind,
+                                             unsigned microBatches,
+                                             unsigned limitMicroBatches,
+                                             int64_t limitBytes);
+
+/// Result of the periodic list scheduler.
+struct ModuloResult {
+  Schedule schedule;
+  double lowerBound = 0;
+  unsigned attempts = 0;
+};
+
+/// Periodic (modulo) list scheduling of \p dfg on \p procs processors with
+/// transfer times from \p machine. Searches the smallest period from
+/// max(\p iterationBound, work / procs, largest task). \p pinned, if not
+/// empty, fixes each task's processor.
+llvm::Expected<ModuloResult>
+scheduleModulo(const TrainingDFG &dfg, unsigned procs,
+               const MachineDesc &machine, double iterationBound,
+               const std::vector<int> &pinned = {});
+
+/// The metrics of the report.
+struct ScheduleMetrics {
+  unsigned procs = 1;
+  double period = 0;
+  double lowerBound = 0;
+  double iterationBound = 0;
+  double sequentialTime = 0;
+  double speedup = 0;
+  double utilization = 0;
+  double bubbleFraction = 0;
+  int64_t commBytes = 0;
+  double makespan = 0; ///< synchronous: one step with flush
+  double stepTime = 0; ///< synchronous: steady-state time per step
+  std::vector<int64_t> peakMemory;
+  unsigned attempts = 0;
+  /// What the simulator measured.
+  double simulatedPeriod = 0;
+  std::vector<int64_t> simulatedPeakMemory;
 };
 
 /// The schedule and its metrics.
-struct ScheduleResult {};
+struct ScheduleResult {
+  bool scheduled = false;
+  Schedule schedule;
+  ScheduleMetrics metrics;
+};
 
 /// Schedules C.dfg (after planning) and verifies the result, filling
-/// C.schedule. A no-op until the scheduler exists.
+/// C.schedule.
 llvm::Error runScheduling(Compilation &C);
 void printScheduleSummary(const Compilation &C, llvm::raw_ostream &os);
 void addScheduleToReport(const Compilation &C, nlohmann::json &report);
+
+/// Emitters (lib/Emit). The schedule as JSON (docs/schedule-format.md).
+void writeScheduleJSON(const ScheduleResult &result, llvm::raw_ostream &os);
+/// A Gantt chart; the format comes from \p path's extension (.svg, .html,
+/// .json = Chrome trace, .txt). Fails on an unknown extension.
+llvm::Error writeGantt(const ScheduleResult &result, llvm::StringRef path);
+/// The chart formats, to a stream.
+void writeGanttSVG(const ScheduleResult &result, llvm::raw_ostream &os);
+void writeGanttHTML(const ScheduleResult &result, llvm::raw_ostream &os);
+void writeGanttChromeTrace(const ScheduleResult &result,
+                           llvm::raw_ostream &os);
+void writeGanttText(const ScheduleResult &result, llvm::raw_ostream &os,
+                    unsigned width = 100);
 
 } // namespace layerpipe
 

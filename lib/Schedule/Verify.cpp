@@ -1,0 +1,236 @@
+//===- Verify.cpp - Schedule verifier and static metrics ------------------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// A schedule is never trusted: verifySchedule checks every dependence (for a
+// periodic schedule across iterations: start(v) + d * T >= end(u) +
+// transfer), that no two task instances overlap on a processor (modulo the
+// period) and that the memory a processor holds stays within its limit. The
+// same file computes the static memory and communication figures that the
+// simulator is checked against.
+//
+//===----------------------------------------------------------------------===//
+
+#include "layerpipe/Schedule.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace llvm;
+
+namespace layerpipe {
+
+/// Relative tolerance for comparing times computed in floating point.
+static double timeEpsilon(const Schedule &S) {
+  return 1e-9 * std::max(1.0, S.period);
+}
+
+static std::string describe(const ScheduledTask &task) {
+  if (task.microBatch < 0)
+    return "'" + task.name + "'";
+  std::string s = formatv("'{0}' (micro-batch {1}", task.name, task.microBatch);
+  if (task.step > 0)
+    s += formatv(", step {0}", task.step).str();
+  return s + ")";
+}
+
+static Error checkTasks(const Schedule &S) {
+  if (S.procs == 0)
+    return createStringError(inconvertibleErrorCode(),
+                             "schedule has 0 processors");
+  if (S.periodic && !(S.period > 0))
+    return createStringError(inconvertibleErrorCode(),
+                             "periodic schedule has period %g", S.period);
+  for (const ScheduledTask &task : S.tasks) {
+    if (task.proc >= S.procs)
+      return createStringError(
+          inconvertibleErrorCode(), "%s runs on P%u but there are %u processors",
+          describe(task).c_str(), task.proc, S.procs);
+    if (task.duration < 0 || !std::isfinite(task.start))
+      return createStringError(inconvertibleErrorCode(),
+                               "%s has duration %g and start %g",
+                               describe(task).c_str(), task.duration,
+                               task.start);
+    if (!S.periodic && task.start < 0)
+      return createStringError(inconvertibleErrorCode(),
+                               "%s starts at t=%g, before the step",
+                               describe(task).c_str(), task.start);
+    if (S.periodic && task.duration > S.period + timeEpsilon(S))
+      return createStringError(
+          inconvertibleErrorCode(),
+          "%s takes %.3f, longer than the period %.3f: it overlaps itself",
+          describe(task).c_str(), task.duration, S.period);
+  }
+  return Error::success();
+}
+
+static Error checkPrecedence(const Schedule &S) {
+  double eps = timeEpsilon(S);
+  for (const ScheduleDep &dep : S.deps) {
+    const ScheduledTask &u = S.tasks[dep.src];
+    const ScheduledTask &v = S.tasks[dep.dst];
+    double transfer = u.proc == v.proc ? 0.0 : dep.transferUs;
+    double shift = S.periodic ? dep.distance * S.period : 0.0;
+    if (v.start + shift + eps >= u.end() + transfer)
+      continue;
+    std::string dstText = describe(v);
+    if (S.periodic && dep.distance != 0)
+      dstText += formatv(" of iteration +{0} (at t={1:f1} + {0} x {2:f1})",
+                         dep.distance, v.start, S.period)
+                     .str();
+    return createStringError(
+        inconvertibleErrorCode(),
+        "precedence violated: %s ends at t=%.1f on P%u, %s starts at t=%.1f "
+        "on P%u (transfer %.1f)",
+        describe(u).c_str(), u.end(), u.proc, dstText.c_str(),
+        v.start + shift, v.proc, transfer);
+  }
+  return Error::success();
+}
+
+namespace {
+struct Busy {
+  double begin, end;
+  unsigned task;
+};
+} // namespace
+
+static Error checkOverlap(const Schedule &S) {
+  std::vector<std::vector<Busy>> perProc(S.procs);
+  for (unsigned i = 0; i < S.tasks.size(); ++i) {
+    const ScheduledTask &task = S.tasks[i];
+    if (task.duration <= 0)
+      continue;
+    if (!S.periodic) {
+      perProc[task.proc].push_back({task.start, task.end(), i});
+      continue;
+    }
+    double T = S.period;
+    double begin = std::fmod(task.start, T);
+    if (begin < 0)
+      begin += T;
+    double end = begin + task.duration;
+    if (end <= T) {
+      perProc[task.proc].push_back({begin, end, i});
+      continue;
+    }
+    // The instance wraps around the period boundary.
+    perProc[task.proc].push_back({begin, T, i});
+    perProc[task.proc].push_back({0, end - T, i});
+  }
+  double eps = timeEpsilon(S);
+  for (unsigned p = 0; p < S.procs; ++p) {
+    std::vector<Busy> &busy = perProc[p];
+    std::sort(busy.begin(), busy.end(),
+              [](const Busy &a, const Busy &b) { return a.begin < b.begin; });
+    for (size_t k = 1; k < busy.size(); ++k) {
+      if (busy[k].begin + eps >= busy[k - 1].end)
+        continue;
+      const ScheduledTask &a = S.tasks[busy[k - 1].task];
+      const ScheduledTask &b = S.tasks[busy[k].task];
+      return createStringError(
+          inconvertibleErrorCode(),
+          "processor P%u overlap: %s runs [%.1f, %.1f) and %s starts at "
+          "t=%.1f%s",
+          p, describe(a).c_str(), a.start, a.end(), describe(b).c_str(),
+          b.start,
+          S.periodic ? formatv(" (modulo the period {0:f1})", S.period)
+                           .str()
+                           .c_str()
+                     : "");
+    }
+  }
+  return Error::success();
+}
+
+/// Live bytes over one period (periodic) or over the step, per processor.
+std::vector<int64_t> computePeakMemory(const Schedule &S) {
+  std::vector<std::vector<std::pair<double, int64_t>>> events(S.procs);
+  std::vector<int64_t> base(S.procs, 0);
+  for (const MemoryBlock &block : S.memory) {
+    const ScheduledTask &alloc = S.tasks[block.allocTask];
+    const ScheduledTask &release = S.tasks[block.freeTask];
+    double begin = alloc.start;
+    double end = release.end() + (S.periodic ? block.distance * S.period : 0);
+    end = std::max(end, begin);
+    auto &ev = events[alloc.proc];
+    if (!S.periodic) {
+      ev.push_back({begin, block.bytes});
+      ev.push_back({end, -block.bytes});
+      continue;
+    }
+    // In the steady state floor(L / T) instances are always live and one more
+    // during L mod T after the allocation's phase.
+    double T = S.period;
+    double life = end - begin;
+    double whole = std::floor(life / T);
+    base[alloc.proc] += static_cast<int64_t>(whole) * block.bytes;
+    double rest = life - whole * T;
+    if (rest <= 0)
+      continue;
+    double phase = std::fmod(begin, T);
+    if (phase < 0)
+      phase += T;
+    if (phase + rest <= T) {
+      ev.push_back({phase, block.bytes});
+      ev.push_back({phase + rest, -block.bytes});
+      continue;
+    }
+    base[alloc.proc] += block.bytes; // live at phase 0 through the wrap
+    ev.push_back({phase + rest - T, -block.bytes});
+    ev.push_back({phase, block.bytes});
+  }
+  std::vector<int64_t> peak(S.procs, 0);
+  for (unsigned p = 0; p < S.procs; ++p) {
+    auto &ev = events[p];
+    // Frees before allocations at the same instant: memory is reused.
+    std::sort(ev.begin(), ev.end());
+    int64_t live = base[p];
+    peak[p] = live;
+    for (auto &e : ev) {
+      live += e.second;
+      peak[p] = std::max(peak[p], live);
+    }
+  }
+  return peak;
+}
+
+static Error checkMemory(const Schedule &S) {
+  if (S.memoryLimit.empty())
+    return Error::success();
+  std::vector<int64_t> peak = computePeakMemory(S);
+  for (unsigned p = 0; p < S.procs && p < S.memoryLimit.size(); ++p) {
+    if (S.memoryLimit[p] <= 0 || peak[p] <= S.memoryLimit[p])
+      continue;
+    return createStringError(inconvertibleErrorCode(),
+                             "memory limit exceeded on P%u: peak %lld bytes, "
+                             "limit %lld bytes",
+                             p, static_cast<long long>(peak[p]),
+                             static_cast<long long>(S.memoryLimit[p]));
+  }
+  return Error::success();
+}
+
+int64_t computeCommBytes(const Schedule &S) {
+  int64_t bytes = 0;
+  for (const ScheduleDep &dep : S.deps)
+    if (S.tasks[dep.src].proc != S.tasks[dep.dst].proc)
+      bytes += dep.bytes;
+  return bytes;
+}
+
+Error verifySchedule(const Schedule &S) {
+  if (Error err = checkTasks(S))
+    return err;
+  if (Error err = checkPrecedence(S))
+    return err;
+  if (Error err = checkOverlap(S))
+    return err;
+  return checkMemory(S);
+}
+
+} // namespace layerpipe
