@@ -1,0 +1,54 @@
+//===- Optimizer.h - SGD with momentum and learning-rate schedules -*- C++ -*-//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// The update task U of the training DFG: SGD with momentum μ and weight
+// decay λ, exactly as docs/training-semantics.md states it:
+//
+//     m ← μ·m + (g + λ·w);   w ← w − η_k·m
+//
+// with the element operations in that order (the stage programs must repeat
+// them bit for bit). With μ = 0 no momentum buffer is kept.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LAYERPIPE_RUNTIME_OPTIMIZER_H
+#define LAYERPIPE_RUNTIME_OPTIMIZER_H
+
+#include <cstdint>
+
+namespace layerpipe {
+namespace runtime {
+
+enum class LrSchedule {
+  Constant, ///< η_k = η
+  Step,     ///< η, then η/10 from 50% of the steps, η/100 from 75%
+  Cosine,   ///< η_k = η/2 · (1 + cos(π k / K))
+};
+
+/// "constant", "step", "cosine".
+const char *lrScheduleName(LrSchedule schedule);
+
+struct SgdConfig {
+  float lr = 0.01f;
+  float momentum = 0.0f;
+  float weightDecay = 0.0f;
+  LrSchedule schedule = LrSchedule::Constant;
+  /// K: the number of optimizer steps of the whole run (for step/cosine).
+  int64_t totalSteps = 0;
+};
+
+/// η_k, the learning rate of optimizer step \p step (0-based).
+float learningRate(const SgdConfig &config, int64_t step);
+
+/// One update of \p count parameters. \p momentumBuf may be null when
+/// \p momentum is 0.
+void sgdUpdate(int64_t count, float lr, float momentum, float weightDecay,
+               float *weights, float *momentumBuf, const float *grad);
+
+} // namespace runtime
+} // namespace layerpipe
+
+#endif // LAYERPIPE_RUNTIME_OPTIMIZER_H

@@ -1,0 +1,255 @@
+//===- Data.cpp - IDX loader, synthetic blobs, epoch orders ---------------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// IDX files (big-endian header: magic, then one 32-bit size per dimension,
+// then the bytes) read through zlib's gz* interface, which also accepts
+// uncompressed files. Every failure names the file and the numbers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "layerpipe/runtime/Data.h"
+#include "layerpipe/runtime/Random.h"
+
+#include <zlib.h>
+
+#include <cassert>
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+namespace layerpipe {
+namespace runtime {
+
+const char *defaultFashionMnistDir() {
+  return "/usr/share/datasets/fashion-mnist";
+}
+
+void Dataset::truncate(int64_t n) {
+  if (n <= 0 || n >= count)
+    return;
+  count = n;
+  samples.resize(size_t(n * sampleSize()));
+  labels.resize(size_t(n));
+}
+
+namespace {
+/// An open gzip (or plain) file that closes itself.
+struct GzFile {
+  gzFile file = nullptr;
+  ~GzFile() {
+    if (file)
+      gzclose(file);
+  }
+};
+} // namespace
+
+/// Reads exactly \p n bytes; false (with the count read) on a short file.
+static bool readExact(gzFile f, void *dst, int64_t n, int64_t &got) {
+  got = 0;
+  auto *p = static_cast<unsigned char *>(dst);
+  while (got < n) {
+    unsigned chunk = unsigned(std::min<int64_t>(n - got, 1 << 30));
+    int r = gzread(f, p + got, chunk);
+    if (r <= 0)
+      return false;
+    got += r;
+  }
+  return true;
+}
+
+/// Opens an IDX file and reads its header: the magic's type and rank must be
+/// 0x08 (unsigned byte) and \p rank.
+static bool readIdxHeader(const std::string &path, GzFile &f, int rank,
+                          std::vector<int64_t> &dims, std::string &error) {
+  f.file = gzopen(path.c_str(), "rb");
+  if (!f.file) {
+    error = "cannot open '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  unsigned char header[4 * 4];
+  int64_t want = 4 * (1 + rank), got = 0;
+  if (!readExact(f.file, header, want, got)) {
+    error = "'" + path + "' is truncated: the IDX header needs " +
+            std::to_string(want) + " bytes, the file has " +
+            std::to_string(got);
+    return false;
+  }
+  uint32_t magic = (uint32_t(header[0]) << 24) | (uint32_t(header[1]) << 16) |
+                   (uint32_t(header[2]) << 8) | header[3];
+  uint32_t expected = 0x0800u | uint32_t(rank);
+  if (magic != expected) {
+    char buf[96];
+    std::snprintf(buf, sizeof(buf),
+                  "bad magic number 0x%08x (expected 0x%08x)", magic,
+                  expected);
+    error = "'" + path + "': " + buf;
+    return false;
+  }
+  dims.clear();
+  for (int d = 0; d < rank; ++d) {
+    const unsigned char *p = header + 4 * (1 + d);
+    dims.push_back(int64_t((uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) |
+                           (uint32_t(p[2]) << 8) | p[3]));
+  }
+  return true;
+}
+
+/// Reads the body of \p bytes bytes, naming the file if it is short.
+static bool readIdxBody(const std::string &path, GzFile &f,
+                        std::vector<unsigned char> &body, int64_t bytes,
+                        std::string &error) {
+  body.resize(size_t(bytes));
+  int64_t got = 0;
+  if (!readExact(f.file, body.data(), bytes, got)) {
+    error = "'" + path + "' is truncated: its header promises " +
+            std::to_string(bytes) + " data bytes, the file has " +
+            std::to_string(got);
+    return false;
+  }
+  return true;
+}
+
+bool readIdxImages(const std::string &path, Dataset &out, std::string &error) {
+  GzFile f;
+  std::vector<int64_t> dims;
+  if (!readIdxHeader(path, f, 3, dims, error))
+    return false;
+  std::vector<unsigned char> body;
+  if (!readIdxBody(path, f, body, dims[0] * dims[1] * dims[2], error))
+    return false;
+  out.count = dims[0];
+  out.sampleShape = {1, dims[1], dims[2]};
+  out.samples.resize(body.size());
+  for (size_t i = 0; i < body.size(); ++i)
+    out.samples[i] = float(body[i]) / 255.0f;
+  return true;
+}
+
+bool readIdxLabels(const std::string &path, Dataset &out, std::string &error) {
+  GzFile f;
+  std::vector<int64_t> dims;
+  if (!readIdxHeader(path, f, 1, dims, error))
+    return false;
+  if (!out.samples.empty() && dims[0] != out.count) {
+    error = "'" + path + "' has " + std::to_string(dims[0]) +
+            " labels but the image file has " + std::to_string(out.count) +
+            " images";
+    return false;
+  }
+  std::vector<unsigned char> body;
+  if (!readIdxBody(path, f, body, dims[0], error))
+    return false;
+  out.labels.assign(body.begin(), body.end());
+  int32_t maxLabel = 0;
+  for (int32_t l : out.labels)
+    maxLabel = std::max(maxLabel, l);
+  out.numClasses = int64_t(maxLabel) + 1;
+  if (out.samples.empty())
+    out.count = dims[0];
+  return true;
+}
+
+bool loadFashionMnist(const std::string &dir, bool train, Dataset &out,
+                      std::string &error) {
+  std::string prefix = dir + "/" + (train ? "train" : "t10k");
+  out = Dataset();
+  out.name = std::string("fashion-mnist/") + (train ? "train" : "test");
+  if (!readIdxImages(prefix + "-images-idx3-ubyte.gz", out, error) ||
+      !readIdxLabels(prefix + "-labels-idx1-ubyte.gz", out, error))
+    return false;
+  out.numClasses = 10;
+  for (size_t i = 0; i < out.labels.size(); ++i)
+    if (out.labels[i] >= 10) {
+      error = "'" + prefix + "-labels-idx1-ubyte.gz': label " +
+              std::to_string(out.labels[i]) + " of sample " +
+              std::to_string(i) + " is not one of the 10 classes";
+      return false;
+    }
+  return true;
+}
+
+
+Dataset makeSyntheticBlobs(const std::vector<int64_t> &sampleShape,
+                           int64_t numClasses, int64_t count, uint64_t seed,
+                           uint64_t split, float separation, float noise) {
+  assert(numClasses > 0 && count >= 0);
+  Dataset d;
+  d.name = "synthetic";
+  d.sampleShape = sampleShape;
+  d.count = count;
+  d.numClasses = numClasses;
+  int64_t size = d.sampleSize();
+  SplitMix64 centreRng{seed};
+  std::vector<float> centres(size_t(numClasses * size));
+  for (float &c : centres)
+    c = (centreRng.next() & 1) ? separation / 2 : -separation / 2;
+  SplitMix64 rng{seed ^ (0xa5a5a5a5ULL + split * 0x9e3779b97f4a7c15ULL)};
+  d.samples.resize(size_t(count * size));
+  d.labels.resize(size_t(count));
+  for (int64_t i = 0; i < count; ++i) {
+    int32_t label = int32_t(rng.below(uint64_t(numClasses)));
+    d.labels[size_t(i)] = label;
+    const float *c = &centres[size_t(label * size)];
+    float *s = &d.samples[size_t(i * size)];
+    for (int64_t e = 0; e < size; ++e)
+      s[e] = c[e] + noise * float(rng.normal());
+  }
+  return d;
+}
+
+bool checkDataFits(const Dataset &data, const std::vector<int64_t> &inputShape,
+                   int64_t numClasses, std::string &error) {
+  if (data.sampleShape != inputShape &&
+      shapeElements(data.sampleShape) != shapeElements(inputShape)) {
+    error = "data set '" + data.name + "' has samples of shape " +
+            shapeToString(data.sampleShape) + " (" +
+            std::to_string(shapeElements(data.sampleShape)) +
+            " values) but the model input is " + shapeToString(inputShape) +
+            " (" + std::to_string(shapeElements(inputShape)) + " values)";
+    return false;
+  }
+  if (data.numClasses > numClasses) {
+    error = "data set '" + data.name + "' has " +
+            std::to_string(data.numClasses) +
+            " classes but the model's loss layer takes " +
+            std::to_string(numClasses) + " logits";
+    return false;
+  }
+  if (data.count <= 0) {
+    error = "data set '" + data.name + "' is empty";
+    return false;
+  }
+  return true;
+}
+
+std::vector<int64_t> epochOrder(int64_t count, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> order(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i)
+    order[size_t(i)] = i;
+  SplitMix64 rng{seed * 0x2545f4914f6cdd1dULL + uint64_t(epoch) + 1};
+  for (int64_t i = count - 1; i > 0; --i)
+    std::swap(order[size_t(i)], order[rng.below(uint64_t(i + 1))]);
+  return order;
+}
+
+void gatherBatch(const Dataset &data, const std::vector<int64_t> &order,
+                 int64_t begin, int64_t n, Tensor &x,
+                 std::vector<int32_t> &labels) {
+  int64_t size = data.sampleSize();
+  std::vector<int64_t> shape{n};
+  shape.insert(shape.end(), data.sampleShape.begin(), data.sampleShape.end());
+  x.reshapeUninitialized(std::move(shape));
+  labels.resize(size_t(n));
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t s = order[size_t(begin + i)];
+    std::memcpy(x.ptr() + i * size, &data.samples[size_t(s * size)],
+                sizeof(float) * size_t(size));
+    labels[size_t(i)] = data.labels[size_t(s)];
+  }
+}
+
+} // namespace runtime
+} // namespace layerpipe

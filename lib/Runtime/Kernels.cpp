@@ -1,0 +1,518 @@
+//===- Kernels.cpp - Forward and gradient kernels -------------------------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// Layer kernels on raw NCHW buffers. Convolutions are lowered to one large
+// GEMM per call over the whole batch: im2col builds a [C·KH·KW, N·OH·OW]
+// matrix, so the GEMM's long dimension is the batch times the output plane
+// (good shapes for OpenBLAS even for LeNet's 6-channel layers) and the
+// result is permuted from [O, N, plane] to NCHW. Every loop that sums runs
+// in a fixed order; with OpenBLAS on one thread the results are
+// reproducible bit for bit.
+//
+//===----------------------------------------------------------------------===//
+
+#include "layerpipe/runtime/Kernels.h"
+#include "layerpipe/runtime/Random.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <cstring>
+
+namespace layerpipe {
+namespace runtime {
+
+void initRuntime() {
+  static bool done = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)done;
+}
+
+float *Scratch::getA(int64_t n) {
+  if (a.size() < size_t(n))
+    a.resize(size_t(n));
+  return a.data();
+}
+
+float *Scratch::getB(int64_t n) {
+  if (b.size() < size_t(n))
+    b.resize(size_t(n));
+  return b.data();
+}
+
+bool WindowGeom::finish() {
+  if (kh <= 0 || kw <= 0 || sh <= 0 || sw <= 0 || ph < 0 || pw < 0)
+    return false;
+  int64_t spanH = h + 2 * ph - kh, spanW = w + 2 * pw - kw;
+  if (spanH < 0 || spanW < 0)
+    return false;
+  oh = spanH / sh + 1;
+  ow = spanW / sw + 1;
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Convolution
+//===----------------------------------------------------------------------===//
+
+/// Calls \p fn(colRow, inputPlaneOffset... ) for each (row of col, sample,
+/// output row) with the contiguous run of valid output columns; shared by
+/// im2col and its adjoint so that both visit entries in the same order.
+template <typename Fn>
+static void forEachWindowRun(const WindowGeom &g, Fn fn) {
+  int64_t plane = g.outPlane();
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        int64_t row = (c * g.kh + i) * g.kw + j;
+        // Output columns x whose input column x*sw - pw + j lies in [0, w).
+        int64_t xBegin = 0, xEnd = g.ow;
+        while (xBegin < g.ow && xBegin * g.sw - g.pw + j < 0)
+          ++xBegin;
+        while (xEnd > xBegin && (xEnd - 1) * g.sw - g.pw + j >= g.w)
+          --xEnd;
+        for (int64_t n = 0; n < g.n; ++n)
+          for (int64_t y = 0; y < g.oh; ++y) {
+            int64_t iy = y * g.sh - g.ph + i;
+            int64_t colOffset = row * g.n * plane + n * plane + y * g.ow;
+            bool rowValid = iy >= 0 && iy < g.h;
+            int64_t inOffset =
+                ((n * g.c + c) * g.h + (rowValid ? iy : 0)) * g.w;
+            fn(colOffset, inOffset, rowValid, xBegin, xEnd, j);
+          }
+      }
+}
+
+void im2col(const WindowGeom &g, const float *x, float *col) {
+  forEachWindowRun(g, [&](int64_t colOff, int64_t inOff, bool valid,
+                          int64_t xBegin, int64_t xEnd, int64_t j) {
+    float *dst = col + colOff;
+    if (!valid) {
+      std::memset(dst, 0, sizeof(float) * g.ow);
+      return;
+    }
+    for (int64_t x0 = 0; x0 < xBegin; ++x0)
+      dst[x0] = 0;
+    const float *src = x + inOff - g.pw + j;
+    if (g.sw == 1) {
+      std::memcpy(dst + xBegin, src + xBegin,
+                  sizeof(float) * (xEnd - xBegin));
+    } else {
+      for (int64_t x0 = xBegin; x0 < xEnd; ++x0)
+        dst[x0] = src[x0 * g.sw];
+    }
+    for (int64_t x0 = xEnd; x0 < g.ow; ++x0)
+      dst[x0] = 0;
+  });
+}
+
+void col2im(const WindowGeom &g, const float *col, float *dx) {
+  forEachWindowRun(g, [&](int64_t colOff, int64_t inOff, bool valid,
+                          int64_t xBegin, int64_t xEnd, int64_t j) {
+    if (!valid)
+      return;
+    const float *src = col + colOff;
+    float *dst = dx + inOff - g.pw + j;
+    for (int64_t x0 = xBegin; x0 < xEnd; ++x0)
+      dst[x0 * g.sw] += src[x0];
+  });
+}
+
+/// [O, N, plane] -> [N, O, plane] (adding a per-channel bias if given), or
+/// the inverse when \p toChannelMajor.
+static void permuteBatchChannel(int64_t n, int64_t o, int64_t plane,
+                                const float *src, float *dst,
+                                bool toChannelMajor, const float *bias) {
+  for (int64_t s = 0; s < n; ++s)
+    for (int64_t c = 0; c < o; ++c) {
+      const float *from = toChannelMajor ? src + (s * o + c) * plane
+                                         : src + (c * n + s) * plane;
+      float *to = toChannelMajor ? dst + (c * n + s) * plane
+                                 : dst + (s * o + c) * plane;
+      if (bias) {
+        float b = bias[c];
+        for (int64_t p = 0; p < plane; ++p)
+          to[p] = from[p] + b;
+      } else {
+        std::memcpy(to, from, sizeof(float) * plane);
+      }
+    }
+}
+
+void conv2dForward(const WindowGeom &g, int64_t outChannels, const float *x,
+                   const float *weight, const float *bias, float *y,
+                   Scratch &scratch) {
+  int64_t k = g.c * g.kh * g.kw, cols = g.n * g.outPlane();
+  float *col = scratch.getA(k * cols);
+  float *out = scratch.getB(outChannels * cols);
+  im2col(g, x, col);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(outChannels),
+              int(cols), int(k), 1.0f, weight, int(k), col, int(cols), 0.0f,
+              out, int(cols));
+  permuteBatchChannel(g.n, outChannels, g.outPlane(), out, y,
+                      /*toChannelMajor=*/false, bias);
+}
+
+void conv2dBackwardData(const WindowGeom &g, int64_t outChannels,
+                        const float *dy, const float *weight, float *dx,
+                        Scratch &scratch) {
+  int64_t k = g.c * g.kh * g.kw, cols = g.n * g.outPlane();
+  float *dyT = scratch.getB(outChannels * cols);
+  float *dcol = scratch.getA(k * cols);
+  permuteBatchChannel(g.n, outChannels, g.outPlane(), dy, dyT,
+                      /*toChannelMajor=*/true, nullptr);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(k), int(cols),
+              int(outChannels), 1.0f, weight, int(k), dyT, int(cols), 0.0f,
+              dcol, int(cols));
+  std::memset(dx, 0, sizeof(float) * g.n * g.c * g.inPlane());
+  col2im(g, dcol, dx);
+}
+
+void conv2dBackwardWeights(const WindowGeom &g, int64_t outChannels,
+                           const float *x, const float *dy, float *dWeight,
+                           float *dBias, Scratch &scratch) {
+  int64_t k = g.c * g.kh * g.kw, cols = g.n * g.outPlane();
+  float *col = scratch.getA(k * cols);
+  float *dyT = scratch.getB(outChannels * cols);
+  im2col(g, x, col);
+  permuteBatchChannel(g.n, outChannels, g.outPlane(), dy, dyT,
+                      /*toChannelMajor=*/true, nullptr);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(outChannels),
+              int(k), int(cols), 1.0f, dyT, int(cols), col, int(cols), 0.0f,
+              dWeight, int(k));
+  if (!dBias)
+    return;
+  for (int64_t o = 0; o < outChannels; ++o) {
+    const float *row = dyT + o * cols;
+    float sum = 0;
+    for (int64_t p = 0; p < cols; ++p)
+      sum += row[p];
+    dBias[o] = sum;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Dense
+//===----------------------------------------------------------------------===//
+
+void denseForward(int64_t n, int64_t in, int64_t units, const float *x,
+                  const float *weight, const float *bias, float *y) {
+  float beta = 0.0f;
+  if (bias) {
+    for (int64_t s = 0; s < n; ++s)
+      std::memcpy(y + s * units, bias, sizeof(float) * units);
+    beta = 1.0f;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(units),
+              int(in), 1.0f, x, int(in), weight, int(in), beta, y,
+              int(units));
+}
+
+void denseBackwardData(int64_t n, int64_t in, int64_t units, const float *dy,
+                       const float *weight, float *dx) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(in),
+              int(units), 1.0f, dy, int(units), weight, int(in), 0.0f, dx,
+              int(in));
+}
+
+void denseBackwardWeights(int64_t n, int64_t in, int64_t units,
+                          const float *x, const float *dy, float *dWeight,
+                          float *dBias) {
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(units), int(in),
+              int(n), 1.0f, dy, int(units), x, int(in), 0.0f, dWeight,
+              int(in));
+  if (!dBias)
+    return;
+  std::fill(dBias, dBias + units, 0.0f);
+  for (int64_t s = 0; s < n; ++s)
+    for (int64_t u = 0; u < units; ++u)
+      dBias[u] += dy[s * units + u];
+}
+
+//===----------------------------------------------------------------------===//
+// Pooling
+//===----------------------------------------------------------------------===//
+
+/// Visits each (output index, input index) pair of average pooling in a
+/// fixed order.
+template <typename Fn> static void forEachPoolPair(const WindowGeom &g, Fn fn) {
+  int64_t out = 0;
+  for (int64_t p = 0; p < g.n * g.c; ++p)
+    for (int64_t oy = 0; oy < g.oh; ++oy)
+      for (int64_t ox = 0; ox < g.ow; ++ox, ++out)
+        for (int64_t i = 0; i < g.kh; ++i) {
+          int64_t iy = oy * g.sh - g.ph + i;
+          if (iy < 0 || iy >= g.h)
+            continue;
+          for (int64_t j = 0; j < g.kw; ++j) {
+            int64_t ix = ox * g.sw - g.pw + j;
+            if (ix >= 0 && ix < g.w)
+              fn(out, p * g.inPlane() + iy * g.w + ix);
+          }
+        }
+}
+
+void maxPoolForward(const WindowGeom &g, const float *x, float *y,
+                    int32_t *argmax) {
+  assert(g.n * g.c * g.inPlane() < (int64_t(1) << 31) && "index overflow");
+  int64_t count = g.n * g.c * g.outPlane();
+  std::fill(argmax, argmax + count, -1);
+  forEachPoolPair(g, [&](int64_t o, int64_t i) {
+    if (argmax[o] < 0 || x[i] > y[o]) {
+      y[o] = x[i];
+      argmax[o] = int32_t(i);
+    }
+  });
+}
+
+void maxPoolBackward(const WindowGeom &g, const float *dy,
+                     const int32_t *argmax, float *dx) {
+  std::memset(dx, 0, sizeof(float) * g.n * g.c * g.inPlane());
+  int64_t count = g.n * g.c * g.outPlane();
+  for (int64_t i = 0; i < count; ++i)
+    dx[argmax[i]] += dy[i];
+}
+
+void avgPoolForward(const WindowGeom &g, const float *x, float *y) {
+  int64_t count = g.n * g.c * g.outPlane();
+  std::fill(y, y + count, 0.0f);
+  forEachPoolPair(g, [&](int64_t o, int64_t i) { y[o] += x[i]; });
+  float scale = 1.0f / float(g.kh * g.kw);
+  for (int64_t o = 0; o < count; ++o)
+    y[o] *= scale;
+}
+
+void avgPoolBackward(const WindowGeom &g, const float *dy, float *dx) {
+  std::memset(dx, 0, sizeof(float) * g.n * g.c * g.inPlane());
+  float scale = 1.0f / float(g.kh * g.kw);
+  forEachPoolPair(g, [&](int64_t o, int64_t i) { dx[i] += dy[o] * scale; });
+}
+
+//===----------------------------------------------------------------------===//
+// Element-wise
+//===----------------------------------------------------------------------===//
+
+void reluForward(int64_t count, const float *x, float *y) {
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void reluBackward(int64_t count, const float *y, const float *dy, float *dx) {
+  for (int64_t i = 0; i < count; ++i)
+    dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+void tanhForward(int64_t count, const float *x, float *y) {
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = std::tanh(x[i]);
+}
+
+void tanhBackward(int64_t count, const float *y, const float *dy, float *dx) {
+  for (int64_t i = 0; i < count; ++i)
+    dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+}
+
+void sigmoidForward(int64_t count, const float *x, float *y) {
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = 1.0f / (1.0f + std::exp(-x[i]));
+}
+
+void sigmoidBackward(int64_t count, const float *y, const float *dy,
+                     float *dx) {
+  for (int64_t i = 0; i < count; ++i)
+    dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+}
+
+void addForward(int64_t count, const float *a, const float *b, float *y) {
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = a[i] + b[i];
+}
+
+void accumulate(int64_t count, const float *x, float *y) {
+  for (int64_t i = 0; i < count; ++i)
+    y[i] += x[i];
+}
+
+//===----------------------------------------------------------------------===//
+// Dropout
+//===----------------------------------------------------------------------===//
+
+void dropoutMask(int64_t count, float rate, uint64_t seed, uint64_t stream,
+                 float *mask) {
+  assert(rate >= 0.0f && rate < 1.0f && "dropout rate out of range");
+  float keep = 1.0f / (1.0f - rate);
+  uint64_t base = mix64(seed ^ mix64(stream));
+  for (int64_t i = 0; i < count; ++i) {
+    // 24 random bits -> uniform in [0, 1), exactly representable.
+    float u = float(mix64(base + uint64_t(i)) >> 40) * (1.0f / 16777216.0f);
+    mask[i] = u < rate ? 0.0f : keep;
+  }
+}
+
+void multiply(int64_t count, const float *x, const float *mask, float *y) {
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = x[i] * mask[i];
+}
+
+//===----------------------------------------------------------------------===//
+// Batch normalisation
+//===----------------------------------------------------------------------===//
+
+void batchNormForwardTrain(int64_t n, int64_t c, int64_t plane,
+                           const float *x, const float *gamma,
+                           const float *beta, float eps, float *y,
+                           float *xhat, float *invStd, float *runMean,
+                           float *runVar, float runMomentum) {
+  int64_t m = n * plane;
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double sum = 0;
+    for (int64_t s = 0; s < n; ++s) {
+      const float *p = x + (s * c + ch) * plane;
+      for (int64_t i = 0; i < plane; ++i)
+        sum += p[i];
+    }
+    double mean = sum / double(m);
+    double sq = 0;
+    for (int64_t s = 0; s < n; ++s) {
+      const float *p = x + (s * c + ch) * plane;
+      for (int64_t i = 0; i < plane; ++i) {
+        double d = p[i] - mean;
+        sq += d * d;
+      }
+    }
+    double var = sq / double(m);
+    float is = float(1.0 / std::sqrt(var + eps));
+    invStd[ch] = is;
+    float mu = float(mean), gm = gamma[ch], bt = beta[ch];
+    for (int64_t s = 0; s < n; ++s) {
+      int64_t off = (s * c + ch) * plane;
+      for (int64_t i = 0; i < plane; ++i) {
+        float h = (x[off + i] - mu) * is;
+        xhat[off + i] = h;
+        y[off + i] = gm * h + bt;
+      }
+    }
+    if (runMean && runVar) {
+      double unbiased = m > 1 ? sq / double(m - 1) : var;
+      runMean[ch] = (1 - runMomentum) * runMean[ch] + runMomentum * mu;
+      runVar[ch] = (1 - runMomentum) * runVar[ch] + runMomentum * float(unbiased);
+    }
+  }
+}
+
+void batchNormForwardInfer(int64_t n, int64_t c, int64_t plane,
+                           const float *x, const float *gamma,
+                           const float *beta, const float *runMean,
+                           const float *runVar, float eps, float *y) {
+  for (int64_t ch = 0; ch < c; ++ch) {
+    float is = float(1.0 / std::sqrt(double(runVar[ch]) + eps));
+    float mu = runMean[ch], gm = gamma[ch], bt = beta[ch];
+    for (int64_t s = 0; s < n; ++s) {
+      int64_t off = (s * c + ch) * plane;
+      for (int64_t i = 0; i < plane; ++i)
+        y[off + i] = gm * (x[off + i] - mu) * is + bt;
+    }
+  }
+}
+
+/// Σ dy and Σ dy·x̂ of one channel, in a fixed order.
+static void batchNormSums(int64_t n, int64_t c, int64_t plane, int64_t ch,
+                          const float *dy, const float *xhat, double &sumDy,
+                          double &sumDyXhat) {
+  sumDy = 0;
+  sumDyXhat = 0;
+  for (int64_t s = 0; s < n; ++s) {
+    int64_t off = (s * c + ch) * plane;
+    for (int64_t i = 0; i < plane; ++i) {
+      sumDy += dy[off + i];
+      sumDyXhat += double(dy[off + i]) * xhat[off + i];
+    }
+  }
+}
+
+void batchNormBackwardData(int64_t n, int64_t c, int64_t plane,
+                           const float *dy, const float *xhat,
+                           const float *invStd, const float *gamma,
+                           float *dx) {
+  double m = double(n * plane);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double sumDy, sumDyXhat;
+    batchNormSums(n, c, plane, ch, dy, xhat, sumDy, sumDyXhat);
+    float scale = float(gamma[ch] * invStd[ch] / m);
+    float sDy = float(sumDy), sDyXhat = float(sumDyXhat);
+    float fm = float(m);
+    for (int64_t s = 0; s < n; ++s) {
+      int64_t off = (s * c + ch) * plane;
+      for (int64_t i = 0; i < plane; ++i)
+        dx[off + i] =
+            scale * (fm * dy[off + i] - sDy - xhat[off + i] * sDyXhat);
+    }
+  }
+}
+
+void batchNormBackwardWeights(int64_t n, int64_t c, int64_t plane,
+                              const float *dy, const float *xhat,
+                              float *dGamma, float *dBeta) {
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double sumDy, sumDyXhat;
+    batchNormSums(n, c, plane, ch, dy, xhat, sumDy, sumDyXhat);
+    dGamma[ch] = float(sumDyXhat);
+    dBeta[ch] = float(sumDy);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Softmax cross-entropy
+//===----------------------------------------------------------------------===//
+
+double softmaxCrossEntropyForward(int64_t n, int64_t classes,
+                                  const float *logits, const int32_t *labels,
+                                  float *probs, int64_t *correct) {
+  double total = 0;
+  for (int64_t s = 0; s < n; ++s) {
+    const float *z = logits + s * classes;
+    float *p = probs + s * classes;
+    int64_t best = 0;
+    for (int64_t k = 1; k < classes; ++k)
+      if (z[k] > z[best])
+        best = k;
+    float zmax = z[best];
+    double sum = 0;
+    for (int64_t k = 0; k < classes; ++k) {
+      p[k] = std::exp(z[k] - zmax);
+      sum += p[k];
+    }
+    float inv = float(1.0 / sum);
+    for (int64_t k = 0; k < classes; ++k)
+      p[k] *= inv;
+    int32_t label = labels[s];
+    assert(label >= 0 && label < classes && "label out of range");
+    total += std::log(sum) - double(z[label] - zmax);
+    if (correct && best == label)
+      ++*correct;
+  }
+  return total / double(n);
+}
+
+void softmaxCrossEntropyBackward(int64_t n, int64_t classes,
+                                 const float *probs, const int32_t *labels,
+                                 float *dlogits) {
+  float inv = 1.0f / float(n);
+  for (int64_t s = 0; s < n; ++s) {
+    const float *p = probs + s * classes;
+    float *d = dlogits + s * classes;
+    for (int64_t k = 0; k < classes; ++k)
+      d[k] = p[k] * inv;
+    d[labels[s]] -= inv;
+  }
+}
+
+} // namespace runtime
+} // namespace layerpipe

@@ -1,0 +1,386 @@
+//===- Pipeline.cpp - The sequential oracle of a delayed pipeline ---------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// One training step of a delayed pipeline, run sequentially: forward of the
+// newest batch, then the backward tasks each layer owes for the batch D_l
+// steps old, then the updates. Tensors of finished batches are recycled (their
+// allocations kept), so after the first steps a step allocates nothing; the
+// memory report counts only live tensors.
+//
+//===----------------------------------------------------------------------===//
+
+#include "layerpipe/runtime/Pipeline.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace layerpipe {
+namespace runtime {
+
+const char *weightPolicyName(WeightPolicy policy) {
+  switch (policy) {
+  case WeightPolicy::Sync:
+    return "sync";
+  case WeightPolicy::Stash:
+    return "stash";
+  case WeightPolicy::Latest:
+    return "latest";
+  case WeightPolicy::Ema:
+    return "ema";
+  }
+  return "?";
+}
+
+static int64_t vectorBytes(const std::vector<std::vector<float>> &v) {
+  int64_t bytes = 0;
+  for (const auto &x : v)
+    bytes += int64_t(x.size() * sizeof(float));
+  return bytes;
+}
+
+void reconstructForwardWeights(int64_t count, int64_t delay, float lr,
+                               const float *weights, const float *momentum,
+                               const float *average, float *out) {
+  if (momentum) {
+    // The momentum buffer is itself the moving average of the updates.
+    float scale = lr * float(delay);
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = weights[i] + scale * momentum[i];
+    return;
+  }
+  assert(average && "ema without momentum needs its moving average");
+  float fd = float(delay);
+  for (int64_t i = 0; i < count; ++i)
+    out[i] = weights[i] - fd * average[i];
+}
+
+PipelineTrainer::PipelineTrainer(NetSpec net, TrainConfig config)
+    : net_(std::move(net)), config_(std::move(config)) {
+  initParams(net_, config_.seed, params_, state_);
+  size_t numLayers = net_.layers.size();
+  grads_.assign(numLayers, {});
+  momentum_.assign(numLayers, {});
+  ema_.assign(numLayers, {});
+  versions_.assign(numLayers, {});
+  for (size_t l = 0; l < numLayers; ++l) {
+    const LayerSpec &spec = net_.layers[l];
+    if (!spec.hasParams())
+      continue;
+    grads_[l].assign(size_t(spec.numParams), 0.0f);
+    if (config_.sgd.momentum != 0.0f)
+      momentum_[l].assign(size_t(spec.numParams), 0.0f);
+  }
+}
+
+bool PipelineTrainer::check(std::string &error) {
+  size_t numLayers = net_.layers.size();
+  if (net_.consumers.size() != numLayers) {
+    error = "the network was not finalized";
+    return false;
+  }
+  if (!config_.delays.empty() && config_.delays.size() != numLayers) {
+    error = "expected " + std::to_string(numLayers) +
+            " per-layer gradient delays, got " +
+            std::to_string(config_.delays.size());
+    return false;
+  }
+  delays_.assign(numLayers, 0);
+  for (size_t l = numLayers; l-- > 0;) {
+    const LayerSpec &spec = net_.layers[l];
+    if (spec.hasParams()) {
+      int64_t d = config_.delays.empty() ? 0 : config_.delays[l];
+      if (d < 0) {
+        error = "layer '" + spec.name + "': gradient delay " +
+                std::to_string(d) + " is negative";
+        return false;
+      }
+      delays_[l] = d;
+      continue;
+    }
+    for (int c : net_.consumers[l])
+      delays_[l] = std::max(delays_[l], delays_[size_t(c)]);
+  }
+  for (size_t l = 0; l < numLayers; ++l)
+    for (int c : net_.consumers[l])
+      if (delays_[l] < delays_[size_t(c)]) {
+        error = "layer '" + net_.layers[l].name + "' has gradient delay " +
+                std::to_string(delays_[l]) + " but its consumer '" +
+                net_.layers[size_t(c)].name + "' has " +
+                std::to_string(delays_[size_t(c)]) +
+                ": a producer's delay must be at least its consumers'";
+        return false;
+      }
+  maxDelay_ = *std::max_element(delays_.begin(), delays_.end());
+  if (config_.policy == WeightPolicy::Sync && maxDelay_ > 0) {
+    error = "weight policy 'sync' needs no gradient delays, but the largest "
+            "delay is " +
+            std::to_string(maxDelay_);
+    return false;
+  }
+  for (size_t l = 0; l < numLayers; ++l)
+    if (config_.policy == WeightPolicy::Ema && config_.sgd.momentum == 0.0f &&
+        delays_[l] > 0 && net_.layers[l].hasParams())
+      ema_[l].assign(params_[l].size(), 0.0f);
+  checked_ = true;
+  return true;
+}
+
+PipelineTrainer::InFlight &PipelineTrainer::batch(int64_t index) {
+  assert(!inFlight_.empty() && index >= inFlight_.front().index &&
+         index <= inFlight_.back().index && "batch not in flight");
+  InFlight &b = inFlight_[size_t(index - inFlight_.front().index)];
+  assert(b.index == index);
+  return b;
+}
+
+/// Gathers the input tensors of layer \p spec in batch \p b.
+template <typename Batch>
+static void gatherInputs(const LayerSpec &spec, const Batch &b,
+                         std::vector<const Tensor *> &ins) {
+  ins.clear();
+  if (spec.inputs.empty()) {
+    ins.push_back(&b.input);
+    return;
+  }
+  for (int p : spec.inputs)
+    ins.push_back(&b.out[size_t(p)]);
+}
+
+BatchResult PipelineTrainer::step(const Tensor &x,
+                                  const std::vector<int32_t> &labels) {
+  assert(checked_ && "check() must succeed before step()");
+  assert(x.batch() == int64_t(labels.size()) && "one label per sample");
+  initRuntime();
+  size_t numLayers = net_.layers.size();
+  float lr = learningRate(config_.sgd, step_);
+
+  // 1. Forward of batch k on W(k).
+  InFlight fresh;
+  if (!recycled_.empty()) {
+    fresh = std::move(recycled_.back());
+    recycled_.pop_back();
+  }
+  fresh.index = step_;
+  fresh.input.shape = x.shape;
+  fresh.input.data.assign(x.data.begin(), x.data.end());
+  fresh.labels = labels;
+  fresh.out.resize(numLayers);
+  fresh.delta.resize(numLayers);
+  fresh.cache.resize(numLayers);
+  inFlight_.push_back(std::move(fresh));
+  InFlight &cur = inFlight_.back();
+  ForwardContext ctx;
+  ctx.training = true;
+  ctx.seed = config_.seed;
+  ctx.batchIndex = step_;
+  ctx.labels = cur.labels.data();
+  ctx.scratch = &scratch_;
+  std::vector<const Tensor *> ins;
+  for (size_t l = 0; l < numLayers; ++l) {
+    const LayerSpec &spec = net_.layers[l];
+    gatherInputs(spec, cur, ins);
+    layerForward(spec, spec.hasParams() ? params_[l].data() : nullptr,
+                 state_[l].empty() ? nullptr : state_[l].data(), ins,
+                 cur.out[l], cur.cache[l], ctx);
+  }
+  const LayerCache &lossCache = cur.cache.back();
+  BatchResult result;
+  result.samples = x.batch();
+  result.lossSum = lossCache.loss * double(x.batch());
+  result.correct = lossCache.correct;
+  notePeak();
+
+  // 2. Backward tasks for batch k − D_l, consumers before producers.
+  for (size_t l = numLayers; l-- > 0;) {
+    int64_t j = step_ - delays_[l];
+    if (j < 0)
+      continue;
+    const LayerSpec &spec = net_.layers[l];
+    InFlight &b = batch(j);
+    const Tensor &outGrad = b.delta[l];
+    assert((spec.type == LayerType::SoftmaxCrossEntropy || !outGrad.empty()) &&
+           "output gradient missing");
+    gatherInputs(spec, b, ins);
+    if (spec.hasParams())
+      layerBackwardWeights(spec, ins, b.out[l], b.cache[l], outGrad,
+                           grads_[l].data(), scratch_);
+    if (!spec.inputs.empty()) {
+      const float *w = spec.hasParams() ? backwardWeights(l, j, lr) : nullptr;
+      layerBackwardData(spec, w, ins, b.out[l], b.cache[l], outGrad,
+                        inputGrads_, scratch_);
+      for (size_t i = 0; i < spec.inputs.size(); ++i) {
+        Tensor &dst = b.delta[size_t(spec.inputs[i])];
+        if (dst.empty())
+          std::swap(dst, inputGrads_[i]);
+        else
+          accumulate(dst.size(), inputGrads_[i].ptr(), dst.ptr());
+      }
+    }
+    // Every consumer of l has finished with batch j (D_consumer ≤ D_l).
+    b.out[l].clear();
+    b.delta[l].clear();
+    b.cache[l].aux.clear();
+    b.cache[l].channel.clear();
+    b.cache[l].index.clear();
+  }
+
+  // 3. Updates W(k+1) = opt(W(k), g(k − D_l)).
+  for (size_t l = 0; l < numLayers; ++l)
+    if (net_.layers[l].hasParams())
+      update(l, lr);
+
+  while (!inFlight_.empty() && inFlight_.front().index <= step_ - maxDelay_) {
+    InFlight &done = inFlight_.front();
+    done.input.clear();
+    recycled_.push_back(std::move(done));
+    inFlight_.pop_front();
+  }
+  notePeak();
+  ++step_;
+  return result;
+}
+
+const float *PipelineTrainer::backwardWeights(size_t layer, int64_t batchIndex,
+                                              float lr) {
+  int64_t d = delays_[layer];
+  const std::vector<float> &w = params_[layer];
+  if (d == 0)
+    return w.data();
+  switch (config_.policy) {
+  case WeightPolicy::Sync:
+  case WeightPolicy::Latest:
+    return w.data();
+  case WeightPolicy::Stash: {
+    for (const auto &version : versions_[layer])
+      if (version.first == batchIndex)
+        return version.second.data();
+    assert(false && "stashed weight version missing");
+    return w.data();
+  }
+  case WeightPolicy::Ema: {
+    reconstructed_.resize(w.size());
+    bool withMomentum = config_.sgd.momentum != 0.0f;
+    reconstructForwardWeights(
+        int64_t(w.size()), d, lr, w.data(),
+        withMomentum ? momentum_[layer].data() : nullptr,
+        withMomentum ? nullptr : ema_[layer].data(), reconstructed_.data());
+    return reconstructed_.data();
+  }
+  }
+  return w.data();
+}
+
+void PipelineTrainer::update(size_t layer, float lr) {
+  int64_t d = delays_[layer];
+  std::vector<float> &w = params_[layer];
+  if (config_.policy == WeightPolicy::Stash && d > 0) {
+    // Keep W(k) for the batch that entered this step; drop versions no
+    // later step will read (those older than k + 1 − D).
+    auto &versions = versions_[layer];
+    std::vector<float> storage;
+    while (!versions.empty() && versions.front().first < step_ + 1 - d) {
+      storage = std::move(versions.front().second);
+      versions.pop_front();
+    }
+    storage.assign(w.begin(), w.end());
+    versions.emplace_back(step_, std::move(storage));
+  }
+  if (step_ < d)
+    return; // no gradient yet: the step is skipped entirely
+  const SgdConfig &sgd = config_.sgd;
+  const float *g = grads_[layer].data();
+  std::vector<float> &v = ema_[layer];
+  if (v.empty()) {
+    sgdUpdate(int64_t(w.size()), lr, sgd.momentum, sgd.weightDecay, w.data(),
+              momentum_[layer].empty() ? nullptr : momentum_[layer].data(), g);
+    return;
+  }
+  // ema without momentum: the same update, plus v ← β·v + (1 − β)·ΔW.
+  float beta = config_.emaBeta;
+  for (size_t i = 0; i < w.size(); ++i) {
+    float old = w[i];
+    float step = g[i] + sgd.weightDecay * w[i];
+    w[i] -= lr * step;
+    v[i] = beta * v[i] + (1.0f - beta) * (w[i] - old);
+  }
+}
+
+void PipelineTrainer::switchToSynchronous() {
+  while (!inFlight_.empty()) {
+    InFlight &b = inFlight_.front();
+    b.input.clear();
+    for (size_t l = 0; l < b.out.size(); ++l) {
+      b.out[l].clear();
+      b.delta[l].clear();
+      b.cache[l].aux.clear();
+      b.cache[l].channel.clear();
+      b.cache[l].index.clear();
+    }
+    recycled_.push_back(std::move(b));
+    inFlight_.pop_front();
+  }
+  for (auto &v : versions_)
+    v.clear();
+  for (auto &v : ema_)
+    std::vector<float>().swap(v);
+  std::fill(delays_.begin(), delays_.end(), 0);
+  maxDelay_ = 0;
+}
+
+BatchResult PipelineTrainer::evaluate(const Tensor &x,
+                                      const std::vector<int32_t> &labels) {
+  initRuntime();
+  size_t numLayers = net_.layers.size();
+  evalOut_.resize(numLayers);
+  ForwardContext ctx;
+  ctx.training = false;
+  ctx.seed = config_.seed;
+  ctx.labels = labels.data();
+  ctx.scratch = &scratch_;
+  std::vector<const Tensor *> ins;
+  for (size_t l = 0; l < numLayers; ++l) {
+    const LayerSpec &spec = net_.layers[l];
+    ins.clear();
+    if (spec.inputs.empty())
+      ins.push_back(&x);
+    for (int p : spec.inputs)
+      ins.push_back(&evalOut_[size_t(p)]);
+    layerForward(spec, spec.hasParams() ? params_[l].data() : nullptr,
+                 state_[l].empty() ? nullptr : state_[l].data(), ins,
+                 evalOut_[l], evalCache_, ctx);
+  }
+  BatchResult result;
+  result.samples = x.batch();
+  result.lossSum = evalCache_.loss * double(x.batch());
+  result.correct = evalCache_.correct;
+  return result;
+}
+
+MemoryStats PipelineTrainer::memory() const {
+  MemoryStats m;
+  m.weights = vectorBytes(params_) + vectorBytes(state_);
+  m.gradients = vectorBytes(grads_);
+  m.optimizer = vectorBytes(momentum_) + vectorBytes(ema_);
+  for (const auto &layerVersions : versions_)
+    for (const auto &version : layerVersions)
+      m.stashedWeights += int64_t(version.second.size() * sizeof(float));
+  for (const InFlight &b : inFlight_) {
+    m.activations += b.input.bytes();
+    for (size_t l = 0; l < b.out.size(); ++l)
+      m.activations +=
+          b.out[l].bytes() + b.delta[l].bytes() + b.cache[l].bytes();
+  }
+  return m;
+}
+
+void PipelineTrainer::notePeak() {
+  MemoryStats m = memory();
+  if (m.total() > peak_.total())
+    peak_ = m;
+}
+
+} // namespace runtime
+} // namespace layerpipe

@@ -1,0 +1,240 @@
+//===- GradCheckTest.cpp - Finite-difference checks of B and G ------------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// Every kernel's activation gradient (B) and weight gradient (G) against
+// central finite differences of its forward pass, through a random linear
+// read-out L = Σ r·y; then whole networks (conv/pool/dense/loss, and a
+// residual block with batchnorm and dropout) against differences of the loss.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TestNets.h"
+
+#include <cmath>
+
+using namespace lptest;
+
+namespace {
+
+/// Compares an analytic derivative with a numeric one.
+void expectClose(double analytic, double numeric, const std::string &what) {
+  double tol = 2e-3 + 3e-2 * std::fabs(numeric);
+  INFO(what << ": analytic " << analytic << ", numeric " << numeric);
+  CHECK(std::fabs(analytic - numeric) <= tol);
+}
+
+/// Indices to probe: all of a small buffer, an even spread of a large one.
+std::vector<size_t> probes(size_t n, size_t most = 24) {
+  std::vector<size_t> idx;
+  size_t step = n > most ? n / most : 1;
+  for (size_t i = 0; i < n; i += step)
+    idx.push_back(i);
+  return idx;
+}
+
+/// Checks B (for every input) and G of layer \p spec on a batch of \p batch.
+/// Input values avoid 0 (ReLU's kink) by construction.
+void checkLayer(const LayerSpec &spec,
+                const std::vector<std::vector<int64_t>> &inputShapes,
+                int64_t batch) {
+  INFO("layer " << spec.name << " (" << std::string(layerTypeName(spec.type))
+                << ")");
+  std::vector<Tensor> inputs;
+  for (size_t i = 0; i < inputShapes.size(); ++i) {
+    std::vector<int64_t> shape{batch};
+    shape.insert(shape.end(), inputShapes[i].begin(), inputShapes[i].end());
+    Tensor t(shape);
+    fillUniform(t.data, 11 + i, 0.1f, 1.0f);
+    std::vector<float> sign(t.data.size());
+    fillUniform(sign, 29 + i, -1.0f, 1.0f);
+    for (size_t e = 0; e < t.data.size(); ++e) {
+      // Max pooling: distinct values at least 1/size apart, so no
+      // finite-difference step crosses a tie.
+      if (spec.type == LayerType::MaxPool)
+        t.data[e] = 0.05f + float((e * 37) % t.data.size()) /
+                                float(t.data.size());
+      if (sign[e] < 0)
+        t.data[e] = -t.data[e];
+    }
+    inputs.push_back(std::move(t));
+  }
+  std::vector<float> params(size_t(spec.numParams));
+  fillUniform(params, 5, -0.5f, 0.5f);
+  if (spec.type == LayerType::BatchNorm)
+    for (int64_t c = 0; c < spec.numWeights; ++c)
+      params[size_t(c)] += 1.0f;
+  std::vector<int32_t> labels(static_cast<size_t>(batch));
+  for (int64_t s = 0; s < batch; ++s)
+    labels[size_t(s)] = int32_t((s * 7 + 3) % spec.inShape[0]);
+  Scratch scratch;
+  ForwardContext ctx;
+  ctx.seed = 42;
+  ctx.batchIndex = 3;
+  ctx.labels = labels.data();
+  ctx.scratch = &scratch;
+
+  std::vector<float> readout;
+  auto objective = [&](Tensor &out, LayerCache &cache) {
+    std::vector<const Tensor *> ins;
+    for (const Tensor &t : inputs)
+      ins.push_back(&t);
+    layerForward(spec, params.data(), nullptr, ins, out, cache, ctx);
+    if (readout.empty()) {
+      readout.resize(out.data.size());
+      fillUniform(readout, 77, -1.0f, 1.0f);
+      if (spec.type == LayerType::SoftmaxCrossEntropy)
+        readout.assign(1, 1.0f);
+    }
+    double sum = 0;
+    for (size_t i = 0; i < out.data.size(); ++i)
+      sum += double(readout[i]) * out.data[i];
+    return sum;
+  };
+
+  Tensor out;
+  LayerCache cache;
+  objective(out, cache);
+  Tensor outGrad(out.shape);
+  outGrad.data = readout;
+  std::vector<const Tensor *> ins;
+  for (const Tensor &t : inputs)
+    ins.push_back(&t);
+  std::vector<Tensor> inputGrads;
+  layerBackwardData(spec, params.data(), ins, out, cache, outGrad, inputGrads,
+                    scratch);
+  std::vector<float> paramGrad(size_t(spec.numParams));
+  if (spec.hasParams())
+    layerBackwardWeights(spec, ins, out, cache, outGrad, paramGrad.data(),
+                         scratch);
+
+  const float eps = 2e-3f;
+  auto numeric = [&](float &value) {
+    float saved = value;
+    Tensor o;
+    LayerCache c;
+    value = saved + eps;
+    double plus = objective(o, c);
+    value = saved - eps;
+    double minus = objective(o, c);
+    value = saved;
+    return (plus - minus) / (2.0 * double(eps));
+  };
+  REQUIRE(inputGrads.size() == inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i)
+    for (size_t e : probes(inputs[i].data.size()))
+      expectClose(inputGrads[i].data[e], numeric(inputs[i].data[e]),
+                  "B input " + std::to_string(i) + "[" + std::to_string(e) +
+                      "]");
+  for (size_t e : probes(params.size()))
+    expectClose(paramGrad[e], numeric(params[e]),
+                "G param[" + std::to_string(e) + "]");
+}
+
+/// The finalized first layer of [spec, flatten, dense 3, loss] on \p input.
+LayerSpec finalizedLayer(LayerSpec spec, std::vector<int64_t> input) {
+  NetSpec net = finalized(
+      input, {spec, layer("flat", LayerType::Flatten, {0}),
+              dense("fc", {1}, 3),
+              layer("loss", LayerType::SoftmaxCrossEntropy, {2})});
+  return net.layers[0];
+}
+
+} // namespace
+
+TEST_CASE("conv2d B and G match finite differences") {
+  checkLayer(finalizedLayer(conv("c", {}, 4, 3, 1, 1), {2, 5, 5}),
+             {{2, 5, 5}}, 2);
+  checkLayer(finalizedLayer(conv("strided", {}, 3, 3, 2, 1), {2, 7, 6}),
+             {{2, 7, 6}}, 2);
+  LayerSpec noBias = conv("nobias", {}, 2, 2, 1, 0);
+  noBias.bias = false;
+  checkLayer(finalizedLayer(noBias, {1, 4, 4}), {{1, 4, 4}}, 3);
+}
+
+TEST_CASE("dense B and G match finite differences") {
+  checkLayer(finalizedLayer(dense("d", {}, 5), {7}), {{7}}, 3);
+  checkLayer(finalizedLayer(dense("from-image", {}, 4), {2, 3, 3}),
+             {{2, 3, 3}}, 2);
+}
+
+TEST_CASE("pooling B matches finite differences") {
+  checkLayer(finalizedLayer(pool("max", LayerType::MaxPool, {}, 2, 2),
+                            {2, 6, 6}),
+             {{2, 6, 6}}, 2);
+  checkLayer(finalizedLayer(pool("max-overlap", LayerType::MaxPool, {}, 3, 2,
+                                 1),
+                            {1, 7, 7}),
+             {{1, 7, 7}}, 2);
+  checkLayer(finalizedLayer(pool("avg", LayerType::AvgPool, {}, 3, 2, 1),
+                            {2, 5, 5}),
+             {{2, 5, 5}}, 2);
+}
+
+TEST_CASE("element-wise layers B match finite differences") {
+  for (LayerType t : {LayerType::Relu, LayerType::Tanh, LayerType::Sigmoid,
+                      LayerType::Flatten})
+    checkLayer(finalizedLayer(layer("act", t, {}), {2, 3, 3}), {{2, 3, 3}},
+               2);
+  LayerSpec drop = finalizedLayer(layer("drop", LayerType::Dropout, {}), {10});
+  drop.dropRate = 0.3f;
+  checkLayer(drop, {{10}}, 4);
+}
+
+TEST_CASE("residual add passes the gradient to both inputs") {
+  LayerSpec add = layer("add", LayerType::Add, {0, 1});
+  add.inShape = add.outShape = {2, 3, 3};
+  checkLayer(add, {{2, 3, 3}, {2, 3, 3}}, 2);
+}
+
+TEST_CASE("batchnorm B and G match finite differences (batch statistics)") {
+  checkLayer(finalizedLayer(layer("bn", LayerType::BatchNorm, {}), {3, 4, 4}),
+             {{3, 4, 4}}, 3);
+  checkLayer(finalizedLayer(layer("bn-vec", LayerType::BatchNorm, {}), {5}),
+             {{5}}, 6);
+}
+
+TEST_CASE("softmax cross-entropy B matches finite differences of the loss") {
+  LayerSpec loss = layer("loss", LayerType::SoftmaxCrossEntropy, {});
+  loss.inShape = {4};
+  loss.outShape = {1};
+  checkLayer(loss, {{4}}, 5);
+}
+
+/// Gradient of the mean loss of a whole network against differences.
+static void checkNetwork(const NetSpec &net, uint64_t seed) {
+  std::vector<std::vector<float>> params, state, grads;
+  initParams(net, seed, params, state);
+  int64_t batch = 4;
+  std::vector<int64_t> shape{batch};
+  shape.insert(shape.end(), net.inputShape.begin(), net.inputShape.end());
+  Tensor x(shape);
+  fillUniform(x.data, seed + 1, -1.0f, 1.0f);
+  std::vector<int32_t> labels;
+  for (int64_t s = 0; s < batch; ++s)
+    labels.push_back(int32_t(s % net.numClasses));
+  forwardBackward(net, params, x, labels, 0, seed, &grads);
+  const float eps = 5e-4f;
+  for (size_t l = 0; l < net.layers.size(); ++l)
+    for (size_t e : probes(params[l].size(), 8)) {
+      float saved = params[l][e];
+      params[l][e] = saved + eps;
+      double plus = forwardBackward(net, params, x, labels, 0, seed, nullptr);
+      params[l][e] = saved - eps;
+      double minus = forwardBackward(net, params, x, labels, 0, seed, nullptr);
+      params[l][e] = saved;
+      expectClose(grads[l][e], (plus - minus) / (2.0 * double(eps)),
+                  "layer " + net.layers[l].name + " param " +
+                      std::to_string(e));
+    }
+}
+
+TEST_CASE("whole network: conv + pool + dense + loss") {
+  checkNetwork(convNet(), 3);
+}
+
+TEST_CASE("whole network: residual add + batchnorm + dropout") {
+  checkNetwork(residualNet(), 4);
+}
