@@ -105,6 +105,8 @@ public:
   const std::vector<int64_t> &delays() const { return delays_; }
   std::vector<std::vector<float>> &params() { return params_; }
   std::vector<std::vector<float>> &state() { return state_; }
+  /// Momentum buffers (empty vectors when momentum is 0).
+  std::vector<std::vector<float>> &momentum() { return momentum_; }
   int64_t stepsDone() const { return step_; }
   MemoryStats memory() const;
   const MemoryStats &peakMemory() const { return peak_; }

@@ -1,0 +1,347 @@
+//===- PipelineTest.cpp - The delayed-pipeline oracle ---------------------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// PipelineTrainer against independent references: a plain SGD loop (no
+// delays), a hand-computed delayed-SGD example, an independent delayed loop
+// (stash), the ema reconstruction's exactness for constant updates, the
+// hybrid switch, the memory report and the configuration checks.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TestNets.h"
+
+#include "layerpipe/runtime/Data.h"
+#include "layerpipe/runtime/Pipeline.h"
+
+#include <cmath>
+
+using namespace lptest;
+
+namespace {
+
+/// Mini-batch k of a fixed synthetic data set.
+struct Batches {
+  Dataset data;
+  int64_t batch;
+  std::vector<int64_t> order;
+  Batches(const NetSpec &net, int64_t batch, uint64_t seed)
+      : data(makeSyntheticBlobs(net.inputShape, net.numClasses, 16 * batch,
+                                seed, 0)),
+        batch(batch), order(epochOrder(data.count, seed, 0)) {}
+  void get(int64_t k, Tensor &x, std::vector<int32_t> &labels) const {
+    int64_t per = data.count / batch;
+    gatherBatch(data, order, (k % per) * batch, batch, x, labels);
+  }
+};
+
+PipelineTrainer makeTrainer(const NetSpec &net, TrainConfig config) {
+  PipelineTrainer t(net, std::move(config));
+  std::string error;
+  bool ok = t.check(error);
+  INFO(error);
+  REQUIRE(ok);
+  return t;
+}
+
+/// m ← μ·m + (g + λ·w); w ← w − η·m, written out here independently.
+void plainUpdate(std::vector<float> &w, std::vector<float> &m,
+                 const std::vector<float> &g, float lr, float mu, float wd) {
+  for (size_t i = 0; i < w.size(); ++i) {
+    float d = g[i] + wd * w[i];
+    m[i] = mu * m[i] + d;
+    w[i] -= lr * m[i];
+  }
+}
+
+TrainConfig sgd(float lr, float mu, float wd, uint64_t seed = 1) {
+  TrainConfig c;
+  c.sgd.lr = lr;
+  c.sgd.momentum = mu;
+  c.sgd.weightDecay = wd;
+  c.seed = seed;
+  return c;
+}
+
+/// dense(4) → relu → dense(4) → dense(3) → loss on 5 inputs; delays
+/// {D, ·, D, 0} for the policy tests.
+NetSpec threeDense() {
+  return finalized({5}, {dense("d1", {}, 4), layer("r", LayerType::Relu, {0}),
+                         dense("d2", {1}, 4), dense("d3", {2}, 3),
+                         layer("loss", LayerType::SoftmaxCrossEntropy, {3})});
+}
+
+} // namespace
+
+TEST_CASE("without delays the trainer equals a plain SGD loop, bit for bit") {
+  for (const NetSpec &net : {convNet(), residualNet()}) {
+    TrainConfig config = sgd(0.05f, 0.9f, 1e-3f, 7);
+    PipelineTrainer trainer = makeTrainer(net, config);
+    std::vector<std::vector<float>> params, state, grads, mom;
+    initParams(net, 7, params, state);
+    for (auto &p : params)
+      mom.emplace_back(p.size(), 0.0f);
+    Batches batches(net, 8, 3);
+    Tensor x;
+    std::vector<int32_t> labels;
+    for (int64_t k = 0; k < 6; ++k) {
+      batches.get(k, x, labels);
+      BatchResult r = trainer.step(x, labels);
+      double loss = forwardBackward(net, params, x, labels, k, 7, &grads);
+      CHECK(r.lossSum == loss * 8);
+      for (size_t l = 0; l < params.size(); ++l)
+        if (!params[l].empty())
+          plainUpdate(params[l], mom[l], grads[l], 0.05f, 0.9f, 1e-3f);
+    }
+    for (size_t l = 0; l < params.size(); ++l) {
+      INFO("layer " << net.layers[l].name);
+      CHECK(trainer.params()[l] == params[l]);
+    }
+  }
+}
+
+TEST_CASE("hand-computed delayed SGD: one dense layer, delay 2") {
+  // z = W·x, x = (1, 2), label 0, W(0) = [[0.1, 0.2], [0.3, 0.4]]: every
+  // step sees the same batch, the first D = 2 steps skip the update, and
+  // the gradients of steps 0..2 are all taken at W(0) (W(1) = W(2) = W(0)),
+  // so after 5 steps W = W(0) − 3·η·g(W(0)).
+  NetSpec net = finalized({2}, {dense("fc", {}, 2, /*bias=*/false),
+                                layer("loss", LayerType::SoftmaxCrossEntropy,
+                                      {0})});
+  TrainConfig config = sgd(0.5f, 0.0f, 0.0f);
+  config.policy = WeightPolicy::Stash;
+  config.delays = {2, 0};
+  PipelineTrainer trainer = makeTrainer(net, config);
+  trainer.params()[0] = {0.1f, 0.2f, 0.3f, 0.4f};
+  Tensor x({1, 2});
+  x.data = {1.0f, 2.0f};
+  std::vector<int32_t> labels{0};
+  double z0 = 0.1 + 0.2 * 2, z1 = 0.3 + 0.4 * 2;
+  double p0 = std::exp(z0) / (std::exp(z0) + std::exp(z1)), p1 = 1 - p0;
+  double g[4] = {(p0 - 1) * 1, (p0 - 1) * 2, p1 * 1, p1 * 2};
+  double w0[4] = {0.1, 0.2, 0.3, 0.4};
+  for (int k = 0; k < 5; ++k) {
+    trainer.step(x, labels);
+    int applied = std::max(0, k - 1); // updates applied after step k
+    for (int i = 0; i < 4; ++i)
+      CHECK(trainer.params()[0][size_t(i)] ==
+            doctest::Approx(w0[i] - applied * 0.5 * g[i]).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("stash equals an independent delayed-SGD loop, bit for bit") {
+  NetSpec net = threeDense();
+  const int64_t d = 2;
+  TrainConfig config = sgd(0.1f, 0.9f, 1e-4f, 5);
+  config.policy = WeightPolicy::Stash;
+  config.delays = {d, 0, d, 0, 0};
+  PipelineTrainer trainer = makeTrainer(net, config);
+  CHECK(trainer.delays() == std::vector<int64_t>{2, 2, 2, 0, 0});
+  std::vector<std::vector<float>> params, state, mom;
+  initParams(net, 5, params, state);
+  for (auto &p : params)
+    mom.emplace_back(p.size(), 0.0f);
+  std::vector<std::vector<std::vector<float>>> history; // g(j), full network
+  Batches batches(net, 4, 9);
+  Tensor x;
+  std::vector<int32_t> labels;
+  for (int64_t k = 0; k < 9; ++k) {
+    batches.get(k, x, labels);
+    trainer.step(x, labels);
+    // The reference: every gradient is the exact gradient at W(k) of batch
+    // k; layer l applies the one of batch k − D_l.
+    std::vector<std::vector<float>> grads;
+    forwardBackward(net, params, x, labels, k, 5, &grads);
+    history.push_back(grads);
+    for (size_t l = 0; l < params.size(); ++l) {
+      if (params[l].empty())
+        continue;
+      int64_t j = k - config.delays[l];
+      if (j >= 0)
+        plainUpdate(params[l], mom[l], history[size_t(j)][l], 0.1f, 0.9f,
+                    1e-4f);
+    }
+  }
+  for (size_t l = 0; l < params.size(); ++l) {
+    INFO("layer " << net.layers[l].name);
+    CHECK(trainer.params()[l] == params[l]);
+  }
+}
+
+TEST_CASE("weight policies: equal without delays, different with them") {
+  NetSpec net = threeDense();
+  Batches batches(net, 4, 2);
+  auto run = [&](WeightPolicy policy, std::vector<int64_t> delays,
+                 float mu) {
+    TrainConfig config = sgd(0.2f, mu, 0.0f, 3);
+    config.policy = policy;
+    config.delays = delays;
+    PipelineTrainer trainer = makeTrainer(net, config);
+    Tensor x;
+    std::vector<int32_t> labels;
+    for (int64_t k = 0; k < 8; ++k) {
+      batches.get(k, x, labels);
+      trainer.step(x, labels);
+    }
+    return trainer.params();
+  };
+  std::vector<int64_t> none{0, 0, 0, 0, 0}, delayed{3, 0, 3, 0, 0};
+  auto sync = run(WeightPolicy::Sync, none, 0.9f);
+  for (WeightPolicy p :
+       {WeightPolicy::Stash, WeightPolicy::Latest, WeightPolicy::Ema})
+    CHECK(run(p, none, 0.9f) == sync);
+  for (float mu : {0.9f, 0.0f}) {
+    auto stash = run(WeightPolicy::Stash, delayed, mu);
+    auto latest = run(WeightPolicy::Latest, delayed, mu);
+    auto ema = run(WeightPolicy::Ema, delayed, mu);
+    CHECK(stash != latest);
+    CHECK(stash != ema);
+    CHECK(latest != ema);
+  }
+}
+
+TEST_CASE("ema reconstruction is exact when the updates are constant") {
+  // Dyadic numbers keep every operation exact in float.
+  const int64_t d = 3;
+  const float lr = 0.5f, mu = 0.5f;
+  std::vector<float> w0{0.25f, -1.5f, 2.0f, 0.125f};
+  std::vector<float> m{0.25f, -0.5f, 1.0f, 0.0f};
+  std::vector<float> g(4);
+  for (size_t i = 0; i < 4; ++i)
+    g[i] = (1 - mu) * m[i]; // keeps m constant: m = μ·m + g
+  std::vector<float> w = w0;
+  for (int64_t s = 0; s < d; ++s)
+    sgdUpdate(4, lr, mu, 0.0f, w.data(), m.data(), g.data());
+  std::vector<float> rebuilt(4);
+  reconstructForwardWeights(4, d, lr, w.data(), m.data(), nullptr,
+                            rebuilt.data());
+  CHECK(rebuilt == w0);
+  // Without momentum: Ŵ = W − D·v with v the (constant) update.
+  std::vector<float> v{-0.125f, 0.75f, -1.0f, 0.0f}, w2 = w0;
+  for (int64_t s = 0; s < d; ++s)
+    for (size_t i = 0; i < 4; ++i)
+      w2[i] += v[i];
+  reconstructForwardWeights(4, d, lr, w2.data(), nullptr, v.data(),
+                            rebuilt.data());
+  CHECK(rebuilt == w0);
+}
+
+TEST_CASE("hybrid: after the switch, training is plain synchronous SGD") {
+  NetSpec net = convNet();
+  TrainConfig config = sgd(0.05f, 0.9f, 0.0f, 4);
+  config.policy = WeightPolicy::Latest;
+  config.delays = {2, 0, 0, 0, 1, 0, 0, 0};
+  PipelineTrainer trainer = makeTrainer(net, config);
+  Batches batches(net, 8, 6);
+  Tensor x;
+  std::vector<int32_t> labels;
+  for (int64_t k = 0; k < 4; ++k) {
+    batches.get(k, x, labels);
+    trainer.step(x, labels);
+  }
+  trainer.switchToSynchronous();
+  CHECK(trainer.memory().activations == 0);
+  auto params = trainer.params();
+  auto mom = trainer.momentum();
+  std::vector<std::vector<float>> grads;
+  for (int64_t k = 4; k < 7; ++k) {
+    batches.get(k, x, labels);
+    trainer.step(x, labels);
+    forwardBackward(net, params, x, labels, k, 4, &grads);
+    for (size_t l = 0; l < params.size(); ++l)
+      if (!params[l].empty())
+        plainUpdate(params[l], mom[l], grads[l], 0.05f, 0.9f, 0.0f);
+  }
+  CHECK(trainer.params() == params);
+}
+
+TEST_CASE("memory report: stashed versions, activations, optimizer state") {
+  NetSpec net = threeDense();
+  auto peak = [&](WeightPolicy policy, float mu, std::vector<int64_t> delays) {
+    TrainConfig config = sgd(0.1f, mu, 0.0f);
+    config.policy = policy;
+    config.delays = delays;
+    PipelineTrainer trainer = makeTrainer(net, config);
+    Batches batches(net, 4, 1);
+    Tensor x;
+    std::vector<int32_t> labels;
+    for (int64_t k = 0; k < 6; ++k) {
+      batches.get(k, x, labels);
+      trainer.step(x, labels);
+    }
+    return trainer.peakMemory();
+  };
+  int64_t w1 = 4 * (5 * 4 + 4), w2 = 4 * (4 * 4 + 4), w3 = 4 * (4 * 3 + 3);
+  MemoryStats sync = peak(WeightPolicy::Sync, 0.9f, {});
+  CHECK(sync.weights == w1 + w2 + w3);
+  CHECK(sync.optimizer == w1 + w2 + w3);
+  CHECK(sync.stashedWeights == 0);
+  CHECK(sync.activations > 0);
+  MemoryStats stash = peak(WeightPolicy::Stash, 0.9f, {2, 0, 2, 0, 0});
+  CHECK(stash.stashedWeights == 2 * (w1 + w2));
+  CHECK(stash.activations > sync.activations);
+  CHECK(peak(WeightPolicy::Latest, 0.9f, {2, 0, 2, 0, 0}).stashedWeights == 0);
+  MemoryStats ema = peak(WeightPolicy::Ema, 0.9f, {2, 0, 2, 0, 0});
+  CHECK(ema.stashedWeights == 0);
+  CHECK(ema.optimizer == w1 + w2 + w3);
+  // Without momentum, ema keeps one moving-average buffer per delayed layer.
+  CHECK(peak(WeightPolicy::Ema, 0.0f, {2, 0, 2, 0, 0}).optimizer == w1 + w2);
+}
+
+TEST_CASE("configuration errors name the layers and numbers") {
+  NetSpec net = threeDense();
+  std::string error;
+  TrainConfig config;
+  config.delays = {1, 0, 2, 0, 0};
+  config.policy = WeightPolicy::Stash;
+  PipelineTrainer bad(net, config);
+  CHECK_FALSE(bad.check(error));
+  // The relu between them inherits d2's delay 2.
+  CHECK(error == "layer 'd1' has gradient delay 1 but its consumer 'r' has "
+                 "2: a producer's delay must be at least its consumers'");
+  config.delays = {2, 0, 2, 0, 0};
+  config.policy = WeightPolicy::Sync;
+  PipelineTrainer sync(net, config);
+  CHECK_FALSE(sync.check(error));
+  CHECK(error.find("largest delay is 2") != std::string::npos);
+  config.delays = {1, 2};
+  PipelineTrainer shortDelays(net, config);
+  CHECK_FALSE(shortDelays.check(error));
+  CHECK(error == "expected 5 per-layer gradient delays, got 2");
+}
+
+TEST_CASE("a short synthetic run reaches a low loss") {
+  NetSpec net = finalized(
+      {1, 8, 8},
+      {conv("conv", {}, 4, 3, 1, 1), layer("relu", LayerType::Relu, {0}),
+       pool("pool", LayerType::MaxPool, {1}, 2, 2),
+       layer("flat", LayerType::Flatten, {2}), dense("fc", {3}, 4),
+       layer("loss", LayerType::SoftmaxCrossEntropy, {4})});
+  Dataset train = makeSyntheticBlobs({1, 8, 8}, 4, 512, 21, 0);
+  Dataset test = makeSyntheticBlobs({1, 8, 8}, 4, 256, 21, 1);
+  TrainConfig config = sgd(0.05f, 0.9f, 0.0f, 2);
+  config.policy = WeightPolicy::Stash;
+  config.delays = {2, 0, 0, 0, 0, 0};
+  PipelineTrainer trainer = makeTrainer(net, config);
+  Tensor x;
+  std::vector<int32_t> labels;
+  double lastEpochLoss = 0;
+  for (int64_t epoch = 0; epoch < 8; ++epoch) {
+    auto order = epochOrder(train.count, 2, epoch);
+    BatchResult sum;
+    for (int64_t b = 0; b + 32 <= train.count; b += 32) {
+      gatherBatch(train, order, b, 32, x, labels);
+      BatchResult r = trainer.step(x, labels);
+      sum.lossSum += r.lossSum;
+      sum.samples += r.samples;
+    }
+    lastEpochLoss = sum.lossSum / double(sum.samples);
+  }
+  CHECK(lastEpochLoss < 0.05);
+  auto order = epochOrder(test.count, 0, 0);
+  gatherBatch(test, order, 0, test.count, x, labels);
+  BatchResult r = trainer.evaluate(x, labels);
+  CHECK(double(r.correct) / double(r.samples) > 0.95);
+}
