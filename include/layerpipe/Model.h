@@ -147,11 +147,17 @@ struct LayerBytes {
   int64_t outputActivations = 0;
   /// Trainable parameters.
   int64_t weights = 0;
+  /// What the activation-gradient task needs from the forward pass: the
+  /// inputs for relu/tanh/sigmoid, max pooling, batchnorm and dropout (its
+  /// mask); nothing for conv2d and dense (they need only the weights),
+  /// average pooling, flatten, add and the loss.
+  int64_t savedForActivationGradient = 0;
 
   /// Bytes each task reads plus writes (docs/cost-model.md):
   /// F: inputs + weights -> outputs.
   int64_t forwardTask() const;
-  /// B: output gradient + saved inputs + weights -> input gradient.
+  /// B: output gradient + savedForActivationGradient + weights -> input
+  /// gradient.
   int64_t activationGradientTask() const;
   /// G: output gradient + saved inputs -> weight gradient.
   int64_t weightGradientTask() const;

@@ -51,18 +51,17 @@ const char *typeName(const json &value) {
 }
 
 int64_t readInt(const json &value, const Place &at, int64_t lo, int64_t hi) {
-  std::string range = formatv("an integer in [{0}, {1}]", lo, hi).str();
-  if (value.is_number_integer()) {
-    // Unsigned JSON integers beyond int64 are reported as out of range.
-    if (value.is_number_unsigned() &&
-        value.get<uint64_t>() > static_cast<uint64_t>(hi))
-      fail(at.pointer, at.what + " must be " + range + ", got " +
-                           describe(value));
+  // Unsigned JSON integers beyond int64 fall through as out of range.
+  if (value.is_number_integer() &&
+      !(value.is_number_unsigned() &&
+        value.get<uint64_t>() > static_cast<uint64_t>(hi))) {
     int64_t v = value.get<int64_t>();
     if (v >= lo && v <= hi)
       return v;
   }
-  fail(at.pointer, at.what + " must be " + range + ", got " + describe(value));
+  fail(at.pointer, formatv("{0} must be an integer in [{1}, {2}], got {3}",
+                           at.what, lo, hi, describe(value))
+                       .str());
 }
 
 std::pair<int64_t, int64_t> readPair(const json &value, const Place &at,

@@ -114,9 +114,9 @@ int64_t LayerBytes::forwardTask() const {
 }
 
 int64_t LayerBytes::activationGradientTask() const {
-  // Reads the output gradient, the saved inputs and the weights; writes the
-  // input gradient (the size of the inputs).
-  return outputActivations + 2 * inputActivations + weights;
+  // Writes the input gradient, which has the size of the inputs.
+  return outputActivations + savedForActivationGradient + weights +
+         inputActivations;
 }
 
 int64_t LayerBytes::weightGradientTask() const {
@@ -142,6 +142,18 @@ LayerBytes layerBytes(const Model &model, unsigned index,
   bytes.outputActivations =
       layer.outputShape.numElements() * batch * bytesPerElement;
   bytes.weights = layer.params * bytesPerElement;
+  switch (layer.kind) {
+  case LayerKind::Relu:
+  case LayerKind::Tanh:
+  case LayerKind::Sigmoid:
+  case LayerKind::MaxPool:
+  case LayerKind::BatchNorm:
+  case LayerKind::Dropout:
+    bytes.savedForActivationGradient = bytes.inputActivations;
+    break;
+  default:
+    break;
+  }
   return bytes;
 }
 

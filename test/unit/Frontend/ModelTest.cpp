@@ -80,6 +80,20 @@ TEST_CASE("Layer bytes") {
   CHECK(b.forwardTask() ==
         b.inputActivations + b.outputActivations + b.weights);
   CHECK(b.updateTask() == 5 * b.weights);
+  // Dense needs no saved input for its activation gradient; relu does.
+  CHECK(b.savedForActivationGradient == 0);
+  CHECK(b.activationGradientTask() ==
+        b.outputActivations + b.weights + b.inputActivations);
+  LayerBytes relu = layerBytes(m, 1, 2);
+  CHECK(relu.inputActivations == 256 * 64 * 2);
+  CHECK(relu.weights == 0);
+  CHECK(relu.savedForActivationGradient == relu.inputActivations);
+  CHECK(relu.activationGradientTask() == 3 * relu.inputActivations);
+  CHECK(relu.weightGradientTask() == 2 * relu.inputActivations);
+  // An add reads all its inputs.
+  Model res = loadZooModel("resnet20");
+  LayerBytes add = layerBytes(res, res.findLayer("s1b1_add"), 4);
+  CHECK(add.inputActivations == 2 * add.outputActivations);
 }
 
 TEST_CASE("Inputs by name: file order kept when topological, else sorted") {
