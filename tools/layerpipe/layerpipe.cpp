@@ -248,17 +248,28 @@ static Error compile(StageTimes &times) {
         return Error::success();
       }))
     return err;
-  if (!reportJsonPath.empty())
-    if (Error err = stage("report JSON", false, [&] {
-          nlohmann::json report = nlohmann::json::object();
-          addModelToReport(C, report);
-          addPlanToReport(C, report);
-          addScheduleToReport(C, report);
+  if (!reportJsonPath.empty()) {
+    nlohmann::json report = nlohmann::json::object();
+    auto fill = [&](StringRef name, void (*add)(const Compilation &,
+                                                nlohmann::json &)) {
+      return stage(name, false, [&] {
+        add(C, report);
+        return Error::success();
+      });
+    };
+    if (Error err = fill("report: model", addModelToReport))
+      return err;
+    if (Error err = fill("report: plan", addPlanToReport))
+      return err;
+    if (Error err = fill("report: schedule", addScheduleToReport))
+      return err;
+    if (Error err = stage("report: write", false, [&] {
           return writeFile(reportJsonPath, [&](raw_ostream &os) {
             os << report.dump(2) << "\n";
           });
         }))
       return err;
+  }
   if (!emitDotPath.empty())
     if (Error err = stage("emit DOT", false, [&] {
           return writeFile(emitDotPath, [&](raw_ostream &os) {
