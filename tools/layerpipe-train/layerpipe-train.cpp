@@ -1,3 +1,572 @@
-//===- layerpipe-train.cpp - Reference trainer ----------------------------===//
-// Part of LayerPipe. (Skeleton.)
-int main() { return 0; }
+//===- layerpipe-train.cpp - The reference trainer ------------------------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// Trains a model file on Fashion-MNIST or synthetic data, in one process and
+// sequentially, with exactly the semantics of the training DFG and its
+// gradient delays (docs/training-semantics.md): the oracle that pipelined
+// stage programs must match bit for bit. The stages and delays come from the
+// planner (planStagesAndDelays); the training itself is the runtime's
+// PipelineTrainer. Prints one line per epoch (loss, train and test accuracy,
+// samples/s, memory) and optionally a summary JSON. Bad flags or data give
+// one `error: ...` line and exit status 1.
+//
+//===----------------------------------------------------------------------===//
+
+#include "layerpipe/CostModel.h"
+#include "layerpipe/Model.h"
+#include "layerpipe/Transforms.h"
+#include "layerpipe/runtime/Data.h"
+#include "layerpipe/runtime/Pipeline.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
+
+using namespace llvm;
+using namespace layerpipe;
+namespace rt = layerpipe::runtime;
+
+static cl::OptionCategory pipelineCat("Pipeline (stages, delays, weights)");
+static cl::OptionCategory optimCat("Optimizer");
+static cl::OptionCategory dataCat("Data");
+static cl::OptionCategory outputCat("Output");
+
+static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
+                                      cl::desc("<model.json>"));
+static cl::opt<std::string> delaysFlag(
+    "delays", cl::init("none"), cl::value_desc("rule"),
+    cl::desc("Gradient delays: none | layerpipe2 | auto | uniform:K"),
+    cl::cat(pipelineCat));
+static cl::opt<unsigned>
+    stagesCount("stages-count", cl::init(0), cl::value_desc("S"),
+                cl::desc("Pipeline stages the planner groups layers into "
+                         "(layerpipe2 and auto need S >= 1)"),
+                cl::cat(pipelineCat));
+static cl::opt<std::string>
+    weightsFlag("weights", cl::init(""), cl::value_desc("policy"),
+                cl::desc("Weight version B reads: stash | latest | ema | "
+                         "sync (default: sync without delays, else stash)"),
+                cl::cat(pipelineCat));
+static cl::opt<std::string> machinePath(
+    "machine", cl::value_desc("file"),
+    cl::desc("Machine description for the planner (default: built-in)"),
+    cl::cat(pipelineCat));
+static cl::opt<int> hybridEpochs(
+    "hybrid", cl::init(0), cl::value_desc("K"),
+    cl::desc("Train K epochs pipelined, then synchronously (in-flight "
+             "gradients dropped at the switch); 0 = pipelined throughout"),
+    cl::cat(pipelineCat));
+
+static cl::opt<int> epochs("epochs", cl::init(1), cl::value_desc("E"),
+                           cl::desc("Epochs (default 1)"), cl::cat(optimCat));
+static cl::opt<int> batchFlag("batch", cl::init(0), cl::value_desc("B"),
+                              cl::desc("Mini-batch size (default: the "
+                                       "model's batch_size)"),
+                              cl::cat(optimCat));
+static cl::opt<float> lr("lr", cl::init(0.01f), cl::value_desc("X"),
+                         cl::desc("Learning rate (default 0.01)"),
+                         cl::cat(optimCat));
+static cl::opt<float> momentum("momentum", cl::init(0.0f),
+                               cl::value_desc("M"),
+                               cl::desc("Momentum (default 0)"),
+                               cl::cat(optimCat));
+static cl::opt<float> weightDecay("weight-decay", cl::init(0.0f),
+                                  cl::value_desc("W"),
+                                  cl::desc("Weight decay (default 0)"),
+                                  cl::cat(optimCat));
+static cl::opt<std::string>
+    lrSchedule("lr-schedule", cl::init("constant"), cl::value_desc("name"),
+               cl::desc("constant | step (÷10 at 50%, ÷100 at 75% of the "
+                        "steps) | cosine"),
+               cl::cat(optimCat));
+static cl::opt<unsigned long long>
+    seed("seed", cl::init(0), cl::value_desc("S"),
+         cl::desc("Seed of initial weights, shuffling, dropout and "
+                  "synthetic data"),
+         cl::cat(optimCat));
+
+static cl::opt<std::string> dataFlag("data", cl::init("fashion-mnist"),
+                                     cl::value_desc("name"),
+                                     cl::desc("fashion-mnist | synthetic"),
+                                     cl::cat(dataCat));
+static cl::opt<std::string> dataDir(
+    "data-dir", cl::init(rt::defaultFashionMnistDir()), cl::value_desc("dir"),
+    cl::desc("Directory of the Fashion-MNIST IDX files"), cl::cat(dataCat));
+static cl::opt<long long> trainLimit(
+    "train-limit", cl::init(0), cl::value_desc("N"),
+    cl::desc("Use the first N training samples (synthetic: generate N, "
+             "default 2048)"),
+    cl::cat(dataCat));
+static cl::opt<long long> testLimit(
+    "test-limit", cl::init(0), cl::value_desc("N"),
+    cl::desc("Use the first N test samples (synthetic: default 512)"),
+    cl::cat(dataCat));
+
+static cl::opt<std::string>
+    summaryJson("summary-json", cl::value_desc("file"),
+                cl::desc("Write the final figures as JSON"),
+                cl::cat(outputCat));
+static cl::opt<int> progressEvery(
+    "progress-every", cl::init(0), cl::value_desc("N"),
+    cl::desc("Print a progress line every N batches (default: only on a "
+             "terminal)"),
+    cl::cat(outputCat));
+
+static Error fail(const std::string &message) {
+  return createStringError(inconvertibleErrorCode(), message.c_str());
+}
+
+//===----------------------------------------------------------------------===//
+// Model -> runtime network
+//===----------------------------------------------------------------------===//
+
+static rt::LayerType runtimeType(LayerKind kind) {
+  switch (kind) {
+  case LayerKind::Conv2d:
+    return rt::LayerType::Conv2d;
+  case LayerKind::Dense:
+    return rt::LayerType::Dense;
+  case LayerKind::MaxPool:
+    return rt::LayerType::MaxPool;
+  case LayerKind::AvgPool:
+    return rt::LayerType::AvgPool;
+  case LayerKind::Relu:
+    return rt::LayerType::Relu;
+  case LayerKind::Tanh:
+    return rt::LayerType::Tanh;
+  case LayerKind::Sigmoid:
+    return rt::LayerType::Sigmoid;
+  case LayerKind::Flatten:
+    return rt::LayerType::Flatten;
+  case LayerKind::Add:
+    return rt::LayerType::Add;
+  case LayerKind::BatchNorm:
+    return rt::LayerType::BatchNorm;
+  case LayerKind::Dropout:
+    return rt::LayerType::Dropout;
+  case LayerKind::SoftmaxCrossEntropy:
+    return rt::LayerType::SoftmaxCrossEntropy;
+  }
+  llvm_unreachable("unknown layer kind");
+}
+
+/// The runtime's view of \p model, checked against the frontend's shapes.
+static Expected<rt::NetSpec> toNet(const Model &model) {
+  rt::NetSpec net;
+  net.inputShape.assign(model.inputShape.dims.begin(),
+                        model.inputShape.dims.end());
+  for (const Layer &layer : model.layers) {
+    rt::LayerSpec l;
+    l.name = layer.name;
+    l.type = runtimeType(layer.kind);
+    for (unsigned p : layer.inputs)
+      l.inputs.push_back(int(p));
+    l.outChannels = layer.outChannels;
+    l.units = layer.units;
+    l.kernelH = layer.kernelH;
+    l.kernelW = layer.kernelW;
+    l.strideH = layer.strideH;
+    l.strideW = layer.strideW;
+    l.padH = layer.padH;
+    l.padW = layer.padW;
+    l.bias = layer.bias;
+    l.dropRate = float(layer.dropRate);
+    net.layers.push_back(std::move(l));
+  }
+  std::string error;
+  if (!rt::finalizeNet(net, error))
+    return fail("model '" + model.name + "': " + error);
+  for (size_t i = 0; i < net.layers.size(); ++i) {
+    const Layer &layer = model.layers[i];
+    const rt::LayerSpec &l = net.layers[i];
+    std::vector<int64_t> frontendShape(layer.outputShape.dims.begin(),
+                                       layer.outputShape.dims.end());
+    if (!layer.isLoss() && frontendShape != l.outShape)
+      return fail("layer '" + l.name + "': the frontend infers output " +
+                  rt::shapeToString(frontendShape) + ", the runtime " +
+                  rt::shapeToString(l.outShape));
+    if (layer.params != l.numParams)
+      return fail("layer '" + l.name + "': the frontend counts " +
+                  std::to_string(layer.params) + " parameters, the runtime " +
+                  std::to_string(l.numParams));
+  }
+  return net;
+}
+
+//===----------------------------------------------------------------------===//
+// Flags -> configuration
+//===----------------------------------------------------------------------===//
+
+struct RunConfig {
+  rt::TrainConfig train;
+  unsigned numStages = 1;
+  std::vector<unsigned> stageOfLayer;
+  int64_t batch = 0;
+};
+
+static Expected<rt::WeightPolicy> parsePolicy(StringRef name, bool delayed) {
+  if (name.empty())
+    return delayed ? rt::WeightPolicy::Stash : rt::WeightPolicy::Sync;
+  if (name == "stash")
+    return rt::WeightPolicy::Stash;
+  if (name == "latest")
+    return rt::WeightPolicy::Latest;
+  if (name == "ema")
+    return rt::WeightPolicy::Ema;
+  if (name == "sync")
+    return rt::WeightPolicy::Sync;
+  return fail("--weights: unknown policy '" + name.str() +
+              "' (expected stash, latest, ema or sync)");
+}
+
+/// Reads the delay rule and runs the planner for the per-layer delays.
+static Error planDelays(const Model &model, RunConfig &run) {
+  StringRef rule = delaysFlag;
+  PlanOptions options;
+  options.grouping = GroupingMode::Optimal;
+  options.stagesCount = stagesCount;
+  options.targetProcs = std::max(1u, unsigned(stagesCount));
+  if (rule == "none") {
+    run.train.delays.assign(model.layers.size(), 0);
+    run.stageOfLayer.assign(model.layers.size(), 0);
+    return Error::success();
+  }
+  if (rule == "layerpipe2" || rule == "auto") {
+    if (stagesCount < 1)
+      return fail("--delays=" + rule.str() +
+                  " needs --stages-count S (at least 1)");
+    options.delays =
+        rule == "auto" ? DelayRule::Auto : DelayRule::LayerPipe2;
+  } else if (rule.consume_front("uniform:")) {
+    long long k = 0;
+    if (rule.getAsInteger(10, k) || k < 0)
+      return fail("--delays=uniform:K needs a whole number K >= 0, got '" +
+                  rule.str() + "'");
+    options.delays = DelayRule::Uniform;
+    options.uniformDelay = k;
+  } else {
+    return fail("--delays: unknown rule '" + rule.str() +
+                "' (expected none, layerpipe2, auto or uniform:K)");
+  }
+  MachineDesc machine;
+  if (!machinePath.empty()) {
+    Expected<MachineDesc> loaded = loadMachine(machinePath);
+    if (!loaded)
+      return loaded.takeError();
+    machine = *loaded;
+  }
+  auto plan = planStagesAndDelays(model, machine, options);
+  if (!plan)
+    return plan.takeError();
+  run.stageOfLayer = plan->first;
+  run.train.delays = plan->second;
+  run.numStages = 1;
+  for (unsigned s : run.stageOfLayer)
+    run.numStages = std::max(run.numStages, s + 1);
+  return Error::success();
+}
+
+static Expected<RunConfig> readFlags(const Model &model) {
+  RunConfig run;
+  if (epochs < 1)
+    return fail("--epochs must be at least 1, got " +
+                std::to_string(epochs));
+  run.batch = batchFlag > 0 ? batchFlag : model.batchSize;
+  if (batchFlag < 0 || run.batch < 1)
+    return fail("--batch must be at least 1, got " +
+                std::to_string(batchFlag));
+  if (!(lr > 0.0f))
+    return fail("--lr must be positive, got " + fmt::format("{}", lr));
+  if (!(momentum >= 0.0f && momentum < 1.0f))
+    return fail("--momentum must be in [0, 1), got " +
+                fmt::format("{}", momentum));
+  if (!(weightDecay >= 0.0f))
+    return fail("--weight-decay must be >= 0, got " +
+                fmt::format("{}", weightDecay));
+  if (hybridEpochs < 0)
+    return fail("--hybrid must be >= 0, got " + std::to_string(hybridEpochs));
+  if (trainLimit < 0 || testLimit < 0)
+    return fail("--train-limit and --test-limit must be >= 0");
+  if (progressEvery < 0)
+    return fail("--progress-every must be >= 0");
+  rt::SgdConfig &sgd = run.train.sgd;
+  sgd.lr = lr;
+  sgd.momentum = momentum;
+  sgd.weightDecay = weightDecay;
+  if (lrSchedule == "constant")
+    sgd.schedule = rt::LrSchedule::Constant;
+  else if (lrSchedule == "step")
+    sgd.schedule = rt::LrSchedule::Step;
+  else if (lrSchedule == "cosine")
+    sgd.schedule = rt::LrSchedule::Cosine;
+  else
+    return fail("--lr-schedule: unknown schedule '" + lrSchedule +
+                "' (expected constant, step or cosine)");
+  if (dataFlag != "fashion-mnist" && dataFlag != "synthetic")
+    return fail("--data: unknown data set '" + dataFlag +
+                "' (expected fashion-mnist or synthetic)");
+  if (Error err = planDelays(model, run))
+    return err;
+  bool delayed = std::any_of(run.train.delays.begin(), run.train.delays.end(),
+                             [](int64_t d) { return d > 0; });
+  Expected<rt::WeightPolicy> policy = parsePolicy(weightsFlag, delayed);
+  if (!policy)
+    return policy.takeError();
+  run.train.policy = *policy;
+  run.train.seed = seed;
+  return run;
+}
+
+//===----------------------------------------------------------------------===//
+// Data
+//===----------------------------------------------------------------------===//
+
+static Error loadData(const rt::NetSpec &net, rt::Dataset &train,
+                      rt::Dataset &test) {
+  std::string error;
+  if (dataFlag == "synthetic") {
+    int64_t n = trainLimit > 0 ? trainLimit : 2048;
+    int64_t m = testLimit > 0 ? testLimit : 512;
+    train = rt::makeSyntheticBlobs(net.inputShape, net.numClasses, n, seed, 0);
+    test = rt::makeSyntheticBlobs(net.inputShape, net.numClasses, m, seed, 1);
+  } else {
+    if (!rt::loadFashionMnist(dataDir, true, train, error) ||
+        !rt::loadFashionMnist(dataDir, false, test, error))
+      return fail(error);
+    train.truncate(trainLimit);
+    test.truncate(testLimit);
+  }
+  if (!rt::checkDataFits(train, net.inputShape, net.numClasses, error) ||
+      !rt::checkDataFits(test, net.inputShape, net.numClasses, error))
+    return fail(error);
+  return Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// Training loop
+//===----------------------------------------------------------------------===//
+
+static std::string bytesText(int64_t bytes) {
+  if (bytes >= 1024 * 1024)
+    return fmt::format("{:.2f} MiB", double(bytes) / (1024.0 * 1024.0));
+  if (bytes >= 1024)
+    return fmt::format("{:.1f} KiB", double(bytes) / 1024.0);
+  return fmt::format("{} B", bytes);
+}
+
+struct EpochFigures {
+  double loss = 0, trainAccuracy = 0, testAccuracy = 0, testLoss = 0;
+  double samplesPerSecond = 0, seconds = 0;
+  bool pipelined = false;
+};
+
+static rt::BatchResult evaluateAll(rt::PipelineTrainer &trainer,
+                                   const rt::Dataset &data) {
+  rt::BatchResult sum;
+  std::vector<int64_t> order(static_cast<size_t>(data.count));
+  for (int64_t i = 0; i < data.count; ++i)
+    order[size_t(i)] = i;
+  rt::Tensor x;
+  std::vector<int32_t> labels;
+  const int64_t chunk = 500;
+  for (int64_t b = 0; b < data.count; b += chunk) {
+    int64_t n = std::min(chunk, data.count - b);
+    rt::gatherBatch(data, order, b, n, x, labels);
+    rt::BatchResult r = trainer.evaluate(x, labels);
+    sum.lossSum += r.lossSum;
+    sum.correct += r.correct;
+    sum.samples += r.samples;
+  }
+  return sum;
+}
+
+static std::string delaysText(const rt::NetSpec &net,
+                              const std::vector<int64_t> &delays) {
+  std::string s;
+  for (size_t l = 0; l < net.layers.size(); ++l)
+    if (net.layers[l].hasParams())
+      s += fmt::format("{}{}={}", s.empty() ? "" : " ", net.layers[l].name,
+                       delays[l]);
+  return s;
+}
+
+static Error writeSummary(const std::string &path, const Model &model,
+                          const rt::PipelineTrainer &trainer,
+                          const RunConfig &run,
+                          const std::vector<EpochFigures> &figures,
+                          double samplesPerSecond) {
+  const rt::NetSpec &net = trainer.net();
+  const rt::MemoryStats &peak = trainer.peakMemory();
+  std::string delays, perEpoch;
+  for (size_t l = 0; l < net.layers.size(); ++l)
+    if (net.layers[l].hasParams())
+      delays += fmt::format("{}\"{}\": {}", delays.empty() ? "" : ", ",
+                            net.layers[l].name, run.train.delays[l]);
+  for (size_t e = 0; e < figures.size(); ++e)
+    perEpoch += fmt::format(
+        "{}    {{\"epoch\": {}, \"loss\": {:.6f}, \"train_accuracy\": {:.6f}, "
+        "\"test_accuracy\": {:.6f}, \"samples_per_s\": {:.1f}, "
+        "\"pipelined\": {}}}",
+        e ? ",\n" : "", e + 1, figures[e].loss, figures[e].trainAccuracy,
+        figures[e].testAccuracy, figures[e].samplesPerSecond,
+        figures[e].pipelined ? "true" : "false");
+  const EpochFigures &last = figures.back();
+  std::string text = fmt::format(
+      "{{\n  \"model\": \"{}\",\n  \"data\": \"{}\",\n  \"policy\": \"{}\",\n"
+      "  \"delays_rule\": \"{}\",\n  \"stages\": {},\n  \"delays\": {{{}}},\n"
+      "  \"hybrid\": {},\n  \"epochs\": {},\n  \"batch\": {},\n"
+      "  \"lr\": {},\n  \"momentum\": {},\n  \"weight_decay\": {},\n"
+      "  \"lr_schedule\": \"{}\",\n  \"seed\": {},\n"
+      "  \"test_accuracy\": {:.6f},\n  \"train_accuracy\": {:.6f},\n"
+      "  \"final_loss\": {:.6f},\n  \"test_loss\": {:.6f},\n"
+      "  \"samples_per_s\": {:.1f},\n  \"peak_memory_bytes\": {},\n"
+      "  \"weight_memory_bytes\": {},\n  \"stashed_weight_bytes\": {},\n"
+      "  \"optimizer_bytes\": {},\n  \"gradient_bytes\": {},\n"
+      "  \"activation_bytes\": {},\n  \"per_epoch\": [\n{}\n  ]\n}}\n",
+      model.name, dataFlag.getValue(),
+      rt::weightPolicyName(run.train.policy), delaysFlag.getValue(),
+      run.numStages, delays, hybridEpochs.getValue(), figures.size(),
+      run.batch, lr.getValue(), momentum.getValue(), weightDecay.getValue(),
+      rt::lrScheduleName(run.train.sgd.schedule), seed.getValue(),
+      last.testAccuracy, last.trainAccuracy, last.loss, last.testLoss,
+      samplesPerSecond, peak.total(), peak.weights, peak.stashedWeights,
+      peak.optimizer, peak.gradients, peak.activations, perEpoch);
+  std::ofstream out(path);
+  if (!out || !(out << text))
+    return fail("cannot write '" + path + "'");
+  return Error::success();
+}
+
+static Error run() {
+  Expected<Model> model = loadModel(modelPath);
+  if (!model)
+    return model.takeError();
+  Expected<rt::NetSpec> net = toNet(*model);
+  if (!net)
+    return net.takeError();
+  Expected<RunConfig> config = readFlags(*model);
+  if (!config)
+    return config.takeError();
+  RunConfig &runConfig = *config;
+  rt::Dataset train, test;
+  if (Error err = loadData(*net, train, test))
+    return err;
+  int64_t batch = runConfig.batch;
+  if (train.count < batch)
+    return fail(fmt::format("--batch {} is larger than the {} training "
+                            "samples",
+                            batch, train.count));
+  int64_t stepsPerEpoch = train.count / batch;
+  runConfig.train.sgd.totalSteps = stepsPerEpoch * epochs;
+
+  rt::PipelineTrainer trainer(*net, runConfig.train);
+  std::string error;
+  if (!trainer.check(error))
+    return fail(error);
+
+  outs() << fmt::format(
+      "layerpipe-train: {} on {} ({} train / {} test samples), batch {}, "
+      "{} steps/epoch\n",
+      model->name, train.name, train.count, test.count, batch, stepsPerEpoch);
+  outs() << fmt::format(
+      "  policy {}, delays {} ({} stage{}): {}\n",
+      rt::weightPolicyName(runConfig.train.policy), delaysFlag.getValue(),
+      runConfig.numStages, runConfig.numStages == 1 ? "" : "s",
+      delaysText(*net, trainer.delays()));
+  outs().flush();
+
+  bool tty = isatty(fileno(stdout));
+  int every = progressEvery > 0 ? progressEvery : (tty ? 20 : 0);
+  std::vector<EpochFigures> figures;
+  double trainSeconds = 0;
+  int64_t trainSamples = 0;
+  rt::Tensor x;
+  std::vector<int32_t> labels;
+  for (int epoch = 0; epoch < epochs; ++epoch) {
+    if (hybridEpochs > 0 && epoch == hybridEpochs) {
+      trainer.switchToSynchronous();
+      outs() << "  hybrid: synchronous training from epoch " << epoch + 1
+             << " (in-flight gradients dropped)\n";
+    }
+    EpochFigures f;
+    f.pipelined = std::any_of(trainer.delays().begin(),
+                              trainer.delays().end(),
+                              [](int64_t d) { return d > 0; });
+    std::vector<int64_t> order = rt::epochOrder(train.count, seed, epoch);
+    rt::BatchResult sum;
+    auto start = std::chrono::steady_clock::now();
+    for (int64_t s = 0; s < stepsPerEpoch; ++s) {
+      rt::gatherBatch(train, order, s * batch, batch, x, labels);
+      rt::BatchResult r = trainer.step(x, labels);
+      sum.lossSum += r.lossSum;
+      sum.correct += r.correct;
+      sum.samples += r.samples;
+      if (every > 0 && (s + 1) % every == 0 && s + 1 < stepsPerEpoch) {
+        std::string line = fmt::format(
+            "  epoch {}/{}: batch {}/{} loss {:.4f} train-acc {:.2f}%",
+            epoch + 1, epochs.getValue(), s + 1, stepsPerEpoch,
+            sum.lossSum / double(sum.samples),
+            100.0 * double(sum.correct) / double(sum.samples));
+        outs() << (tty ? "\r" + line : line + "\n");
+        outs().flush();
+      }
+    }
+    f.seconds = std::chrono::duration<double>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+    if (tty && every > 0)
+      outs() << "\r\x1b[K";
+    trainSeconds += f.seconds;
+    trainSamples += sum.samples;
+    f.loss = sum.lossSum / double(sum.samples);
+    f.trainAccuracy = double(sum.correct) / double(sum.samples);
+    f.samplesPerSecond = double(sum.samples) / f.seconds;
+    rt::BatchResult t = evaluateAll(trainer, test);
+    f.testAccuracy = double(t.correct) / double(t.samples);
+    f.testLoss = t.lossSum / double(t.samples);
+    rt::MemoryStats peak = trainer.peakMemory();
+    outs() << fmt::format(
+        "epoch {}/{}: loss {:.4f}  train-acc {:.2f}%  test-acc {:.2f}%  "
+        "{:.0f} samples/s  memory {} (weights {}, stashed {}, "
+        "activations {})\n",
+        epoch + 1, epochs.getValue(), f.loss, 100 * f.trainAccuracy,
+        100 * f.testAccuracy, f.samplesPerSecond, bytesText(peak.total()),
+        bytesText(peak.weights), bytesText(peak.stashedWeights),
+        bytesText(peak.activations));
+    outs().flush();
+    figures.push_back(f);
+  }
+  double samplesPerSecond = double(trainSamples) / trainSeconds;
+  outs() << fmt::format("final: test-acc {:.2f}%  loss {:.4f}  {:.0f} "
+                        "samples/s  peak memory {}\n",
+                        100 * figures.back().testAccuracy,
+                        figures.back().loss, samplesPerSecond,
+                        bytesText(trainer.peakMemory().total()));
+  if (!summaryJson.empty())
+    return writeSummary(summaryJson, *model, trainer, runConfig, figures,
+                        samplesPerSecond);
+  return Error::success();
+}
+
+int main(int argc, char **argv) {
+  cl::HideUnrelatedOptions(
+      {&pipelineCat, &optimCat, &dataCat, &outputCat});
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "LayerPipe reference trainer: trains a model with the exact semantics "
+      "of its pipelined training DFG (docs/runtime.md)\n");
+  if (Error err = run()) {
+    errs() << "layerpipe-train: error: " << toString(std::move(err)) << "\n";
+    return 1;
+  }
+  return 0;
+}
