@@ -23,7 +23,9 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <array>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -56,6 +58,15 @@ enum class WeightPolicy {
   Sync,   ///< synchronous: no staleness
 };
 
+/// How the delays are moved into place after insertion.
+enum class RetimingMethod {
+  Auto,      ///< Stages if the delays allow it, else MinPeriod if small
+  Stages,    ///< linear-time cutset retiming by stage
+  MinPeriod, ///< Leiserson-Saxe minimum clock period (W/D + Bellman-Ford)
+  MinMemory, ///< fewest register bytes under a period bound (min-cost flow)
+  None,      ///< leave the delays on the weight-gradient edges
+};
+
 /// Options of the planning passes (filled by the tool from its flags).
 struct PlanOptions {
   GroupingMode grouping = GroupingMode::Optimal;
@@ -69,6 +80,50 @@ struct PlanOptions {
   /// Processors the pipeline targets (DelayRule::Auto aims at the period
   /// max(total work / procs, largest task)).
   unsigned targetProcs = 1;
+  RetimingMethod retiming = RetimingMethod::Auto;
+  /// Clock-period bound for RetimingMethod::MinMemory, microseconds; 0 = the
+  /// period the stage (or minimum-period) retiming reaches.
+  double periodBoundUs = 0;
+  /// The optimizer keeps a momentum buffer (then `ema` needs no extra one).
+  bool momentum = true;
+};
+
+/// Bytes held per kind of state.
+struct MemoryBreakdown {
+  int64_t parameters = 0;
+  int64_t optimizerState = 0;
+  int64_t weightVersions = 0; ///< stashed older weight versions
+  int64_t activations = 0;    ///< stashed and in-flight activations
+  int64_t gradients = 0;      ///< in-flight gradients and delayed updates
+  int64_t movingAverage = 0;  ///< ema buffers (no momentum only)
+  int64_t total() const {
+    return parameters + optimizerState + weightVersions + activations +
+           gradients + movingAverage;
+  }
+  MemoryBreakdown &operator+=(const MemoryBreakdown &other);
+};
+
+/// Per-layer pipeline state after retiming.
+struct LayerPipelineState {
+  int64_t forwardStaleness = 0;
+  int64_t backwardStaleness = 0;
+  /// Registers on the layer's output activation (largest over consumers).
+  int64_t activationRegisters = 0;
+  /// Registers on what its backward keeps from its forward.
+  int64_t savedRegisters = 0;
+  /// Registers on the gradient its backward sends to its producers.
+  int64_t gradientRegisters = 0;
+  /// Older weight versions the retimed graph holds for its backward.
+  int64_t weightVersions = 0;
+};
+
+/// The staleness and memory report of a plan.
+struct MemoryReport {
+  std::vector<MemoryBreakdown> perStage;
+  MemoryBreakdown total;
+  /// Total bytes under each weight policy, indexed by WeightPolicy.
+  std::array<int64_t, 4> totalByPolicy{};
+  std::vector<LayerPipelineState> layers;
 };
 
 /// What the planning passes derive. Per-layer vectors are indexed like
@@ -85,7 +140,25 @@ struct PipelinePlan {
   IterationBound retimedBound;
   /// Clock period (longest zero-delay path) after retiming, microseconds.
   double retimedPeriodUs = 0;
+
+  /// Bottleneck stage time of the grouping (work + boundary transfers).
+  double bottleneckUs = 0;
+  /// The delays each rule would give with this grouping, for comparison.
+  std::vector<int64_t> layerPipe2Delay;
+  /// --delays=auto: the period the delays were chosen for.
+  double targetPeriodUs = 0;
+  /// Which retiming produced `retiming` ("stages", "min-period", ...).
+  std::string retimingMethod;
+  MemoryReport memory;
 };
+
+/// Flag spellings: "optimal", "per-layer", "hints", "explicit"; "none",
+/// "layerpipe2", "auto", "uniform", "model"; "stash", "latest", "ema",
+/// "sync"; "auto", "stages", "min-period", "min-memory", "none".
+llvm::StringRef groupingModeName(GroupingMode mode);
+llvm::StringRef delayRuleName(DelayRule rule);
+llvm::StringRef weightPolicyName(WeightPolicy policy);
+llvm::StringRef retimingMethodName(RetimingMethod method);
 
 /// Stage assignment and per-layer gradient delays alone, without touching a
 /// DFG: what the reference trainer needs to reproduce a plan's semantics.

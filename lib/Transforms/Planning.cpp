@@ -1,30 +1,532 @@
-//===- Planning.cpp - Entry point of the planning passes ------------------===//
+//===- Planning.cpp - The planning pipeline and its report ----------------===//
 //
 // Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// runPlanning reads as the list of passes it runs: layer grouping, gradient-
+// delay insertion, retiming, verification, the memory report; each pass can
+// dump the DFG after it (--print-after-all) and be timed (--time-passes).
+// planStagesAndDelays is the same without the retiming, for the trainer.
+// The summary table and the report JSON keys are written here too.
 //
 //===----------------------------------------------------------------------===//
 
 #include "layerpipe/Transforms.h"
 #include "layerpipe/Compilation.h"
+#include "layerpipe/Transforms/GradientDelays.h"
+#include "layerpipe/Transforms/Grouping.h"
+#include "layerpipe/Transforms/Memory.h"
+#include "layerpipe/Transforms/Retiming.h"
+
+#include "llvm/Support/FormatVariadic.h"
 
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
 
 using namespace llvm;
 
 namespace layerpipe {
 
-Error runPlanning(Compilation &C) { return Error::success(); }
+StringRef weightPolicyName(WeightPolicy policy) {
+  switch (policy) {
+  case WeightPolicy::Stash:
+    return "stash";
+  case WeightPolicy::Latest:
+    return "latest";
+  case WeightPolicy::Ema:
+    return "ema";
+  case WeightPolicy::Sync:
+    return "sync";
+  }
+  llvm_unreachable("unknown weight policy");
+}
+
+StringRef delayRuleName(DelayRule rule) {
+  switch (rule) {
+  case DelayRule::None:
+    return "none";
+  case DelayRule::LayerPipe2:
+    return "layerpipe2";
+  case DelayRule::Auto:
+    return "auto";
+  case DelayRule::Uniform:
+    return "uniform";
+  case DelayRule::FromModel:
+    return "model";
+  }
+  llvm_unreachable("unknown delay rule");
+}
+
+StringRef groupingModeName(GroupingMode mode) {
+  switch (mode) {
+  case GroupingMode::Optimal:
+    return "optimal";
+  case GroupingMode::PerLayer:
+    return "per-layer";
+  case GroupingMode::Hints:
+    return "hints";
+  case GroupingMode::Explicit:
+    return "explicit";
+  }
+  llvm_unreachable("unknown grouping mode");
+}
+
+StringRef retimingMethodName(RetimingMethod method) {
+  switch (method) {
+  case RetimingMethod::Auto:
+    return "auto";
+  case RetimingMethod::Stages:
+    return "stages";
+  case RetimingMethod::MinPeriod:
+    return "min-period";
+  case RetimingMethod::MinMemory:
+    return "min-memory";
+  case RetimingMethod::None:
+    return "none";
+  }
+  llvm_unreachable("unknown retiming method");
+}
+
+/// The stage count of an optimal grouping: --stages-count, else one stage
+/// per processor (at most one per layer), else 1.
+static PlanOptions resolveOptions(const PlanOptions &options,
+                                  const Model &model) {
+  PlanOptions resolved = options;
+  if (resolved.grouping == GroupingMode::Optimal &&
+      resolved.stagesCount == 0)
+    resolved.stagesCount = std::max<unsigned>(
+        1, std::min<size_t>(options.targetProcs, model.layers.size()));
+  return resolved;
+}
+
+/// The period --delays=auto aims at on \p procs processors.
+static double targetPeriod(const TrainingDFG &dfg, unsigned procs) {
+  double total = 0, largest = 0;
+  for (const Task &task : dfg.tasks) {
+    total += task.timeUs;
+    largest = std::max(largest, task.timeUs);
+  }
+  return std::max(total / std::max(1u, procs), largest);
+}
+
+/// Grouping and per-layer delays on the plain DFG (one delay per loop).
+static Error planGroupsAndDelays(const Model &model, const TrainingDFG &plain,
+                                 const MachineDesc &machine,
+                                 const PlanOptions &options,
+                                 PipelinePlan &plan) {
+  GroupingProblem problem = GroupingProblem::build(model, plain, machine);
+  Expected<Grouping> grouping = groupLayers(model, problem, options);
+  if (!grouping)
+    return grouping.takeError();
+  plan.numStages = grouping->numStages;
+  plan.stageOfLayer = grouping->stageOfLayer;
+  plan.bottleneckUs = grouping->bottleneckUs;
+  plan.layerPipe2Delay = layerPipe2Delays(plan.stageOfLayer, plan.numStages);
+  if (options.delays == DelayRule::Auto) {
+    auto delays = autoGradientDelays(plain, model, plan.stageOfLayer,
+                                     plan.numStages,
+                                     targetPeriod(plain, options.targetProcs),
+                                     &plan.targetPeriodUs);
+    if (!delays)
+      return delays.takeError();
+    plan.gradientDelay = std::move(*delays);
+  } else {
+    auto delays = computeGradientDelays(model, plan.stageOfLayer,
+                                        plan.numStages, options);
+    if (!delays)
+      return delays.takeError();
+    plan.gradientDelay = std::move(*delays);
+  }
+  if (options.weights == WeightPolicy::Sync)
+    for (unsigned l = 0; l < model.layers.size(); ++l)
+      if (plan.gradientDelay[l] != 0)
+        return createStringError(
+            inconvertibleErrorCode(),
+            "--weights=sync trains without staleness, but layer '%s' gets "
+            "gradient delay %lld from --delays=%s (use --delays=none)",
+            model.layers[l].name.c_str(), (long long)plan.gradientDelay[l],
+            delayRuleName(options.delays).str().c_str());
+  return Error::success();
+}
 
 Expected<std::pair<std::vector<unsigned>, std::vector<int64_t>>>
 planStagesAndDelays(const Model &model, const MachineDesc &machine,
                     const PlanOptions &options) {
-  // Placeholder until grouping exists: one stage, no delays.
-  return std::make_pair(std::vector<unsigned>(model.layers.size(), 0),
-                        std::vector<int64_t>(model.layers.size(), 0));
+  Expected<TrainingDFG> plain = buildTrainingDFG(model, machine);
+  if (!plain)
+    return plain.takeError();
+  PipelinePlan plan;
+  if (Error err = planGroupsAndDelays(model, *plain, machine,
+                                      resolveOptions(options, model), plan))
+    return err;
+  return std::make_pair(std::move(plan.stageOfLayer),
+                        std::move(plan.gradientDelay));
 }
 
-void printPlanSummary(const Compilation &C, raw_ostream &os) {}
+/// Chooses and runs the retiming; fills plan.retiming, retimingMethod and
+/// retimedPeriodUs for the delayed (not yet retimed) \p dfg.
+static Error retime(const Compilation &C, const TrainingDFG &dfg,
+                    const PlanOptions &options, PipelinePlan &plan) {
+  auto useResult = [&](RetimingResult result, StringRef method) {
+    plan.retiming = std::move(result.r);
+    plan.retimedPeriodUs = result.periodUs;
+    plan.retimingMethod = method.str();
+  };
+  auto stages = [&]() -> Expected<RetimingResult> {
+    auto r = retimeByStages(dfg, C.model, plan.stageOfLayer, plan.numStages);
+    if (!r)
+      return r.takeError();
+    TrainingDFG retimed = dfg;
+    applyRetiming(retimed, *r);
+    Expected<double> period = computeClockPeriod(retimed);
+    if (!period)
+      return period.takeError();
+    return RetimingResult{std::move(*r), *period};
+  };
+  switch (options.retiming) {
+  case RetimingMethod::None: {
+    Expected<double> period = computeClockPeriod(dfg);
+    if (!period)
+      return period.takeError();
+    useResult({Retiming(dfg.tasks.size(), 0), *period},
+              retimingMethodName(RetimingMethod::None));
+    return Error::success();
+  }
+  case RetimingMethod::Stages: {
+    auto result = stages();
+    if (!result)
+      return result.takeError();
+    useResult(std::move(*result),
+                retimingMethodName(RetimingMethod::Stages));
+    return Error::success();
+  }
+  case RetimingMethod::MinPeriod: {
+    auto result = retimeMinPeriod(dfg);
+    if (!result)
+      return result.takeError();
+    useResult(std::move(*result),
+                retimingMethodName(RetimingMethod::MinPeriod));
+    return Error::success();
+  }
+  case RetimingMethod::Auto: {
+    auto result = stages();
+    if (result) {
+      useResult(std::move(*result),
+                retimingMethodName(RetimingMethod::Stages));
+      return Error::success();
+    }
+    consumeError(result.takeError());
+    if (dfg.tasks.size() <= kMaxGeneralRetimingTasks) {
+      auto general = retimeMinPeriod(dfg);
+      if (!general)
+        return general.takeError();
+      useResult(std::move(*general),
+                retimingMethodName(RetimingMethod::MinPeriod));
+      return Error::success();
+    }
+    Expected<double> period = computeClockPeriod(dfg);
+    if (!period)
+      return period.takeError();
+    useResult({Retiming(dfg.tasks.size(), 0), *period},
+              retimingMethodName(RetimingMethod::None));
+    return Error::success();
+  }
+  case RetimingMethod::MinMemory: {
+    // Start from the stage retiming (or the minimum period): it meets the
+    // default bound and makes the flow's costs non-negative.
+    auto start = stages();
+    if (!start) {
+      consumeError(start.takeError());
+      start = retimeMinPeriod(dfg);
+      if (!start)
+        return start.takeError();
+    }
+    double bound = options.periodBoundUs > 0 ? options.periodBoundUs
+                                             : start->periodUs;
+    if (start->periodUs > bound * (1 + 1e-12)) {
+      auto fastest = retimeMinPeriod(dfg);
+      if (!fastest)
+        return fastest.takeError();
+      if (fastest->periodUs > bound * (1 + 1e-12))
+        return createStringError(
+            inconvertibleErrorCode(),
+            "--period-bound=%g us is below the minimum clock period %g us "
+            "that retiming can reach",
+            bound, fastest->periodUs);
+      start = std::move(fastest);
+    }
+    auto result = retimeMinMemory(dfg, bound,
+                                  registerGroups(dfg, options.weights),
+                                  start->r);
+    if (!result)
+      return result.takeError();
+    useResult(std::move(*result),
+                retimingMethodName(RetimingMethod::MinMemory));
+    return Error::success();
+  }
+  }
+  llvm_unreachable("unknown retiming method");
+}
 
-void addPlanToReport(const Compilation &C, nlohmann::json &report) {}
+namespace {
+/// --print-after-all and --time-passes for the planning passes.
+class PassInstrumentation {
+public:
+  explicit PassInstrumentation(const Compilation &C) : C(C) {}
+  void passDone(StringRef name) {
+    auto now = std::chrono::steady_clock::now();
+    times.emplace_back(name.str(),
+                       std::chrono::duration<double>(now - last).count());
+    last = now;
+    if (C.options.printAfterAll) {
+      errs() << "*** DFG after " << name << " ***\n";
+      C.dfg.print(errs());
+    }
+  }
+  ~PassInstrumentation() {
+    if (!C.options.timePasses)
+      return;
+    errs() << "===-------------------------------------------===\n"
+           << "  planning pass timing (wall clock)\n"
+           << "===-------------------------------------------===\n";
+    for (const auto &[name, seconds] : times)
+      errs() << formatv("  {0,10:f4}  {1}\n", seconds, name);
+  }
+
+private:
+  const Compilation &C;
+  std::chrono::steady_clock::time_point last =
+      std::chrono::steady_clock::now();
+  std::vector<std::pair<std::string, double>> times;
+};
+} // namespace
+
+Error runPlanning(Compilation &C) {
+  PlanOptions options = resolveOptions(C.options.plan, C.model);
+  PipelinePlan &plan = C.plan;
+  PassInstrumentation passes(C);
+
+  if (Error err =
+          planGroupsAndDelays(C.model, C.dfg, C.machine, options, plan))
+    return err;
+  passes.passDone(formatv("layer grouping ({0} stages)", plan.numStages).str());
+
+  if (Error err = insertGradientDelays(C.dfg, C.model, plan.gradientDelay))
+    return err;
+  Expected<IterationBound> bound = computeIterationBound(C.dfg);
+  if (!bound)
+    return bound.takeError();
+  plan.retimedBound = std::move(*bound);
+  passes.passDone(
+      formatv("gradient-delay insertion (--delays={0})",
+              delayRuleName(options.delays))
+          .str());
+
+  TrainingDFG delayed = C.dfg;
+  if (Error err = retime(C, delayed, options, plan))
+    return err;
+  if (Error err = checkRetimingLegal(delayed, plan.retiming))
+    return createStringError(inconvertibleErrorCode(),
+                             "internal error: " + toString(std::move(err)));
+  applyRetiming(C.dfg, plan.retiming);
+  if (C.options.verify)
+    if (Error err = verifyRetiming(delayed, C.dfg, plan.retimedPeriodUs))
+      return createStringError(inconvertibleErrorCode(),
+                               "internal error: " + toString(std::move(err)));
+  passes.passDone(formatv("retiming ({0})", plan.retimingMethod).str());
+
+  plan.memory = computeMemoryReport(C.model, C.dfg, plan, options, C.machine);
+  plan.planned = true;
+  return Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// Summary and report
+//===----------------------------------------------------------------------===//
+
+/// "1.5 MiB" style sizes for the table.
+static std::string formatBytes(int64_t bytes) {
+  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = bytes;
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  if (unit == 0)
+    return formatv("{0} B", bytes).str();
+  return formatv("{0:f1} {1}", value, units[unit]).str();
+}
+
+/// Delay of each stage: the largest of its layers'.
+static std::vector<int64_t> stageDelays(const PipelinePlan &plan,
+                                        ArrayRef<int64_t> delays) {
+  std::vector<int64_t> perStage(plan.numStages, 0);
+  for (size_t l = 0; l < delays.size(); ++l)
+    perStage[plan.stageOfLayer[l]] =
+        std::max(perStage[plan.stageOfLayer[l]], delays[l]);
+  return perStage;
+}
+
+static std::string joinInts(ArrayRef<int64_t> values) {
+  std::string text;
+  for (size_t i = 0; i < values.size(); ++i)
+    text += (i ? "/" : "") + std::to_string(values[i]);
+  return text;
+}
+
+void printPlanSummary(const Compilation &C, raw_ostream &os) {
+  const PipelinePlan &plan = C.plan;
+  if (!plan.planned)
+    return;
+  const PlanOptions &options = C.options.plan;
+  const Model &model = C.model;
+  os << "\nPipeline plan\n";
+  os << formatv("  stages:             {0} (grouping {1}, bottleneck stage "
+                "{2:f2} us incl. transfers)\n",
+                plan.numStages, groupingModeName(options.grouping),
+                plan.bottleneckUs);
+  std::vector<int64_t> delays = stageDelays(plan, plan.gradientDelay);
+  os << formatv("  gradient delays:    {0} by stage (--delays={1})\n",
+                joinInts(delays), delayRuleName(options.delays));
+  if (options.delays == DelayRule::Auto)
+    os << formatv("  side by side:       auto {0} vs layerpipe2 {1} (auto: "
+                  "fewest delays reaching clock period {2:f2} us on {3} "
+                  "procs)\n",
+                  joinInts(delays),
+                  joinInts(stageDelays(plan, plan.layerPipe2Delay)),
+                  plan.targetPeriodUs, options.targetProcs);
+  os << formatv("  weights:            {0}\n", weightPolicyName(options.weights));
+  os << formatv("  iteration bound:    {0:f2} us -> {1:f2} us after gradient "
+                "delays\n",
+                C.initialBound.boundUs, plan.retimedBound.boundUs);
+  os << formatv("  retiming:           {0}, clock period {1:f2} us{2}\n",
+                plan.retimingMethod, plan.retimedPeriodUs,
+                C.options.verify ? " (verified)" : "");
+
+  const MemoryReport &mem = plan.memory;
+  os << "\n  Memory per stage\n";
+  os << formatv("  {0,5} {1,7} {2,6} {3,11} {4,11} {5,11} {6,11} {7,11} "
+                "{8,11} {9,11}\n",
+                "stage", "layers", "delay", "params", "optimizer",
+                "w.versions", "activations", "gradients", "ema-buffer",
+                "total");
+  std::vector<unsigned> layerCount(plan.numStages, 0);
+  for (unsigned s : plan.stageOfLayer)
+    ++layerCount[s];
+  auto row = [&](StringRef name, StringRef layers, StringRef delay,
+                 const MemoryBreakdown &m) {
+    os << formatv("  {0,5} {1,7} {2,6} {3,11} {4,11} {5,11} {6,11} {7,11} "
+                  "{8,11} {9,11}\n",
+                  name, layers, delay, formatBytes(m.parameters),
+                  formatBytes(m.optimizerState),
+                  formatBytes(m.weightVersions), formatBytes(m.activations),
+                  formatBytes(m.gradients), formatBytes(m.movingAverage),
+                  formatBytes(m.total()));
+  };
+  for (unsigned s = 0; s < plan.numStages; ++s)
+    row(std::to_string(s), std::to_string(layerCount[s]),
+        std::to_string(delays[s]), mem.perStage[s]);
+  row("total", std::to_string(model.layers.size()), "", mem.total);
+  os << "\n  Total memory by weight policy\n";
+  for (WeightPolicy p : {WeightPolicy::Stash, WeightPolicy::Latest,
+                         WeightPolicy::Ema, WeightPolicy::Sync})
+    os << formatv("  {0,-7} {1,11}{2}\n", weightPolicyName(p),
+                  formatBytes(mem.totalByPolicy[size_t(p)]),
+                  p == options.weights ? "  (selected)" : "");
+
+  const size_t maxRows = 256;
+  os << "\n  Per layer (staleness in optimizer steps, registers after "
+        "retiming)\n";
+  os << formatv("  {0,-20} {1,5} {2,5} {3,9} {4,9} {5,5} {6,5} {7,5} "
+                "{8,9}\n",
+                "layer", "stage", "delay", "stale.fwd", "stale.bwd", "act",
+                "saved", "grad", "w.version");
+  for (size_t l = 0; l < model.layers.size() && l < maxRows; ++l) {
+    const LayerPipelineState &st = mem.layers[l];
+    os << formatv("  {0,-20} {1,5} {2,5} {3,9} {4,9} {5,5} {6,5} {7,5} "
+                  "{8,9}\n",
+                  model.layers[l].name, plan.stageOfLayer[l],
+                  plan.gradientDelay[l], st.forwardStaleness,
+                  st.backwardStaleness, st.activationRegisters,
+                  st.savedRegisters, st.gradientRegisters,
+                  st.weightVersions);
+  }
+  if (model.layers.size() > maxRows)
+    os << formatv("  ... {0} more layers in the report JSON\n",
+                  model.layers.size() - maxRows);
+}
+
+static nlohmann::json breakdownJson(const MemoryBreakdown &m) {
+  return {{"parameters", m.parameters},
+          {"optimizer_state", m.optimizerState},
+          {"weight_versions", m.weightVersions},
+          {"activations", m.activations},
+          {"gradients", m.gradients},
+          {"moving_average", m.movingAverage},
+          {"total", m.total()}};
+}
+
+void addPlanToReport(const Compilation &C, nlohmann::json &report) {
+  const PipelinePlan &plan = C.plan;
+  if (!plan.planned)
+    return;
+  const PlanOptions &options = C.options.plan;
+  nlohmann::json &layers = report["layers"];
+  if (!layers.is_array())
+    layers = nlohmann::json::array();
+  for (size_t l = 0; l < C.model.layers.size(); ++l) {
+    if (layers.size() <= l)
+      layers.push_back(nlohmann::json::object());
+    const LayerPipelineState &st = plan.memory.layers[l];
+    nlohmann::json &j = layers[l];
+    j["stage"] = plan.stageOfLayer[l];
+    j["gradient_delay"] = plan.gradientDelay[l];
+    j["staleness"] = {{"forward", st.forwardStaleness},
+                      {"backward", st.backwardStaleness}};
+    j["registers"] = {{"activation", st.activationRegisters},
+                      {"saved", st.savedRegisters},
+                      {"gradient", st.gradientRegisters},
+                      {"weight_versions", st.weightVersions}};
+  }
+  nlohmann::json perStage = nlohmann::json::array();
+  for (unsigned s = 0; s < plan.numStages; ++s) {
+    nlohmann::json j = breakdownJson(plan.memory.perStage[s]);
+    j["stage"] = s;
+    perStage.push_back(std::move(j));
+  }
+  const auto &byPolicy = plan.memory.totalByPolicy;
+  report["memory"] = {
+      {"policy", weightPolicyName(options.weights)},
+      {"per_stage", std::move(perStage)},
+      {"total", breakdownJson(plan.memory.total)},
+      {"total_bytes", plan.memory.total.total()},
+      {"by_policy",
+       {{"stash", byPolicy[size_t(WeightPolicy::Stash)]},
+        {"latest", byPolicy[size_t(WeightPolicy::Latest)]},
+        {"ema", byPolicy[size_t(WeightPolicy::Ema)]},
+        {"sync", byPolicy[size_t(WeightPolicy::Sync)]}}}};
+  nlohmann::json &metrics = report["metrics"];
+  if (metrics.contains("iteration_bound"))
+    metrics["iteration_bound_initial"] = metrics["iteration_bound"];
+  else
+    metrics["iteration_bound_initial"] = C.initialBound.boundUs;
+  metrics["iteration_bound"] = plan.retimedBound.boundUs;
+  metrics["clock_period"] = plan.retimedPeriodUs;
+  metrics["stages"] = plan.numStages;
+  report["plan"] = {
+      {"grouping", groupingModeName(options.grouping)},
+      {"delays", delayRuleName(options.delays)},
+      {"weights", weightPolicyName(options.weights)},
+      {"retiming", plan.retimingMethod},
+      {"bottleneck_us", plan.bottleneckUs},
+      {"stage_delays", stageDelays(plan, plan.gradientDelay)},
+      {"layerpipe2_stage_delays", stageDelays(plan, plan.layerPipe2Delay)}};
+  if (options.delays == DelayRule::Auto)
+    report["plan"]["target_period_us"] = plan.targetPeriodUs;
+}
 
 } // namespace layerpipe

@@ -1,0 +1,74 @@
+//===- Grouping.h - Partition layers into pipeline stages -------*- C++ -*-===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// Layer grouping: the layers, in the model's topological order, are cut into
+// contiguous stages. A cut after layer k crosses every tensor produced at or
+// before k and read after k (for a DAG, all parallel branches at once), and
+// costs the transfer of those activations forward and of their gradients
+// backward. The optimal grouping minimizes the bottleneck stage time
+// (work + transfers at both boundaries) exactly, in O(64 * S * L).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LAYERPIPE_TRANSFORMS_GROUPING_H
+#define LAYERPIPE_TRANSFORMS_GROUPING_H
+
+#include "layerpipe/CostModel.h"
+#include "layerpipe/DFG.h"
+#include "layerpipe/Model.h"
+#include "layerpipe/Transforms.h"
+
+#include "llvm/Support/Error.h"
+
+#include <vector>
+
+namespace layerpipe {
+
+/// The numbers the grouping minimizes over.
+struct GroupingProblem {
+  /// Sum of each layer's task times (F + B + G + U), microseconds.
+  std::vector<double> layerWork;
+  /// cutCost[k]: transfer time of the tensors crossing the cut after layer k
+  /// (activations forward plus gradients backward); cutCost.back() = 0.
+  std::vector<double> cutCost;
+
+  size_t numLayers() const { return layerWork.size(); }
+  /// Time of a stage holding layers first..last: their work plus the
+  /// transfers at both of its boundaries.
+  double stageCost(unsigned first, unsigned last) const;
+
+  /// Builds the problem from a model, its DFG (task times) and the machine
+  /// (link speed).
+  static GroupingProblem build(const Model &model, const TrainingDFG &dfg,
+                               const MachineDesc &machine);
+
+  std::vector<double> prefixWork; ///< filled by finalize()
+  /// Computes prefixWork; call after filling layerWork and cutCost by hand.
+  void finalize();
+};
+
+/// A stage assignment.
+struct Grouping {
+  std::vector<unsigned> stageOfLayer;
+  unsigned numStages = 1;
+  /// Largest stageCost over the stages.
+  double bottleneckUs = 0;
+};
+
+/// Exact minimum-bottleneck partition into exactly \p numStages non-empty
+/// contiguous stages. Fails if numStages is 0 or above the number of layers.
+llvm::Expected<Grouping> groupOptimal(const GroupingProblem &problem,
+                                      unsigned numStages);
+
+/// Runs the grouping that \p options select (optimal, per layer, model hints,
+/// explicit ranges). Errors name the layer or the range and the numbers.
+llvm::Expected<Grouping> groupLayers(const Model &model,
+                                     const GroupingProblem &problem,
+                                     const PlanOptions &options);
+
+} // namespace layerpipe
+
+#endif // LAYERPIPE_TRANSFORMS_GROUPING_H
