@@ -180,32 +180,6 @@ Error verifyDFG(const TrainingDFG &dfg) {
 // Construction
 //===----------------------------------------------------------------------===//
 
-/// Bytes the activation-gradient task of \p layer reads from its forward
-/// task: the input for element-wise nonlinearities, max pooling (the argmax
-/// positions), batch norm (to normalise again) and dropout (its mask, one
-/// element per input element). Conv and dense need only their weights and
-/// the incoming gradient; average pooling, flatten and add need nothing.
-static int64_t savedForActivationGradient(const Layer &layer,
-                                          const LayerBytes &bytes) {
-  switch (layer.kind) {
-  case LayerKind::Relu:
-  case LayerKind::Tanh:
-  case LayerKind::Sigmoid:
-  case LayerKind::MaxPool:
-  case LayerKind::BatchNorm:
-  case LayerKind::Dropout:
-    return bytes.inputActivations;
-  case LayerKind::Conv2d:
-  case LayerKind::Dense:
-  case LayerKind::AvgPool:
-  case LayerKind::Flatten:
-  case LayerKind::Add:
-  case LayerKind::SoftmaxCrossEntropy:
-    return 0;
-  }
-  llvm_unreachable("unknown layer kind");
-}
-
 /// Time of one task: the user's measurement where given, else the roofline.
 static double taskTime(const std::optional<double> &measured,
                        const MachineDesc &machine, double flops,
@@ -322,7 +296,7 @@ Expected<TrainingDFG> buildTrainingDFG(const Model &model,
       continue;
     const LayerBytes &b = bytes[v];
     if (tv.activationGradient >= 0) {
-      int64_t saved = savedForActivationGradient(layer, b);
+      int64_t saved = b.savedForActivationGradient;
       if (dfg.tasks[tv.activationGradient].kind == TaskKind::Backward)
         saved = b.inputActivations; // the merged task computes G too
       edge(tv.forward, tv.activationGradient, EdgeKind::Saved, saved);
