@@ -155,7 +155,7 @@ void rejectUnknownFields(const json &object, const Place &at,
       message += "; '" + key.str() + "' belongs to " + other;
     else
       message += "; valid fields: " + joinQuoted(allowed);
-    fail(at.pointer + "/" + key.str(), message);
+    fail(at.pointer + "/" + escapePointer(key), message);
   }
 }
 
@@ -170,8 +170,96 @@ static std::pair<size_t, size_t> lineColumn(StringRef text, size_t offset) {
   return {line, column};
 }
 
+namespace {
+/// A SAX pass that follows nested objects and arrays so that a duplicate key
+/// (which nlohmann/json would silently resolve to the last value) can be
+/// reported with its JSON pointer. A SAX pass costs about as much as the DOM
+/// parse; nlohmann's parse callback would cost ten times more.
+class DuplicateKeyFinder : public nlohmann::json_sax<json> {
+public:
+  /// Where the first duplicate key is; empty if none was seen.
+  std::string duplicate;
+
+  bool null() override { return element(); }
+  bool boolean(bool) override { return element(); }
+  bool number_integer(number_integer_t) override { return element(); }
+  bool number_unsigned(number_unsigned_t) override { return element(); }
+  bool number_float(number_float_t, const string_t &) override {
+    return element();
+  }
+  bool string(string_t &) override { return element(); }
+  bool binary(binary_t &) override { return element(); }
+  bool start_object(std::size_t) override { return open(false); }
+  bool start_array(std::size_t) override { return open(true); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+  bool key(string_t &name) override {
+    Frame &top = frames.back();
+    top.key = name;
+    if (!is_contained(top.keys, name)) {
+      top.keys.push_back(name);
+      return true;
+    }
+    duplicate = pointer();
+    return false; // stop: the DOM parse is not needed
+  }
+  bool parse_error(std::size_t, const std::string &,
+                   const nlohmann::detail::exception &) override {
+    return false; // the DOM parse reports it with line and column
+  }
+
+private:
+  struct Frame {
+    bool isArray;
+    long index;
+    std::string key;
+    SmallVector<std::string, 8> keys;
+  };
+  std::vector<Frame> frames;
+
+  bool element() {
+    if (!frames.empty() && frames.back().isArray)
+      ++frames.back().index;
+    return true;
+  }
+  bool open(bool isArray) {
+    element();
+    frames.push_back({isArray, -1, "", {}});
+    return true;
+  }
+  bool close() {
+    frames.pop_back();
+    return true;
+  }
+  std::string pointer() const {
+    std::string text;
+    for (const Frame &f : frames)
+      text += "/" + (f.isArray ? std::to_string(f.index) : escapePointer(f.key));
+    return text;
+  }
+};
+} // namespace
+
+std::string escapePointer(StringRef token) {
+  std::string text;
+  for (char c : token)
+    text += c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c);
+  return text;
+}
+
 Expected<json> parseJson(StringRef text, StringRef fileName) {
   try {
+    DuplicateKeyFinder finder;
+    json::sax_parse(text.begin(), text.end(), &finder);
+    if (!finder.duplicate.empty()) {
+      StringRef pointer(finder.duplicate);
+      return createStringError(
+          inconvertibleErrorCode(),
+          "%s: duplicate key '%s' in one JSON object (at %s)",
+          fileName.str().c_str(),
+          pointer.substr(pointer.rfind('/') + 1).str().c_str(),
+          finder.duplicate.c_str());
+    }
     return json::parse(text.begin(), text.end());
   } catch (const json::parse_error &e) {
     // e.byte is one past the offending character.

@@ -39,6 +39,9 @@ struct FieldError {
 
 [[noreturn]] void fail(std::string pointer, std::string message);
 
+/// \p token as a JSON pointer component (RFC 6901: '~' -> "~0", '/' -> "~1").
+std::string escapePointer(llvm::StringRef token);
+
 /// Short rendering of a JSON value for messages.
 std::string describe(const json &value);
 /// "an integer", "a string", ...
@@ -51,7 +54,7 @@ struct Place {
   std::string what;
 
   Place field(llvm::StringRef key) const {
-    return {pointer + "/" + key.str(), prefix() + "'" + key.str() + "'"};
+    return {pointer + "/" + escapePointer(key), prefix() + "'" + key.str() + "'"};
   }
   Place element(size_t index, llvm::StringRef whatElement) const {
     return {pointer + "/" + std::to_string(index), whatElement.str()};
@@ -86,7 +89,8 @@ void rejectUnknownFields(
     const std::function<std::string(llvm::StringRef)> &elsewhere = nullptr);
 
 /// Parses \p text; malformed JSON becomes
-/// "<file>:<line>:<column>: malformed JSON: <reason>".
+/// "<file>:<line>:<column>: malformed JSON: <reason>", and a key repeated in
+/// one object (which JSON parsers silently resolve) is an error too.
 llvm::Expected<json> parseJson(llvm::StringRef text, llvm::StringRef fileName);
 
 } // namespace layerpipe
