@@ -103,8 +103,9 @@ public:
   explicit ModelReader(StringRef fileName) : fileName(fileName) {}
 
   Model read(const json &root);
-  /// After shape inference: measured times only for tasks the layer has.
-  void checkMeasuredTimes(const Model &model);
+  /// After shape inference: weight-gradient and update times and gradient
+  /// delays only on layers with weights.
+  void checkWeightFields(const Model &model);
 
 private:
   StringRef fileName;
@@ -461,15 +462,21 @@ Model ModelReader::read(const json &root) {
   return model;
 }
 
-void ModelReader::checkMeasuredTimes(const Model &model) {
+void ModelReader::checkWeightFields(const Model &model) {
   for (const Layer &layer : model.layers) {
-    const MeasuredTimes &t = layer.measured;
-    if (layer.hasWeights() || !(t.weightGradient || t.update))
+    if (layer.hasWeights())
       continue;
-    const char *field = t.weightGradient ? "weight_gradient" : "update";
-    fail(layerPointer(layer) + "/times/" + field,
-         "layer '" + layer.name + "' has no weights, so it has no " + field +
-             " task to time");
+    const MeasuredTimes &t = layer.measured;
+    if (t.weightGradient || t.update) {
+      const char *field = t.weightGradient ? "weight_gradient" : "update";
+      fail(layerPointer(layer) + "/times/" + field,
+           "layer '" + layer.name + "' has no weights, so it has no " + field +
+               " task to time");
+    }
+    if (layer.gradientDelay)
+      fail(layerPointer(layer) + "/gradient_delay",
+           "layer '" + layer.name +
+               "' has no weights, so it has no weight update to delay");
   }
 }
 
@@ -482,7 +489,7 @@ Expected<Model> parseModel(StringRef text, StringRef fileName) {
     Model model = reader.read(*root);
     if (Error err = inferShapes(model, fileName))
       return err;
-    reader.checkMeasuredTimes(model);
+    reader.checkWeightFields(model);
     return model;
   } catch (const FieldError &failure) {
     return modelError(fileName, failure.pointer, failure.message);

@@ -146,7 +146,11 @@ TEST_CASE("Machine file: defaults, overrides, roofline") {
   std::string path = std::string(LAYERPIPE_SOURCE_DIR) + "/models/machines/cpu.json";
   Expected<MachineDesc> m = loadMachine(path);
   REQUIRE_MESSAGE(m, (m ? "" : toString(m.takeError())));
-  CHECK(m->name != defaults.name);
+  CHECK(m->name == "cpu-core");
+  CHECK(m->flopsPerSecond == 5.0e10);
+  CHECK(m->linkLatencyUs == 2.0);
+  CHECK(m->bytesPerElement == 4);
+  CHECK(defaults.flopsPerSecond == 1.0e12);
   // Compute-bound and memory-bound sides of the roofline.
   MachineDesc d;
   d.flopsPerSecond = 1e9;
