@@ -222,6 +222,8 @@ struct ScheduleResult {
 llvm::Error runScheduling(Compilation &C);
 void printScheduleSummary(const Compilation &C, llvm::raw_ostream &os);
 void addScheduleToReport(const Compilation &C, nlohmann::json &report);
+/// The `metrics` object of the report.
+nlohmann::json scheduleMetricsJSON(const ScheduleResult &result);
 
 /// Emitters (lib/Emit). The schedule as JSON (docs/schedule-format.md).
 void writeScheduleJSON(const ScheduleResult &result, llvm::raw_ostream &os);

@@ -3,11 +3,23 @@
 // Part of LayerPipe.
 //
 //===----------------------------------------------------------------------===//
+//
+// runScheduling picks the schedule the options ask for, builds it from the
+// compilation (the retimed DFG for layerpipe; the plan's stages, one per
+// processor, for the baselines), verifies it, simulates it and computes the
+// metrics that the summary and the JSON report print.
+//
+//===----------------------------------------------------------------------===//
 
 #include "layerpipe/Schedule.h"
 #include "layerpipe/Compilation.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <set>
 
 using namespace llvm;
 
@@ -38,10 +50,394 @@ std::optional<ScheduleKind> parseScheduleKind(StringRef name) {
   return std::nullopt;
 }
 
-Error runScheduling(Compilation &C) { return Error::success(); }
+namespace {
+/// The activations layer l's forward saves for its backward.
+struct SavedActivation {
+  int forward = -1, release = -1; ///< tasks
+  int64_t distance = 0, bytes = 0;
+};
+} // namespace
 
-void printScheduleSummary(const Compilation &C, raw_ostream &os) {}
+/// Per layer: the Saved edges out of F, the block freed by the last consumer
+/// (G if there is one) and its size.
+static std::vector<SavedActivation> savedActivations(const Compilation &C) {
+  std::vector<SavedActivation> saved(C.model.layers.size());
+  for (const Edge &edge : C.dfg.edges) {
+    if (edge.kind != EdgeKind::Saved)
+      continue;
+    const Task &dst = C.dfg.tasks[edge.dst];
+    SavedActivation &s = saved[dst.layer];
+    bool later = s.release < 0 ||
+                 dst.kind == TaskKind::WeightGradient ||
+                 edge.delay > s.distance;
+    s.forward = edge.src;
+    s.bytes = std::max(s.bytes, edge.bytes);
+    if (later) {
+      s.release = edge.dst;
+      s.distance = edge.delay;
+    }
+  }
+  return saved;
+}
 
-void addScheduleToReport(const Compilation &C, nlohmann::json &report) {}
+/// One stage per processor: the plan's stages if it has as many, else the
+/// planner's optimal grouping into min(procs, layers) stages.
+static Expected<std::vector<unsigned>> stagesForBaselines(const Compilation &C,
+                                                          unsigned &count) {
+  unsigned procs = C.options.schedule.procs;
+  if (C.plan.planned && C.plan.numStages == procs &&
+      C.plan.stageOfLayer.size() == C.model.layers.size()) {
+    count = C.plan.numStages;
+    return C.plan.stageOfLayer;
+  }
+  PlanOptions options;
+  options.grouping = GroupingMode::Optimal;
+  options.stagesCount =
+      std::min<unsigned>(procs, std::max<size_t>(1, C.model.layers.size()));
+  options.delays = DelayRule::None;
+  options.weights = WeightPolicy::Sync;
+  options.targetProcs = procs;
+  auto planned = planStagesAndDelays(C.model, C.machine, options);
+  if (!planned)
+    return planned.takeError();
+  count = 0;
+  for (unsigned s : planned->first)
+    count = std::max(count, s + 1);
+  return std::move(planned->first);
+}
+
+/// Stage-level times, transfers and activation memory from the DFG.
+static StagePipeline buildStagePipeline(const Compilation &C,
+                                        const std::vector<unsigned> &stage,
+                                        unsigned count) {
+  StagePipeline P;
+  P.forward.assign(count, 0);
+  P.backward = P.weightGradient = P.update = P.sendForwardUs =
+      P.sendBackwardUs = P.forward;
+  P.sendForwardBytes.assign(count, 0);
+  P.sendBackwardBytes = P.activationBytes = P.sendForwardBytes;
+  for (const Task &task : C.dfg.tasks) {
+    unsigned s = stage[task.layer];
+    switch (task.kind) {
+    case TaskKind::Forward:
+    case TaskKind::Loss:
+      P.forward[s] += task.timeUs;
+      break;
+    case TaskKind::ActivationGradient:
+    case TaskKind::Backward:
+      P.backward[s] += task.timeUs;
+      break;
+    case TaskKind::WeightGradient:
+      P.weightGradient[s] += task.timeUs;
+      break;
+    case TaskKind::Update:
+      P.update[s] += task.timeUs;
+      break;
+    }
+  }
+  // A tensor crossing several stage boundaries is sent over each of them;
+  // a gradient read by both B and G of a layer is sent once.
+  std::set<std::pair<unsigned, unsigned>> sent;
+  for (const Edge &edge : C.dfg.edges) {
+    unsigned a = stage[C.dfg.tasks[edge.src].layer];
+    unsigned b = stage[C.dfg.tasks[edge.dst].layer];
+    if (a == b || !sent.insert({edge.src, C.dfg.tasks[edge.dst].layer}).second)
+      continue;
+    if (edge.kind == EdgeKind::Activation && a < b)
+      for (unsigned s = a; s < b; ++s)
+        P.sendForwardBytes[s] += edge.bytes;
+    if (edge.kind == EdgeKind::Gradient && a > b)
+      for (unsigned s = b; s < a; ++s)
+        P.sendBackwardBytes[s] += edge.bytes;
+  }
+  for (unsigned s = 0; s < count; ++s) {
+    P.sendForwardUs[s] = C.machine.transferTimeUs(P.sendForwardBytes[s]);
+    P.sendBackwardUs[s] = C.machine.transferTimeUs(P.sendBackwardBytes[s]);
+  }
+  for (const SavedActivation &saved : savedActivations(C))
+    if (saved.forward >= 0)
+      P.activationBytes[stage[C.dfg.tasks[saved.forward].layer]] +=
+          saved.bytes;
+  P.stageNames.assign(count, "");
+  for (unsigned l = 0; l < C.model.layers.size(); ++l) {
+    std::string &name = P.stageNames[stage[l]];
+    if (name.empty())
+      name = C.model.layers[l].name;
+    else if (name.find("..") == std::string::npos)
+      name += ".." + C.model.layers[l].name;
+    else
+      name = name.substr(0, name.find("..")) + ".." + C.model.layers[l].name;
+  }
+  return P;
+}
+
+/// PipeDream: per stage one F, one merged backward BG and one update, pinned
+/// to the stage's processor; stage s keeps 2 (p - 1 - s) gradient delays
+/// (its p - s weight versions), so only the stage loads bound the period.
+static Expected<ModuloResult> schedulePipeDream(const StagePipeline &P,
+                                                const MachineDesc &machine) {
+  unsigned p = P.numStages();
+  TrainingDFG dfg;
+  std::vector<int> pinned;
+  auto add = [&](TaskKind kind, unsigned s, double time) {
+    Task task;
+    task.kind = kind;
+    task.name = (taskKindPrefix(kind) + "." + P.stageNames[s]).str();
+    task.layer = s;
+    task.timeUs = time;
+    dfg.tasks.push_back(task);
+    pinned.push_back(s);
+    return unsigned(dfg.tasks.size() - 1);
+  };
+  auto edge = [&](unsigned a, unsigned b, int64_t delay, int64_t bytes,
+                  EdgeKind kind) {
+    Edge e;
+    e.src = a;
+    e.dst = b;
+    e.delay = delay;
+    e.bytes = bytes;
+    e.kind = kind;
+    dfg.edges.push_back(e);
+  };
+  std::vector<unsigned> F, BG, U;
+  for (unsigned s = 0; s < p; ++s) {
+    F.push_back(add(TaskKind::Forward, s, P.forward[s]));
+    BG.push_back(add(TaskKind::Backward, s,
+                     P.backward[s] + P.weightGradient[s]));
+    U.push_back(add(TaskKind::Update, s, P.update[s]));
+  }
+  for (unsigned s = 0; s < p; ++s) {
+    if (s + 1 < p) {
+      edge(F[s], F[s + 1], 0, P.sendForwardBytes[s], EdgeKind::Activation);
+      edge(BG[s + 1], BG[s], 0, P.sendBackwardBytes[s], EdgeKind::Gradient);
+    }
+    edge(F[s], BG[s], 0, P.activationBytes[s], EdgeKind::Saved);
+    edge(BG[s], U[s], 2 * (p - 1 - s), 0, EdgeKind::WeightGradient);
+    edge(U[s], F[s], 1, 0, EdgeKind::Weight);
+    edge(U[s], BG[s], 1, 0, EdgeKind::Weight);
+    edge(U[s], U[s], 1, 0, EdgeKind::UpdateState);
+  }
+  Expected<ModuloResult> result = scheduleModulo(dfg, p, machine, 0, pinned);
+  if (!result)
+    return result.takeError();
+  for (unsigned v = 0; v < dfg.tasks.size(); ++v) {
+    result->schedule.tasks[v].stage = dfg.tasks[v].layer;
+    result->schedule.tasks[v].layer = -1;
+  }
+  for (unsigned s = 0; s < p; ++s)
+    result->schedule.memory.push_back(
+        {F[s], BG[s], 0, P.activationBytes[s]});
+  return result;
+}
+
+static double totalWork(const Schedule &S) {
+  double work = 0;
+  for (const ScheduledTask &task : S.tasks)
+    work += task.duration;
+  return work;
+}
+
+static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
+  const ScheduleOptions &opts = C.options.schedule;
+  for (unsigned l = 0; l < C.plan.gradientDelay.size(); ++l)
+    if (C.plan.gradientDelay[l] != 0)
+      return createStringError(
+          inconvertibleErrorCode(),
+          "synchronous schedule '%s' needs --delays=none, but layer '%s' has "
+          "gradient delay %lld",
+          scheduleKindName(opts.kind).str().c_str(),
+          C.model.layers[l].name.c_str(),
+          static_cast<long long>(C.plan.gradientDelay[l]));
+  unsigned count = 0;
+  Expected<std::vector<unsigned>> stages = stagesForBaselines(C, count);
+  if (!stages)
+    return stages.takeError();
+  StagePipeline P = buildStagePipeline(C, *stages, count);
+  unsigned m = opts.microBatches ? opts.microBatches : 4 * count;
+  Expected<Schedule> S =
+      scheduleSynchronous(P, opts.kind, m, opts.memoryLimitMicroBatches,
+                          opts.memoryLimitBytes);
+  if (!S)
+    return S.takeError();
+  S->procs = opts.procs; // stages beyond the layers leave processors idle
+  if (!S->memoryLimit.empty())
+    S->memoryLimit.resize(opts.procs, S->memoryLimit.back());
+  R.schedule = std::move(*S);
+  ScheduleMetrics &M = R.metrics;
+  double stageMax = 0;
+  for (unsigned s = 0; s < count; ++s)
+    stageMax = std::max(stageMax, P.forward[s] + P.backward[s] +
+                                      P.weightGradient[s] + P.update[s]);
+  M.makespan = R.schedule.period;
+  M.period = M.makespan / m;
+  M.lowerBound = stageMax;
+  M.iterationBound = C.initialBound.boundUs;
+  return Error::success();
+}
+
+static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
+  const ScheduleOptions &opts = C.options.schedule;
+  Expected<ModuloResult> result = [&]() -> Expected<ModuloResult> {
+    if (opts.kind == ScheduleKind::PipeDream) {
+      unsigned count = 0;
+      Expected<std::vector<unsigned>> stages = stagesForBaselines(C, count);
+      if (!stages)
+        return stages.takeError();
+      return schedulePipeDream(buildStagePipeline(C, *stages, count),
+                               C.machine);
+    }
+    double bound = C.plan.planned ? C.plan.retimedBound.boundUs
+                                  : C.initialBound.boundUs;
+    Expected<ModuloResult> modulo =
+        scheduleModulo(C.dfg, opts.procs, C.machine, bound);
+    if (!modulo)
+      return modulo.takeError();
+    for (const SavedActivation &saved : savedActivations(C))
+      if (saved.forward >= 0)
+        modulo->schedule.memory.push_back(
+            {unsigned(saved.forward), unsigned(saved.release), saved.distance,
+             saved.bytes});
+    return modulo;
+  }();
+  if (!result)
+    return result.takeError();
+  R.schedule = std::move(result->schedule);
+  R.schedule.procs = opts.procs;
+  ScheduleMetrics &M = R.metrics;
+  M.period = R.schedule.period;
+  M.lowerBound = result->lowerBound;
+  M.attempts = result->attempts;
+  M.iterationBound =
+      C.plan.planned ? C.plan.retimedBound.boundUs : C.initialBound.boundUs;
+  int64_t limit = opts.memoryLimitBytes;
+  if (limit > 0)
+    R.schedule.memoryLimit.assign(opts.procs, limit);
+  return Error::success();
+}
+
+Error runScheduling(Compilation &C) {
+  const ScheduleOptions &opts = C.options.schedule;
+  ScheduleResult &R = C.schedule;
+  bool synchronous = opts.microBatches > 0 ||
+                     opts.kind == ScheduleKind::GPipe ||
+                     opts.kind == ScheduleKind::OneFOneB ||
+                     opts.kind == ScheduleKind::ZBH1;
+  if (opts.memoryLimitMicroBatches > 0 && !synchronous)
+    return createStringError(inconvertibleErrorCode(),
+                             "--memory-limit-microbatches needs a synchronous "
+                             "schedule (--micro-batches M)");
+  if (Error err = synchronous ? scheduleSynchronousStep(C, R)
+                              : scheduleAsynchronous(C, R))
+    return err;
+  R.schedule.name = scheduleKindName(opts.kind).str();
+  if (C.options.verify)
+    if (Error err = verifySchedule(R.schedule))
+      return createStringError(inconvertibleErrorCode(),
+                               "schedule '%s' fails verification: %s",
+                               R.schedule.name.c_str(),
+                               toString(std::move(err)).c_str());
+
+  ScheduleMetrics &M = R.metrics;
+  const Schedule &S = R.schedule;
+  M.procs = opts.procs;
+  M.sequentialTime = 0;
+  for (const Task &task : C.dfg.tasks)
+    M.sequentialTime += task.timeUs;
+  // Work per iteration (per micro-batch when synchronous).
+  double work = totalWork(S) / (S.periodic ? 1 : S.microBatches);
+  M.speedup = M.period > 0 ? M.sequentialTime / M.period : 0;
+  M.utilization = M.period > 0 ? work / (M.procs * M.period) : 0;
+  M.bubbleFraction = 1 - M.utilization;
+  M.commBytes = computeCommBytes(S);
+  M.peakMemory = computePeakMemory(S);
+  unsigned iterations = std::max(2u, opts.simulateIterations);
+  SimulationResult sim = simulateSchedule(S, iterations);
+  M.simulatedPeriod = sim.period;
+  M.simulatedPeakMemory = sim.peakMemory;
+  if (!S.periodic)
+    M.stepTime = sim.period;
+  R.scheduled = true;
+  return Error::success();
+}
+
+static std::string formatList(const std::vector<int64_t> &values) {
+  std::string s = "[";
+  for (size_t i = 0; i < values.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(values[i]);
+  return s + "]";
+}
+
+void printScheduleSummary(const Compilation &C, raw_ostream &os) {
+  const ScheduleResult &R = C.schedule;
+  if (!R.scheduled)
+    return;
+  const ScheduleMetrics &M = R.metrics;
+  const Schedule &S = R.schedule;
+  os << formatv("schedule: {0} on {1} processors ({2})\n", S.name, M.procs,
+                S.periodic ? "asynchronous, periodic"
+                           : formatv("synchronous, {0} micro-batches",
+                                     S.microBatches)
+                                 .str());
+  if (S.periodic) {
+    os << formatv("  period: {0:f1} us (lower bound {1:f1} us, iteration "
+                  "bound {2:f1} us, {3} attempts)\n",
+                  M.period, M.lowerBound, M.iterationBound, M.attempts);
+  } else {
+    os << formatv("  makespan: {0:f1} us per step (ideal {1:f1} us)\n",
+                  M.makespan, M.lowerBound * S.microBatches);
+    os << formatv("  step time: {0:f1} us with steps back to back\n",
+                  M.stepTime);
+    os << formatv("  period: {0:f1} us per micro-batch\n", M.period);
+  }
+  os << formatv("  sequential time: {0:f1} us, speedup {1:f2}x, utilization "
+                "{2:f1}%, bubble {3:f1}%\n",
+                M.sequentialTime, M.speedup, 100 * M.utilization,
+                100 * M.bubbleFraction);
+  os << formatv("  communication: {0} bytes per {1}\n", M.commBytes,
+                S.periodic ? "iteration" : "step");
+  os << "  peak memory per processor (bytes): " << formatList(M.peakMemory)
+     << "\n";
+  os << formatv("  simulated: {0:f1} us per {1} over {2} {1}s\n",
+                M.simulatedPeriod, S.periodic ? "iteration" : "step",
+                std::max(2u, C.options.schedule.simulateIterations));
+  if (C.options.verify)
+    os << "  verified: dependences, processor overlap, memory limit\n";
+}
+
+nlohmann::json scheduleMetricsJSON(const ScheduleResult &R) {
+  const ScheduleMetrics &M = R.metrics;
+  nlohmann::json metrics = {
+      {"schedule", R.schedule.name},
+      {"mode", R.schedule.periodic ? "asynchronous" : "synchronous"},
+      {"procs", M.procs},
+      {"period", M.period},
+      {"lower_bound", M.lowerBound},
+      {"iteration_bound", M.iterationBound},
+      {"sequential_time", M.sequentialTime},
+      {"speedup", M.speedup},
+      {"utilization", M.utilization},
+      {"bubble_fraction", M.bubbleFraction},
+      {"comm_bytes", M.commBytes},
+      {"peak_memory", M.peakMemory},
+      {"simulated_period", M.simulatedPeriod},
+      {"simulated_peak_memory", M.simulatedPeakMemory},
+  };
+  if (R.schedule.periodic) {
+    metrics["attempts"] = M.attempts;
+  } else {
+    metrics["makespan"] = M.makespan;
+    metrics["step_time"] = M.stepTime;
+    metrics["micro_batches"] = R.schedule.microBatches;
+  }
+  return metrics;
+}
+
+void addScheduleToReport(const Compilation &C, nlohmann::json &report) {
+  if (!C.schedule.scheduled)
+    return;
+  nlohmann::json metrics = scheduleMetricsJSON(C.schedule);
+  metrics["verified"] = C.options.verify;
+  report["metrics"] = std::move(metrics);
+}
 
 } // namespace layerpipe

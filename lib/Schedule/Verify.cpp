@@ -101,6 +101,7 @@ struct Busy {
 
 static Error checkOverlap(const Schedule &S) {
   std::vector<std::vector<Busy>> perProc(S.procs);
+  double eps = timeEpsilon(S);
   for (unsigned i = 0; i < S.tasks.size(); ++i) {
     const ScheduledTask &task = S.tasks[i];
     if (task.duration <= 0)
@@ -114,15 +115,14 @@ static Error checkOverlap(const Schedule &S) {
     if (begin < 0)
       begin += T;
     double end = begin + task.duration;
-    if (end <= T) {
-      perProc[task.proc].push_back({begin, end, i});
+    if (end <= T + eps) {
+      perProc[task.proc].push_back({begin, std::min(end, T), i});
       continue;
     }
     // The instance wraps around the period boundary.
     perProc[task.proc].push_back({begin, T, i});
     perProc[task.proc].push_back({0, end - T, i});
   }
-  double eps = timeEpsilon(S);
   for (unsigned p = 0; p < S.procs; ++p) {
     std::vector<Busy> &busy = perProc[p];
     std::sort(busy.begin(), busy.end(),

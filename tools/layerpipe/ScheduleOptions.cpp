@@ -1,17 +1,129 @@
 //===- ScheduleOptions.cpp - Flags of the scheduler -----------------------===//
 //
-// Part of LayerPipe. The scheduling and schedule-output flags live here.
+// Part of LayerPipe. The scheduling and schedule-output flags live here:
+// readScheduleOptions turns them into ScheduleOptions (checking them, errors
+// name the flag and the value), writeScheduleOutputs writes -o and --gantt.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Options.h"
 
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
+
 using namespace llvm;
 
 namespace layerpipe {
 
-Error readScheduleOptions(CompileOptions &options) { return Error::success(); }
+static cl::opt<unsigned> procsFlag("procs", cl::init(1),
+                                   cl::value_desc("N"),
+                                   cl::desc("Number of processors (default 1)"),
+                                   cl::cat(scheduleCategory()));
 
-Error writeScheduleOutputs(const Compilation &C) { return Error::success(); }
+static cl::opt<std::string> scheduleFlag(
+    "schedule", cl::init("layerpipe"),
+    cl::value_desc("layerpipe|pipedream|gpipe|1f1b|zb-h1"),
+    cl::desc("Schedule to build: layerpipe (ours, default), pipedream "
+             "(asynchronous 1F1B, whole backward per stage), gpipe, 1f1b, "
+             "zb-h1 (synchronous with flush)"),
+    cl::cat(scheduleCategory()));
+
+static cl::opt<unsigned> microBatchesFlag(
+    "micro-batches", cl::init(0), cl::value_desc("M"),
+    cl::desc("Synchronous mode: one step of M micro-batches with a flush "
+             "(with --delays=none); synchronous baselines default to 4 x "
+             "stages"),
+    cl::cat(scheduleCategory()));
+
+static cl::opt<long long> memoryLimitFlag(
+    "memory-limit", cl::init(0), cl::value_desc("BYTES"),
+    cl::desc("Per-processor activation memory limit in bytes"),
+    cl::cat(scheduleCategory()));
+
+static cl::opt<unsigned> memoryLimitMicroBatchesFlag(
+    "memory-limit-microbatches", cl::init(0), cl::value_desc("K"),
+    cl::desc("Per-processor memory limit: the activations of K micro-batches "
+             "in flight (synchronous mode; 1F1B keeps p)"),
+    cl::cat(scheduleCategory()));
+
+static cl::opt<unsigned> simulateFlag(
+    "simulate-iterations", cl::init(20), cl::value_desc("K"),
+    cl::desc("Iterations (steps) the discrete-event simulator runs "
+             "(default 20)"),
+    cl::cat(scheduleCategory()));
+
+static cl::opt<std::string>
+    outputFlag("o", cl::value_desc("file"),
+               cl::desc("Write the schedule as JSON (docs/schedule-format.md)"),
+               cl::cat(outputCategory()));
+
+static cl::opt<std::string> ganttFlag(
+    "gantt", cl::value_desc("file"),
+    cl::desc("Write a Gantt chart; format by extension: .svg, .html, .json "
+             "(Chrome trace, opens in Perfetto), .txt"),
+    cl::cat(outputCategory()));
+
+static Error flagError(const Twine &message) {
+  return createStringError(inconvertibleErrorCode(), message);
+}
+
+Error readScheduleOptions(CompileOptions &options) {
+  ScheduleOptions &S = options.schedule;
+  if (procsFlag == 0)
+    return flagError("--procs must be at least 1 (got 0)");
+  if (procsFlag > 4096)
+    return flagError("--procs " + Twine(procsFlag.getValue()) +
+                     " is more than the 4096 processors LayerPipe schedules");
+  S.procs = procsFlag;
+  std::optional<ScheduleKind> kind = parseScheduleKind(scheduleFlag);
+  if (!kind)
+    return flagError("unknown --schedule=" + scheduleFlag +
+                     " (expected layerpipe, pipedream, gpipe, 1f1b or zb-h1)");
+  S.kind = *kind;
+  S.microBatches = microBatchesFlag;
+  if (S.kind == ScheduleKind::PipeDream && S.microBatches > 0)
+    return flagError("--schedule=pipedream is asynchronous; it takes no "
+                     "--micro-batches (got " +
+                     Twine(S.microBatches) + ")");
+  if (memoryLimitFlag < 0)
+    return flagError("--memory-limit must be a byte count >= 0 (got " +
+                     Twine(memoryLimitFlag.getValue()) + ")");
+  if (memoryLimitFlag > 0 && memoryLimitMicroBatchesFlag > 0)
+    return flagError("give --memory-limit or --memory-limit-microbatches, "
+                     "not both");
+  S.memoryLimitBytes = memoryLimitFlag;
+  S.memoryLimitMicroBatches = memoryLimitMicroBatchesFlag;
+  if (simulateFlag < 2)
+    return flagError("--simulate-iterations must be at least 2 (got " +
+                     Twine(simulateFlag.getValue()) + ")");
+  S.simulateIterations = simulateFlag;
+  S.outputPath = outputFlag;
+  S.ganttPath = ganttFlag;
+  if (!S.ganttPath.empty()) {
+    StringRef ext = StringRef(S.ganttPath).rsplit('.').second;
+    if (ext != "svg" && ext != "html" && ext != "json" && ext != "txt")
+      return flagError("--gantt " + S.ganttPath +
+                       ": unknown chart format '." + ext +
+                       "' (expected .svg, .html, .json or .txt)");
+  }
+  return Error::success();
+}
+
+Error writeScheduleOutputs(const Compilation &C) {
+  const ScheduleOptions &S = C.options.schedule;
+  if (!C.schedule.scheduled)
+    return Error::success();
+  if (!S.outputPath.empty()) {
+    std::error_code ec;
+    raw_fd_ostream os(S.outputPath, ec, sys::fs::OF_Text);
+    if (ec)
+      return createStringError(ec, "cannot write %s: %s",
+                               S.outputPath.c_str(), ec.message().c_str());
+    writeScheduleJSON(C.schedule, os);
+  }
+  if (!S.ganttPath.empty())
+    return writeGantt(C.schedule, S.ganttPath);
+  return Error::success();
+}
 
 } // namespace layerpipe

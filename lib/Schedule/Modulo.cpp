@@ -1,0 +1,422 @@
+//===- Modulo.cpp - Periodic (modulo) list scheduling ---------------------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// Schedules one iteration of a training DFG so that it repeats every T
+// microseconds on N processors: each task v gets a processor p(v) and a start
+// s(v); iteration i runs it at s(v) + i*T. For every edge u->v with delay w,
+// s(v) + w*T >= s(u) + t(u) + transfer (transfer only across processors),
+// and no two instances overlap on a processor modulo T. One iteration may
+// spread over many periods.
+//
+// For a candidate T the list scheduler visits the tasks in a topological
+// order of the zero-delay subgraph, highest first (height = longest
+// zero-delay path to a sink). A task's earliest start comes from its
+// scheduled predecessors, its deadline from successors already scheduled
+// across delayed (feedback) edges; on each candidate processor it takes the
+// earliest free slot of its length in that processor's reservation table
+// (busy intervals modulo T, kept coalesced), and the processor with the
+// earliest start wins (ties: a predecessor's processor, then the least
+// loaded). If some task finds no slot before its deadline, T grows. T starts
+// at the lower bound max(iteration bound, work / N, largest task), grows in
+// 1% steps, and a final bisection narrows the gap to the last failure.
+//
+//===----------------------------------------------------------------------===//
+
+#include "layerpipe/Schedule.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <queue>
+
+using namespace llvm;
+
+namespace layerpipe {
+
+namespace {
+
+/// Busy intervals of one processor within [0, T), coalesced.
+class Reservation {
+public:
+  double load = 0;
+
+  /// Earliest offset x in [r, r + T) such that [x, x + t) is free modulo T,
+  /// or -1.
+  double findSlot(double r, double t, double T, double eps) const {
+    if (load + t > T + eps)
+      return -1;
+    if (busy.empty())
+      return r;
+    auto first = busy.upper_bound(r);
+    if (first != busy.begin() && std::prev(first)->second > r)
+      first = std::prev(first);
+    double gap = r;
+    double wrap = 0;
+    double sequenceStart = 0;
+    auto it = first;
+    for (size_t k = 0; k < busy.size(); ++k) {
+      if (it == busy.end()) {
+        it = busy.begin();
+        wrap = T;
+      }
+      double s = it->first + wrap, e = it->second + wrap;
+      if (k == 0)
+        sequenceStart = s;
+      if (s - gap >= t - eps)
+        return gap;
+      gap = std::max(gap, e);
+      ++it;
+    }
+    // The first interval again, one period later.
+    if (sequenceStart + T - gap >= t - eps)
+      return gap;
+    return -1;
+  }
+
+  void reserve(double x, double t, double T, double eps) {
+    load += t;
+    if (t <= 0)
+      return;
+    double begin = std::fmod(x, T);
+    if (begin < 0)
+      begin += T;
+    if (begin + t <= T + eps) {
+      insert(begin, std::min(begin + t, T), eps);
+      return;
+    }
+    insert(begin, T, eps);
+    insert(0, begin + t - T, eps);
+  }
+
+private:
+  std::map<double, double> busy;
+
+  void insert(double begin, double end, double eps) {
+    auto next = busy.lower_bound(begin);
+    if (next != busy.begin()) {
+      auto prev = std::prev(next);
+      assert(prev->second <= begin + eps && "reserved slot overlaps");
+      if (prev->second >= begin - eps) {
+        begin = prev->first;
+        busy.erase(prev);
+      }
+    }
+    next = busy.lower_bound(begin);
+    if (next != busy.end() && next->first <= end + eps) {
+      assert(next->first >= end - eps && "reserved slot overlaps");
+      end = next->second;
+      busy.erase(next);
+    }
+    busy[begin] = end;
+  }
+};
+
+/// What does not depend on the period.
+struct Prepared {
+  std::vector<double> time;
+  std::vector<double> transfer; ///< per edge
+  std::vector<std::vector<unsigned>> in, out;
+  /// Zero-delay topological order, highest task first among the ready.
+  std::vector<unsigned> order;
+};
+
+} // namespace
+
+static Expected<Prepared> prepare(const TrainingDFG &dfg,
+                                  const MachineDesc &machine) {
+  Prepared P;
+  size_t n = dfg.tasks.size();
+  P.in.resize(n);
+  P.out.resize(n);
+  for (const Task &task : dfg.tasks)
+    P.time.push_back(task.timeUs);
+  for (unsigned e = 0; e < dfg.edges.size(); ++e) {
+    const Edge &edge = dfg.edges[e];
+    P.transfer.push_back(machine.transferTimeUs(double(edge.bytes)));
+    P.out[edge.src].push_back(e);
+    P.in[edge.dst].push_back(e);
+  }
+  // Zero-delay predecessor counts and a reverse topological pass for heights.
+  std::vector<unsigned> waiting(n, 0);
+  for (const Edge &edge : dfg.edges)
+    if (edge.delay == 0)
+      ++waiting[edge.dst];
+  std::vector<unsigned> topo;
+  topo.reserve(n);
+  std::vector<unsigned> count = waiting;
+  for (unsigned v = 0; v < n; ++v)
+    if (count[v] == 0)
+      topo.push_back(v);
+  for (size_t k = 0; k < topo.size(); ++k)
+    for (unsigned e : P.out[topo[k]])
+      if (dfg.edges[e].delay == 0 && --count[dfg.edges[e].dst] == 0)
+        topo.push_back(dfg.edges[e].dst);
+  if (topo.size() != n)
+    return createStringError(inconvertibleErrorCode(),
+                             "cannot schedule: the DFG has a cycle without "
+                             "delays (%zu of %zu tasks are on or behind it)",
+                             n - topo.size(), n);
+  std::vector<double> height(n, 0);
+  for (auto it = topo.rbegin(); it != topo.rend(); ++it) {
+    unsigned v = *it;
+    double best = 0;
+    for (unsigned e : P.out[v])
+      if (dfg.edges[e].delay == 0)
+        best = std::max(best, height[dfg.edges[e].dst] + P.transfer[e]);
+    height[v] = P.time[v] + best;
+  }
+  // List order: among ready tasks the highest first (ties: lower index).
+  auto lower = [&](unsigned a, unsigned b) {
+    if (height[a] != height[b])
+      return height[a] < height[b];
+    return a > b;
+  };
+  std::priority_queue<unsigned, std::vector<unsigned>, decltype(lower)> ready(
+      lower);
+  for (unsigned v = 0; v < n; ++v)
+    if (waiting[v] == 0)
+      ready.push(v);
+  while (!ready.empty()) {
+    unsigned v = ready.top();
+    ready.pop();
+    P.order.push_back(v);
+    for (unsigned e : P.out[v])
+      if (dfg.edges[e].delay == 0 && --waiting[dfg.edges[e].dst] == 0)
+        ready.push(dfg.edges[e].dst);
+  }
+  return P;
+}
+
+/// One attempt at period T; false if some task finds no slot.
+static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
+                    const std::vector<int> &pinned, double T,
+                    std::vector<double> &start, std::vector<unsigned> &proc) {
+  size_t n = dfg.tasks.size();
+  const double inf = std::numeric_limits<double>::infinity();
+  double eps = 1e-9 * T;
+  std::vector<Reservation> table(procs);
+  std::vector<bool> placed(n, false);
+  start.assign(n, 0);
+  proc.assign(n, 0);
+  std::vector<unsigned> candidates;
+  std::vector<bool> isCandidate(procs, false);
+  for (unsigned v : P.order) {
+    double t = P.time[v];
+    // Candidate processors: the pinned one, or all when few, else those of
+    // the neighbours plus the least loaded.
+    candidates.clear();
+    auto addCandidate = [&](unsigned p) {
+      if (!isCandidate[p]) {
+        isCandidate[p] = true;
+        candidates.push_back(p);
+      }
+    };
+    if (!pinned.empty() && pinned[v] >= 0) {
+      addCandidate(pinned[v]);
+    } else if (procs <= 16) {
+      for (unsigned p = 0; p < procs; ++p)
+        addCandidate(p);
+    } else {
+      for (unsigned e : P.in[v])
+        if (placed[dfg.edges[e].src])
+          addCandidate(proc[dfg.edges[e].src]);
+      for (unsigned e : P.out[v])
+        if (placed[dfg.edges[e].dst])
+          addCandidate(proc[dfg.edges[e].dst]);
+      // The four least loaded processors.
+      unsigned least[4] = {~0u, ~0u, ~0u, ~0u};
+      for (unsigned p = 0; p < procs; ++p) {
+        unsigned q = p;
+        for (unsigned &slot : least) {
+          if (slot == ~0u || table[q].load < table[slot].load)
+            std::swap(slot, q);
+          if (q == ~0u)
+            break;
+        }
+      }
+      for (unsigned p : least)
+        if (p != ~0u)
+          addCandidate(p);
+    }
+
+    double bestStart = inf;
+    int bestProc = -1;
+    bool bestAffine = false;
+    for (unsigned p : candidates) {
+      isCandidate[p] = false;
+      double est = -inf, deadline = inf;
+      bool affine = false;
+      for (unsigned e : P.in[v]) {
+        const Edge &edge = dfg.edges[e];
+        if (!placed[edge.src])
+          continue;
+        bool local = proc[edge.src] == p;
+        affine |= local;
+        est = std::max(est, start[edge.src] + P.time[edge.src] +
+                                (local ? 0.0 : P.transfer[e]) -
+                                edge.delay * T);
+      }
+      for (unsigned e : P.out[v]) {
+        const Edge &edge = dfg.edges[e];
+        if (!placed[edge.dst])
+          continue;
+        bool local = proc[edge.dst] == p;
+        deadline = std::min(deadline, start[edge.dst] + edge.delay * T - t -
+                                          (local ? 0.0 : P.transfer[e]));
+      }
+      if (est == -inf)
+        est = 0;
+      double r = std::fmod(est, T);
+      if (r < 0)
+        r += T;
+      double x = table[p].findSlot(r, t, T, eps);
+      if (x < 0)
+        continue;
+      double s = est - r + x;
+      if (s > deadline + eps)
+        continue;
+      bool better = s < bestStart - eps ||
+                    (s <= bestStart + eps &&
+                     ((affine && !bestAffine) ||
+                      (affine == bestAffine &&
+                       table[p].load < table[bestProc].load)));
+      if (bestProc < 0 || better) {
+        bestStart = s;
+        bestProc = p;
+        bestAffine = affine;
+      }
+    }
+    if (bestProc < 0)
+      return false;
+    start[v] = bestStart;
+    proc[v] = bestProc;
+    placed[v] = true;
+    table[bestProc].reserve(bestStart, t, T, eps);
+  }
+  return true;
+}
+
+/// Everything on one processor in list order: always valid once T >= work.
+static void sequential(const Prepared &P, std::vector<double> &start,
+                       std::vector<unsigned> &proc) {
+  start.assign(P.time.size(), 0);
+  proc.assign(P.time.size(), 0);
+  double t = 0;
+  for (unsigned v : P.order) {
+    start[v] = t;
+    t += P.time[v];
+  }
+}
+
+Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
+                                      const MachineDesc &machine,
+                                      double iterationBound,
+                                      const std::vector<int> &pinned) {
+  if (procs == 0)
+    return createStringError(inconvertibleErrorCode(),
+                             "cannot schedule on 0 processors");
+  if (dfg.tasks.empty())
+    return createStringError(inconvertibleErrorCode(),
+                             "cannot schedule an empty DFG");
+  for (const Edge &edge : dfg.edges)
+    if (edge.delay < 0)
+      return createStringError(
+          inconvertibleErrorCode(), "edge '%s' -> '%s' has delay %lld < 0",
+          dfg.tasks[edge.src].name.c_str(), dfg.tasks[edge.dst].name.c_str(),
+          static_cast<long long>(edge.delay));
+  for (unsigned v = 0; v < pinned.size(); ++v)
+    if (pinned[v] >= int(procs))
+      return createStringError(inconvertibleErrorCode(),
+                               "task '%s' is pinned to P%d of %u processors",
+                               dfg.tasks[v].name.c_str(), pinned[v], procs);
+  Expected<Prepared> prepared = prepare(dfg, machine);
+  if (!prepared)
+    return prepared.takeError();
+  const Prepared &P = *prepared;
+
+  double work = 0, largest = 0;
+  std::vector<double> pinnedLoad(procs, 0);
+  for (unsigned v = 0; v < P.time.size(); ++v) {
+    work += P.time[v];
+    largest = std::max(largest, P.time[v]);
+    if (!pinned.empty() && pinned[v] >= 0)
+      pinnedLoad[pinned[v]] += P.time[v];
+  }
+  ModuloResult result;
+  result.lowerBound =
+      std::max({iterationBound, work / procs, largest,
+                *std::max_element(pinnedLoad.begin(), pinnedLoad.end())});
+  if (!(result.lowerBound > 0))
+    result.lowerBound = 1e-3; // only zero-time tasks
+
+  std::vector<double> start, bestStart;
+  std::vector<unsigned> proc, bestProc;
+  double T = result.lowerBound, failed = 0, found = 0;
+  // Geometric search upward, 1% at a time.
+  for (unsigned k = 0; k < 400 && found == 0; ++k) {
+    ++result.attempts;
+    if (attempt(dfg, P, procs, pinned, T, start, proc)) {
+      found = T;
+      bestStart = start;
+      bestProc = proc;
+      break;
+    }
+    failed = T;
+    T *= 1.01;
+  }
+  if (found == 0) {
+    // Pinned processors aside, one processor running the list order works.
+    if (!pinned.empty())
+      return createStringError(inconvertibleErrorCode(),
+                               "no periodic schedule found up to period %.1f "
+                               "(lower bound %.1f)",
+                               T, result.lowerBound);
+    found = std::max(T, work);
+    sequential(P, bestStart, bestProc);
+  } else if (failed > 0) {
+    // Bisect between the last failure and the success.
+    for (unsigned k = 0; k < 4; ++k) {
+      double mid = 0.5 * (failed + found);
+      ++result.attempts;
+      if (attempt(dfg, P, procs, pinned, mid, start, proc)) {
+        found = mid;
+        bestStart = start;
+        bestProc = proc;
+      } else {
+        failed = mid;
+      }
+    }
+  }
+
+  Schedule &S = result.schedule;
+  S.periodic = true;
+  S.procs = procs;
+  S.period = found;
+  double shift = *std::min_element(bestStart.begin(), bestStart.end());
+  for (unsigned v = 0; v < dfg.tasks.size(); ++v) {
+    const Task &task = dfg.tasks[v];
+    ScheduledTask st;
+    st.name = task.name;
+    st.kind = task.kind;
+    st.layer = task.layer;
+    st.proc = bestProc[v];
+    st.start = bestStart[v] - shift;
+    st.duration = task.timeUs;
+    S.tasks.push_back(st);
+  }
+  for (unsigned e = 0; e < dfg.edges.size(); ++e) {
+    const Edge &edge = dfg.edges[e];
+    S.deps.push_back(
+        {edge.src, edge.dst, edge.delay, edge.bytes, P.transfer[e]});
+  }
+  return result;
+}
+
+} // namespace layerpipe
