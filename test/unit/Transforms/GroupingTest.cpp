@@ -1,0 +1,133 @@
+//===- GroupingTest.cpp - Exact layer grouping against brute force --------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+
+#include "layerpipe/Transforms/Grouping.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <functional>
+#include <random>
+
+using namespace layerpipe;
+
+/// The best bottleneck over every way to place numStages - 1 cuts.
+static double bruteForce(const GroupingProblem &p, unsigned numStages) {
+  unsigned n = p.numLayers();
+  double best = 1e300;
+  std::vector<unsigned> cuts; // stage ends (last layer of each stage)
+  std::function<void(unsigned)> place = [&](unsigned first) {
+    if (cuts.size() == numStages - 1) {
+      double worst = 0;
+      unsigned start = 0;
+      for (unsigned end : cuts) {
+        worst = std::max(worst, p.stageCost(start, end));
+        start = end + 1;
+      }
+      worst = std::max(worst, p.stageCost(start, n - 1));
+      best = std::min(best, worst);
+      return;
+    }
+    for (unsigned end = first; end + 1 < n; ++end) {
+      cuts.push_back(end);
+      place(end + 1);
+      cuts.pop_back();
+    }
+  };
+  place(0);
+  return best;
+}
+
+TEST_CASE("optimal grouping equals brute force over all cut positions") {
+  std::mt19937 rng(4242);
+  std::uniform_real_distribution<double> work(0.0, 10.0), cut(0.0, 8.0);
+  for (int trial = 0; trial < 400; ++trial) {
+    unsigned n = 1 + trial % 9;
+    GroupingProblem p;
+    for (unsigned i = 0; i < n; ++i) {
+      // Some tiny layers with big cuts make the cost non-monotone.
+      p.layerWork.push_back(trial % 3 == 0 && i % 2 ? 0.1 : work(rng));
+      p.cutCost.push_back(i + 1 == n ? 0 : cut(rng));
+    }
+    p.finalize();
+    for (unsigned s = 1; s <= n; ++s) {
+      auto g = groupOptimal(p, s);
+      REQUIRE(static_cast<bool>(g));
+      CHECK(g->numStages == s);
+      CHECK(g->bottleneckUs == doctest::Approx(bruteForce(p, s)).epsilon(1e-12));
+      // Contiguous, non-decreasing, every stage used.
+      CHECK(g->stageOfLayer.front() == 0);
+      for (unsigned l = 1; l < n; ++l)
+        CHECK(g->stageOfLayer[l] - g->stageOfLayer[l - 1] <= 1);
+      CHECK(g->stageOfLayer.back() == s - 1);
+    }
+  }
+}
+
+TEST_CASE("grouping errors name the numbers") {
+  GroupingProblem p;
+  p.layerWork = {1, 2, 3};
+  p.cutCost = {0.5, 0.5, 0};
+  p.finalize();
+  auto zero = groupOptimal(p, 0);
+  REQUIRE(!zero);
+  CHECK(llvm::toString(zero.takeError()).find("at least 1") !=
+        std::string::npos);
+  auto many = groupOptimal(p, 4);
+  REQUIRE(!many);
+  CHECK(llvm::toString(many.takeError()).find("--stages-count 4 is more than "
+                                              "the 3 layers") !=
+        std::string::npos);
+}
+
+TEST_CASE("explicit ranges and hints are checked") {
+  Model model;
+  for (int i = 0; i < 5; ++i) {
+    Layer layer;
+    layer.name = "l" + std::to_string(i);
+    model.layers.push_back(layer);
+  }
+  GroupingProblem p;
+  p.layerWork.assign(5, 1);
+  p.cutCost.assign(5, 0);
+  p.finalize();
+  PlanOptions options;
+  options.grouping = GroupingMode::Explicit;
+  options.explicitStages = {{0, 1}, {2, 4}};
+  auto ok = groupLayers(model, p, options);
+  REQUIRE(static_cast<bool>(ok));
+  CHECK(ok->stageOfLayer == std::vector<unsigned>{0, 0, 1, 1, 1});
+
+  options.explicitStages = {{0, 1}, {3, 4}};
+  auto gap = groupLayers(model, p, options);
+  REQUIRE(!gap);
+  CHECK(llvm::toString(gap.takeError()).find("range 3-4 (stage 1) should "
+                                             "start at layer 2") !=
+        std::string::npos);
+  options.explicitStages = {{0, 1}, {2, 3}};
+  auto shortRanges = groupLayers(model, p, options);
+  REQUIRE(!shortRanges);
+  CHECK(llvm::toString(shortRanges.takeError()).find("end at layer 3") !=
+        std::string::npos);
+
+  options.grouping = GroupingMode::Hints;
+  model.layers[0].stageHint = 0;
+  model.layers[2].stageHint = 1;
+  model.layers[4].stageHint = 0;
+  auto back = groupLayers(model, p, options);
+  REQUIRE(!back);
+  CHECK(llvm::toString(back.takeError()).find("layer 'l4'") !=
+        std::string::npos);
+  model.layers[4].stageHint = 3;
+  auto jump = groupLayers(model, p, options);
+  REQUIRE(!jump);
+  CHECK(llvm::toString(jump.takeError()).find("jumps from stage 1 to 3") !=
+        std::string::npos);
+  model.layers[4].stageHint = 2;
+  auto hints = groupLayers(model, p, options);
+  REQUIRE(static_cast<bool>(hints));
+  CHECK(hints->stageOfLayer == std::vector<unsigned>{0, 0, 1, 1, 2});
+}
