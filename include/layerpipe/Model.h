@@ -14,6 +14,7 @@
 #ifndef LAYERPIPE_MODEL_H
 #define LAYERPIPE_MODEL_H
 
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -45,6 +46,8 @@ enum class LayerKind {
 llvm::StringRef layerKindName(LayerKind kind);
 /// Parses a model-file type name; std::nullopt if unknown.
 std::optional<LayerKind> parseLayerKind(llvm::StringRef name);
+/// Every LayerKind, in declaration order.
+llvm::ArrayRef<LayerKind> allLayerKinds();
 
 /// A per-sample tensor shape: {C, H, W} for images, {N} for vectors.
 /// The batch dimension is never part of a Shape.

@@ -49,6 +49,16 @@ StringRef layerKindName(LayerKind kind) {
   llvm_unreachable("unknown LayerKind");
 }
 
+ArrayRef<LayerKind> allLayerKinds() {
+  static const std::vector<LayerKind> kinds = [] {
+    std::vector<LayerKind> all;
+    for (const KindSpelling &s : kindSpellings)
+      all.push_back(s.kind);
+    return all;
+  }();
+  return kinds;
+}
+
 std::optional<LayerKind> parseLayerKind(StringRef name) {
   for (const KindSpelling &s : kindSpellings)
     if (name == s.name)

@@ -45,14 +45,12 @@ std::string layerPointer(const Layer &layer) {
   return "/layers/" + std::to_string(layer.sourceIndex);
 }
 
-namespace {
-
-const StringRef commonLayerFields[] = {"name",  "type",           "inputs",
+static const StringRef commonLayerFields[] = {"name",  "type",           "inputs",
                                        "stage", "gradient_delay", "times",
                                        "comment"};
 
 /// Type-specific fields of each layer kind.
-ArrayRef<StringRef> kindFields(LayerKind kind) {
+static ArrayRef<StringRef> kindFields(LayerKind kind) {
   static const StringRef conv[] = {"out_channels", "kernel", "stride",
                                    "padding",      "bias",   "in_channels"};
   static const StringRef dense[] = {"units", "bias"};
@@ -73,20 +71,16 @@ ArrayRef<StringRef> kindFields(LayerKind kind) {
   }
 }
 
-const LayerKind allKinds[] = {
-    LayerKind::Conv2d,  LayerKind::Dense,     LayerKind::MaxPool,
-    LayerKind::AvgPool, LayerKind::Relu,      LayerKind::Tanh,
-    LayerKind::Sigmoid, LayerKind::Flatten,   LayerKind::Add,
-    LayerKind::BatchNorm, LayerKind::Dropout, LayerKind::SoftmaxCrossEntropy};
-
-/// "conv2d and pooling layers" style list of the kinds that have \p field.
-std::string kindsWithField(StringRef field) {
+/// "dense, conv2d layers": the kinds that have \p field.
+static std::string kindsWithField(StringRef field) {
   std::string kinds;
-  for (LayerKind kind : allKinds)
+  for (LayerKind kind : allLayerKinds())
     if (is_contained(kindFields(kind), field))
       kinds += (kinds.empty() ? "" : ", ") + layerKindName(kind).str();
   return kinds.empty() ? "" : kinds + " layers";
 }
+
+namespace {
 
 /// A layer as written, before its inputs are resolved.
 struct RawLayer {
@@ -259,7 +253,7 @@ RawLayer ModelReader::readLayer(const json &value, size_t index) {
   std::optional<LayerKind> kind = parseLayerKind(typeText);
   if (!kind) {
     SmallVector<StringRef, 12> names;
-    for (LayerKind k : allKinds)
+    for (LayerKind k : allLayerKinds())
       names.push_back(layerKindName(k));
     std::string guess = closest(typeText, names);
     fail(pointer + "/type",

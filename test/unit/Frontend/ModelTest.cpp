@@ -34,6 +34,8 @@ TEST_CASE("Layer kind names round-trip") {
     CHECK(layerKindName(*kind) == name);
   }
   CHECK(!parseLayerKind("conv3d"));
+  CHECK(allLayerKinds().size() == 12);
+  CHECK(allLayerKinds().back() == LayerKind::SoftmaxCrossEntropy);
 }
 
 TEST_CASE("LeNet-5: shapes, parameters and FLOPs") {
