@@ -209,11 +209,24 @@ BatchResult PipelineTrainer::step(const Tensor &x,
                            grads_[l].data(), scratch_);
     if (!spec.inputs.empty()) {
       const float *w = spec.hasParams() ? backwardWeights(l, j, lr) : nullptr;
+      // A producer's first gradient is written straight into its slot of
+      // this batch (which keeps its allocation across steps); later ones
+      // are added to it.
+      inputGrads_.resize(spec.inputs.size());
+      std::vector<bool> direct(spec.inputs.size());
+      for (size_t i = 0; i < spec.inputs.size(); ++i) {
+        Tensor &dst = b.delta[size_t(spec.inputs[i])];
+        direct[i] = dst.empty() &&
+                    std::find(spec.inputs.begin(), spec.inputs.begin() + i,
+                              spec.inputs[i]) == spec.inputs.begin() + i;
+        if (direct[i])
+          std::swap(dst, inputGrads_[i]);
+      }
       layerBackwardData(spec, w, ins, b.out[l], b.cache[l], outGrad,
                         inputGrads_, scratch_);
       for (size_t i = 0; i < spec.inputs.size(); ++i) {
         Tensor &dst = b.delta[size_t(spec.inputs[i])];
-        if (dst.empty())
+        if (direct[i])
           std::swap(dst, inputGrads_[i]);
         else
           accumulate(dst.size(), inputGrads_[i].ptr(), dst.ptr());

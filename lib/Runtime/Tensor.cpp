@@ -48,7 +48,7 @@ void Tensor::reshapeUninitialized(std::vector<int64_t> newShape) {
 
 void Tensor::release() {
   shape.clear();
-  std::vector<float>().swap(data);
+  FloatBuffer().swap(data);
 }
 
 int64_t Tensor::perSample() const {

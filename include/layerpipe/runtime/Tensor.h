@@ -17,16 +17,37 @@
 #define LAYERPIPE_RUNTIME_TENSOR_H
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace layerpipe {
 namespace runtime {
 
+/// An allocator whose value-less construct() leaves floats uninitialised:
+/// resizing a buffer that a kernel is about to overwrite then costs no
+/// memset (std::vector's resize would zero it).
+template <typename T> struct UninitializedAllocator : std::allocator<T> {
+  template <typename U> struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <typename U>
+  UninitializedAllocator(const UninitializedAllocator<U> &) noexcept {}
+  template <typename U> void construct(U *p) noexcept { ::new (p) U; }
+  template <typename U, typename... Args> void construct(U *p, Args &&...args) {
+    ::new (p) U(std::forward<Args>(args)...);
+  }
+};
+
+/// Float storage of tensors (see UninitializedAllocator).
+using FloatBuffer = std::vector<float, UninitializedAllocator<float>>;
+
 /// A dense float32 tensor, batch dimension first.
 struct Tensor {
   std::vector<int64_t> shape;
-  std::vector<float> data;
+  FloatBuffer data;
 
   Tensor() = default;
   explicit Tensor(std::vector<int64_t> shape, float fill = 0.0f) {

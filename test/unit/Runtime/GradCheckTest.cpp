@@ -98,7 +98,7 @@ void checkLayer(const LayerSpec &spec,
   LayerCache cache;
   objective(out, cache);
   Tensor outGrad(out.shape);
-  outGrad.data = readout;
+  outGrad.data.assign(readout.begin(), readout.end());
   std::vector<const Tensor *> ins;
   for (const Tensor &t : inputs)
     ins.push_back(&t);

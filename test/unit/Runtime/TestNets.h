@@ -77,8 +77,8 @@ inline NetSpec finalized(std::vector<int64_t> inputShape,
 }
 
 /// Deterministic values in [lo, hi).
-inline void fillUniform(std::vector<float> &v, uint64_t seed, float lo,
-                        float hi) {
+template <typename Vector>
+void fillUniform(Vector &v, uint64_t seed, float lo, float hi) {
   uint64_t s = seed * 2862933555777941757ULL + 3037000493ULL;
   for (float &x : v) {
     s = s * 6364136223846793005ULL + 1442695040888963407ULL;
