@@ -56,7 +56,10 @@ def main():
 
     index = {t["name"]: i for i, t in enumerate(tasks)}
     loop = [index[name] for name in report["metrics"]["critical_loop"]]
-    bound = report["metrics"]["iteration_bound"]
+    # Once a plan is made, the plain DFG's bound moves to
+    # iteration_bound_initial and iteration_bound is the planned graph's.
+    metrics = report["metrics"]
+    bound = metrics.get("iteration_bound_initial", metrics["iteration_bound"])
     delays = 0
     for i, src in enumerate(loop):
         dst = loop[(i + 1) % len(loop)]
