@@ -123,6 +123,9 @@ struct MemoryReport {
   MemoryBreakdown total;
   /// Total bytes under each weight policy, indexed by WeightPolicy.
   std::array<int64_t, 4> totalByPolicy{};
+  /// Of that, the weight state: parameters, optimizer state, stashed
+  /// versions and moving-average buffers.
+  std::array<int64_t, 4> weightBytesByPolicy{};
   std::vector<LayerPipelineState> layers;
 };
 

@@ -142,13 +142,18 @@ MemoryReport computeMemoryReport(const Model &model, const TrainingDFG &retimed,
 
   for (const MemoryBreakdown &m : report.perStage)
     report.total += m;
-  int64_t base = report.total.parameters + report.total.optimizerState +
-                 report.total.activations + report.total.gradients;
-  report.totalByPolicy[size_t(WeightPolicy::Stash)] = base + weightVersionBytes;
-  report.totalByPolicy[size_t(WeightPolicy::Latest)] = base;
-  report.totalByPolicy[size_t(WeightPolicy::Ema)] = base + emaBytes;
-  report.totalByPolicy[size_t(WeightPolicy::Sync)] =
-      report.total.parameters + report.total.optimizerState + syncActivations;
+  int64_t state = report.total.parameters + report.total.optimizerState;
+  int64_t inFlight = report.total.activations + report.total.gradients;
+  auto &weights = report.weightBytesByPolicy;
+  weights[size_t(WeightPolicy::Stash)] = state + weightVersionBytes;
+  weights[size_t(WeightPolicy::Latest)] = state;
+  weights[size_t(WeightPolicy::Ema)] = state + emaBytes;
+  weights[size_t(WeightPolicy::Sync)] = state;
+  for (size_t p = 0; p < 4; ++p)
+    report.totalByPolicy[p] = weights[p] + inFlight;
+  // Synchronous training keeps one mini-batch of saved activations and no
+  // registers.
+  report.totalByPolicy[size_t(WeightPolicy::Sync)] = state + syncActivations;
   return report;
 }
 

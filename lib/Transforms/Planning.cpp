@@ -431,11 +431,15 @@ void printPlanSummary(const Compilation &C, raw_ostream &os) {
     row(std::to_string(s), std::to_string(layerCount[s]),
         std::to_string(delays[s]), mem.perStage[s]);
   row("total", std::to_string(model.layers.size()), "", mem.total);
-  os << "\n  Total memory by weight policy\n";
+  os << "\n  Memory by weight policy (same stages and retiming)\n";
+  os << formatv("  {0,-7} {1,11} {2,11}  {3}\n", "policy", "weights",
+                "total", "total bytes");
   for (WeightPolicy p : {WeightPolicy::Stash, WeightPolicy::Latest,
                          WeightPolicy::Ema, WeightPolicy::Sync})
-    os << formatv("  {0,-7} {1,11}{2}\n", weightPolicyName(p),
+    os << formatv("  {0,-7} {1,11} {2,11}  {3}{4}\n", weightPolicyName(p),
+                  formatBytes(mem.weightBytesByPolicy[size_t(p)]),
                   formatBytes(mem.totalByPolicy[size_t(p)]),
+                  mem.totalByPolicy[size_t(p)],
                   p == options.weights ? "  (selected)" : "");
 
   const size_t maxRows = 256;
@@ -499,6 +503,7 @@ void addPlanToReport(const Compilation &C, nlohmann::json &report) {
     perStage.push_back(std::move(j));
   }
   const auto &byPolicy = plan.memory.totalByPolicy;
+  const auto &weightsByPolicy = plan.memory.weightBytesByPolicy;
   report["memory"] = {
       {"policy", weightPolicyName(options.weights)},
       {"per_stage", std::move(perStage)},
@@ -508,7 +513,12 @@ void addPlanToReport(const Compilation &C, nlohmann::json &report) {
        {{"stash", byPolicy[size_t(WeightPolicy::Stash)]},
         {"latest", byPolicy[size_t(WeightPolicy::Latest)]},
         {"ema", byPolicy[size_t(WeightPolicy::Ema)]},
-        {"sync", byPolicy[size_t(WeightPolicy::Sync)]}}}};
+        {"sync", byPolicy[size_t(WeightPolicy::Sync)]}}},
+      {"weights_by_policy",
+       {{"stash", weightsByPolicy[size_t(WeightPolicy::Stash)]},
+        {"latest", weightsByPolicy[size_t(WeightPolicy::Latest)]},
+        {"ema", weightsByPolicy[size_t(WeightPolicy::Ema)]},
+        {"sync", weightsByPolicy[size_t(WeightPolicy::Sync)]}}}};
   nlohmann::json &metrics = report["metrics"];
   if (metrics.contains("iteration_bound"))
     metrics["iteration_bound_initial"] = metrics["iteration_bound"];
@@ -523,6 +533,11 @@ void addPlanToReport(const Compilation &C, nlohmann::json &report) {
       {"weights", weightPolicyName(options.weights)},
       {"retiming", plan.retimingMethod},
       {"bottleneck_us", plan.bottleneckUs},
+      {"stages", plan.numStages},
+      {"iteration_bound_initial", C.initialBound.boundUs},
+      {"iteration_bound", plan.retimedBound.boundUs},
+      {"clock_period", plan.retimedPeriodUs},
+      {"verified", C.options.verify},
       {"stage_delays", stageDelays(plan, plan.gradientDelay)},
       {"layerpipe2_stage_delays", stageDelays(plan, plan.layerPipe2Delay)}};
   if (options.delays == DelayRule::Auto)
