@@ -149,56 +149,92 @@ static void permuteBatchChannel(int64_t n, int64_t o, int64_t plane,
     }
 }
 
+/// Samples per im2col block: the block's column matrix is kept near
+/// kColumnBlockFloats so that it is still in L2 when the GEMM reads it
+/// (building the whole batch's matrix at once made im2col memory-bound).
+static constexpr int64_t kColumnBlockFloats = int64_t(1) << 16;
+
+static int64_t samplesPerBlock(const WindowGeom &g) {
+  int64_t perSample = g.c * g.kh * g.kw * g.outPlane();
+  return std::max<int64_t>(1, kColumnBlockFloats / std::max<int64_t>(1, perSample));
+}
+
+/// Calls \p fn(first sample, block geometry) for consecutive sample blocks.
+template <typename Fn> static void forEachBlock(const WindowGeom &g, Fn fn) {
+  int64_t block = samplesPerBlock(g);
+  for (int64_t n0 = 0; n0 < g.n; n0 += block) {
+    WindowGeom sub = g;
+    sub.n = std::min(block, g.n - n0);
+    fn(n0, sub);
+  }
+}
+
 void conv2dForward(const WindowGeom &g, int64_t outChannels, const float *x,
                    const float *weight, const float *bias, float *y,
                    Scratch &scratch) {
-  int64_t k = g.c * g.kh * g.kw, cols = g.n * g.outPlane();
-  float *col = scratch.getA(k * cols);
-  float *out = scratch.getB(outChannels * cols);
-  im2col(g, x, col);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(outChannels),
-              int(cols), int(k), 1.0f, weight, int(k), col, int(cols), 0.0f,
-              out, int(cols));
-  permuteBatchChannel(g.n, outChannels, g.outPlane(), out, y,
-                      /*toChannelMajor=*/false, bias);
+  int64_t k = g.c * g.kh * g.kw, inSize = g.c * g.inPlane(),
+          outSize = outChannels * g.outPlane();
+  forEachBlock(g, [&](int64_t n0, const WindowGeom &sub) {
+    int64_t cols = sub.n * sub.outPlane();
+    float *col = scratch.getA(k * cols);
+    float *out = scratch.getB(outChannels * cols);
+    im2col(sub, x + n0 * inSize, col);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(outChannels),
+                int(cols), int(k), 1.0f, weight, int(k), col, int(cols), 0.0f,
+                out, int(cols));
+    permuteBatchChannel(sub.n, outChannels, sub.outPlane(), out,
+                        y + n0 * outSize, /*toChannelMajor=*/false, bias);
+  });
 }
 
 void conv2dBackwardData(const WindowGeom &g, int64_t outChannels,
                         const float *dy, const float *weight, float *dx,
                         Scratch &scratch) {
-  int64_t k = g.c * g.kh * g.kw, cols = g.n * g.outPlane();
-  float *dyT = scratch.getB(outChannels * cols);
-  float *dcol = scratch.getA(k * cols);
-  permuteBatchChannel(g.n, outChannels, g.outPlane(), dy, dyT,
-                      /*toChannelMajor=*/true, nullptr);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(k), int(cols),
-              int(outChannels), 1.0f, weight, int(k), dyT, int(cols), 0.0f,
-              dcol, int(cols));
-  std::memset(dx, 0, sizeof(float) * g.n * g.c * g.inPlane());
-  col2im(g, dcol, dx);
+  int64_t k = g.c * g.kh * g.kw, inSize = g.c * g.inPlane(),
+          outSize = outChannels * g.outPlane();
+  forEachBlock(g, [&](int64_t n0, const WindowGeom &sub) {
+    int64_t cols = sub.n * sub.outPlane();
+    float *dyT = scratch.getB(outChannels * cols);
+    float *dcol = scratch.getA(k * cols);
+    permuteBatchChannel(sub.n, outChannels, sub.outPlane(), dy + n0 * outSize,
+                        dyT, /*toChannelMajor=*/true, nullptr);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(k), int(cols),
+                int(outChannels), 1.0f, weight, int(k), dyT, int(cols), 0.0f,
+                dcol, int(cols));
+    float *dxBlock = dx + n0 * inSize;
+    std::memset(dxBlock, 0, sizeof(float) * size_t(sub.n * inSize));
+    col2im(sub, dcol, dxBlock);
+  });
 }
 
 void conv2dBackwardWeights(const WindowGeom &g, int64_t outChannels,
                            const float *x, const float *dy, float *dWeight,
                            float *dBias, Scratch &scratch) {
-  int64_t k = g.c * g.kh * g.kw, cols = g.n * g.outPlane();
-  float *col = scratch.getA(k * cols);
-  float *dyT = scratch.getB(outChannels * cols);
-  im2col(g, x, col);
-  permuteBatchChannel(g.n, outChannels, g.outPlane(), dy, dyT,
-                      /*toChannelMajor=*/true, nullptr);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(outChannels),
-              int(k), int(cols), 1.0f, dyT, int(cols), col, int(cols), 0.0f,
-              dWeight, int(k));
-  if (!dBias)
-    return;
-  for (int64_t o = 0; o < outChannels; ++o) {
-    const float *row = dyT + o * cols;
-    float sum = 0;
-    for (int64_t p = 0; p < cols; ++p)
-      sum += row[p];
-    dBias[o] = sum;
-  }
+  int64_t k = g.c * g.kh * g.kw, inSize = g.c * g.inPlane(),
+          outSize = outChannels * g.outPlane();
+  if (dBias)
+    std::fill(dBias, dBias + outChannels, 0.0f);
+  // Blocks add into dWeight in sample order: a fixed summation order.
+  forEachBlock(g, [&](int64_t n0, const WindowGeom &sub) {
+    int64_t cols = sub.n * sub.outPlane();
+    float *col = scratch.getA(k * cols);
+    float *dyT = scratch.getB(outChannels * cols);
+    im2col(sub, x + n0 * inSize, col);
+    permuteBatchChannel(sub.n, outChannels, sub.outPlane(), dy + n0 * outSize,
+                        dyT, /*toChannelMajor=*/true, nullptr);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(outChannels),
+                int(k), int(cols), 1.0f, dyT, int(cols), col, int(cols),
+                n0 == 0 ? 0.0f : 1.0f, dWeight, int(k));
+    if (!dBias)
+      return;
+    for (int64_t o = 0; o < outChannels; ++o) {
+      const float *row = dyT + o * cols;
+      float sum = 0;
+      for (int64_t p = 0; p < cols; ++p)
+        sum += row[p];
+      dBias[o] += sum;
+    }
+  });
 }
 
 //===----------------------------------------------------------------------===//

@@ -28,6 +28,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <unistd.h>
 
@@ -363,9 +364,17 @@ static std::string bytesText(int64_t bytes) {
   return fmt::format("{} B", bytes);
 }
 
+/// CPU time of this process, seconds: a speed figure that other processes
+/// competing for the cores disturb much less than wall time.
+static double cpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
 struct EpochFigures {
   double loss = 0, trainAccuracy = 0, testAccuracy = 0, testLoss = 0;
-  double samplesPerSecond = 0, seconds = 0;
+  double samplesPerSecond = 0, seconds = 0, cpuSeconds = 0;
   bool pipelined = false;
 };
 
@@ -403,7 +412,7 @@ static Error writeSummary(const std::string &path, const Model &model,
                           const rt::PipelineTrainer &trainer,
                           const RunConfig &run,
                           const std::vector<EpochFigures> &figures,
-                          double samplesPerSecond) {
+                          double samplesPerSecond, double cpuSamplesPerSecond) {
   const rt::NetSpec &net = trainer.net();
   const rt::MemoryStats &peak = trainer.peakMemory();
   std::string delays, perEpoch;
@@ -428,7 +437,8 @@ static Error writeSummary(const std::string &path, const Model &model,
       "  \"lr_schedule\": \"{}\",\n  \"seed\": {},\n"
       "  \"test_accuracy\": {:.6f},\n  \"train_accuracy\": {:.6f},\n"
       "  \"final_loss\": {:.6f},\n  \"test_loss\": {:.6f},\n"
-      "  \"samples_per_s\": {:.1f},\n  \"peak_memory_bytes\": {},\n"
+      "  \"samples_per_s\": {:.1f},\n  \"cpu_samples_per_s\": {:.1f},\n"
+      "  \"peak_memory_bytes\": {},\n"
       "  \"weight_memory_bytes\": {},\n  \"stashed_weight_bytes\": {},\n"
       "  \"optimizer_bytes\": {},\n  \"gradient_bytes\": {},\n"
       "  \"activation_bytes\": {},\n  \"per_epoch\": [\n{}\n  ]\n}}\n",
@@ -438,7 +448,7 @@ static Error writeSummary(const std::string &path, const Model &model,
       run.batch, lr.getValue(), momentum.getValue(), weightDecay.getValue(),
       rt::lrScheduleName(run.train.sgd.schedule), seed.getValue(),
       last.testAccuracy, last.trainAccuracy, last.loss, last.testLoss,
-      samplesPerSecond, peak.total(), peak.weights, peak.stashedWeights,
+      samplesPerSecond, cpuSamplesPerSecond, peak.total(), peak.weights, peak.stashedWeights,
       peak.optimizer, peak.gradients, peak.activations, perEpoch);
   std::ofstream out(path);
   if (!out || !(out << text))
@@ -487,7 +497,7 @@ static Error run() {
   bool tty = isatty(fileno(stdout));
   int every = progressEvery > 0 ? progressEvery : (tty ? 20 : 0);
   std::vector<EpochFigures> figures;
-  double trainSeconds = 0;
+  double trainSeconds = 0, trainCpuSeconds = 0;
   int64_t trainSamples = 0;
   rt::Tensor x;
   std::vector<int32_t> labels;
@@ -504,6 +514,7 @@ static Error run() {
     std::vector<int64_t> order = rt::epochOrder(train.count, seed, epoch);
     rt::BatchResult sum;
     auto start = std::chrono::steady_clock::now();
+    double cpuStart = cpuSeconds();
     for (int64_t s = 0; s < stepsPerEpoch; ++s) {
       rt::gatherBatch(train, order, s * batch, batch, x, labels);
       rt::BatchResult r = trainer.step(x, labels);
@@ -523,9 +534,11 @@ static Error run() {
     f.seconds = std::chrono::duration<double>(
                     std::chrono::steady_clock::now() - start)
                     .count();
+    f.cpuSeconds = cpuSeconds() - cpuStart;
     if (tty && every > 0)
       outs() << "\r\x1b[K";
     trainSeconds += f.seconds;
+    trainCpuSeconds += f.cpuSeconds;
     trainSamples += sum.samples;
     f.loss = sum.lossSum / double(sum.samples);
     f.trainAccuracy = double(sum.correct) / double(sum.samples);
@@ -553,7 +566,8 @@ static Error run() {
                         bytesText(trainer.peakMemory().total()));
   if (!summaryJson.empty())
     return writeSummary(summaryJson, *model, trainer, runConfig, figures,
-                        samplesPerSecond);
+                        samplesPerSecond,
+                        double(trainSamples) / trainCpuSeconds);
   return Error::success();
 }
 
