@@ -91,29 +91,38 @@ static void forEachWindowRun(const WindowGeom &g, Fn fn) {
 }
 
 void im2col(const WindowGeom &g, const float *x, float *col) {
-  // Plain loops rather than memcpy/memset: the runs are short (one output
-  // row, 10-30 floats in LeNet) and the call overhead dominated.
-  forEachWindowRun(g, [&](int64_t colOff, int64_t inOff, bool valid,
-                          int64_t xBegin, int64_t xEnd, int64_t j) {
-    float *__restrict dst = col + colOff;
-    if (!valid) {
-      for (int64_t x0 = 0; x0 < g.ow; ++x0)
-        dst[x0] = 0.0f;
-      return;
-    }
-    for (int64_t x0 = 0; x0 < xBegin; ++x0)
-      dst[x0] = 0.0f;
-    const float *__restrict src = x + inOff - g.pw + j;
-    if (g.sw == 1) {
-      for (int64_t x0 = xBegin; x0 < xEnd; ++x0)
-        dst[x0] = src[x0];
-    } else {
-      for (int64_t x0 = xBegin; x0 < xEnd; ++x0)
-        dst[x0] = src[x0 * g.sw];
-    }
-    for (int64_t x0 = xEnd; x0 < g.ow; ++x0)
-      dst[x0] = 0.0f;
-  });
+  // Written out rather than through forEachWindowRun: this is the hottest
+  // loop outside the GEMMs, and the runs are short (one output row).
+  int64_t plane = g.outPlane(), cols = g.n * plane, inPlane = g.inPlane();
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        float *dst = col + ((c * g.kh + i) * g.kw + j) * cols;
+        int64_t xBegin = 0, xEnd = g.ow;
+        while (xBegin < g.ow && xBegin * g.sw - g.pw + j < 0)
+          ++xBegin;
+        while (xEnd > xBegin && (xEnd - 1) * g.sw - g.pw + j >= g.w)
+          --xEnd;
+        for (int64_t n = 0; n < g.n; ++n) {
+          const float *src0 = x + (n * g.c + c) * inPlane - g.pw + j;
+          for (int64_t y = 0; y < g.oh; ++y, dst += g.ow) {
+            int64_t iy = y * g.sh - g.ph + i;
+            if (iy < 0 || iy >= g.h) {
+              std::fill(dst, dst + g.ow, 0.0f);
+              continue;
+            }
+            const float *__restrict src = src0 + iy * g.w;
+            float *__restrict out = dst;
+            std::fill(out, out + xBegin, 0.0f);
+            if (g.sw == 1)
+              std::copy(src + xBegin, src + xEnd, out + xBegin);
+            else
+              for (int64_t x0 = xBegin; x0 < xEnd; ++x0)
+                out[x0] = src[x0 * g.sw];
+            std::fill(out + xEnd, out + g.ow, 0.0f);
+          }
+        }
+      }
 }
 
 void col2im(const WindowGeom &g, const float *col, float *dx) {
@@ -302,8 +311,27 @@ void maxPoolForward(const WindowGeom &g, const float *x, float *y,
                     int32_t *argmax) {
   assert(g.n * g.c * g.inPlane() < (int64_t(1) << 31) && "index overflow");
   int64_t count = g.n * g.c * g.outPlane();
+  if (g.ph == 0 && g.pw == 0 && g.kh == 2 && g.kw == 2 && g.sh == 2 &&
+      g.sw == 2) {
+    // 2x2/2, the common case: the four candidates in visiting order.
+    int64_t out = 0;
+    for (int64_t p = 0; p < g.n * g.c; ++p)
+      for (int64_t oy = 0; oy < g.oh; ++oy) {
+        int64_t rowBase = p * g.inPlane() + 2 * oy * g.w;
+        for (int64_t ox = 0; ox < g.ow; ++ox, ++out) {
+          int64_t a = rowBase + 2 * ox, b = a + 1, c = a + g.w, d = c + 1;
+          int64_t best = a;
+          best = x[b] > x[best] ? b : best;
+          best = x[c] > x[best] ? c : best;
+          best = x[d] > x[best] ? d : best;
+          y[out] = x[best];
+          argmax[out] = int32_t(best);
+        }
+      }
+    return;
+  }
   if (g.ph == 0 && g.pw == 0 && g.kh == g.sh && g.kw == g.sw) {
-    // Tiling windows (LeNet's 2x2/2): no bounds checks, same visiting order.
+    // Tiling windows: no bounds checks, same visiting order.
     int64_t out = 0;
     for (int64_t p = 0; p < g.n * g.c; ++p)
       for (int64_t oy = 0; oy < g.oh; ++oy)
