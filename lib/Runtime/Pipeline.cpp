@@ -289,7 +289,11 @@ const float *PipelineTrainer::backwardWeights(size_t layer, int64_t batchIndex,
 void PipelineTrainer::update(size_t layer, float lr) {
   int64_t d = delays_[layer];
   std::vector<float> &w = params_[layer];
-  if (config_.policy == WeightPolicy::Stash && d > 0) {
+  // Only layers whose B runs read a stashed version; a layer reading the
+  // network input has no B, so nothing to stash.
+  bool readsStash = config_.policy == WeightPolicy::Stash && d > 0 &&
+                    !net_.layers[layer].inputs.empty();
+  if (readsStash) {
     // Keep W(k) for the batch that entered this step; drop versions no
     // later step will read (those older than k + 1 − D).
     auto &versions = versions_[layer];
