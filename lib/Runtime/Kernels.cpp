@@ -62,34 +62,6 @@ bool WindowGeom::finish() {
 // Convolution
 //===----------------------------------------------------------------------===//
 
-/// Calls \p fn(colRow, inputPlaneOffset... ) for each (row of col, sample,
-/// output row) with the contiguous run of valid output columns; shared by
-/// im2col and its adjoint so that both visit entries in the same order.
-template <typename Fn>
-static void forEachWindowRun(const WindowGeom &g, Fn fn) {
-  int64_t plane = g.outPlane();
-  for (int64_t c = 0; c < g.c; ++c)
-    for (int64_t i = 0; i < g.kh; ++i)
-      for (int64_t j = 0; j < g.kw; ++j) {
-        int64_t row = (c * g.kh + i) * g.kw + j;
-        // Output columns x whose input column x*sw - pw + j lies in [0, w).
-        int64_t xBegin = 0, xEnd = g.ow;
-        while (xBegin < g.ow && xBegin * g.sw - g.pw + j < 0)
-          ++xBegin;
-        while (xEnd > xBegin && (xEnd - 1) * g.sw - g.pw + j >= g.w)
-          --xEnd;
-        for (int64_t n = 0; n < g.n; ++n)
-          for (int64_t y = 0; y < g.oh; ++y) {
-            int64_t iy = y * g.sh - g.ph + i;
-            int64_t colOffset = row * g.n * plane + n * plane + y * g.ow;
-            bool rowValid = iy >= 0 && iy < g.h;
-            int64_t inOffset =
-                ((n * g.c + c) * g.h + (rowValid ? iy : 0)) * g.w;
-            fn(colOffset, inOffset, rowValid, xBegin, xEnd, j);
-          }
-      }
-}
-
 void im2col(const WindowGeom &g, const float *x, float *col) {
   // Written out rather than through forEachWindowRun: this is the hottest
   // loop outside the GEMMs, and the runs are short (one output row).
@@ -108,33 +80,56 @@ void im2col(const WindowGeom &g, const float *x, float *col) {
           for (int64_t y = 0; y < g.oh; ++y, dst += g.ow) {
             int64_t iy = y * g.sh - g.ph + i;
             if (iy < 0 || iy >= g.h) {
-              std::fill(dst, dst + g.ow, 0.0f);
+              for (int64_t x0 = 0; x0 < g.ow; ++x0)
+                dst[x0] = 0.0f;
               continue;
             }
             const float *__restrict src = src0 + iy * g.w;
             float *__restrict out = dst;
-            std::fill(out, out + xBegin, 0.0f);
+            for (int64_t x0 = 0; x0 < xBegin; ++x0)
+              out[x0] = 0.0f;
             if (g.sw == 1)
-              std::copy(src + xBegin, src + xEnd, out + xBegin);
+              for (int64_t x0 = xBegin; x0 < xEnd; ++x0)
+                out[x0] = src[x0];
             else
               for (int64_t x0 = xBegin; x0 < xEnd; ++x0)
                 out[x0] = src[x0 * g.sw];
-            std::fill(out + xEnd, out + g.ow, 0.0f);
+            for (int64_t x0 = xEnd; x0 < g.ow; ++x0)
+              out[x0] = 0.0f;
           }
         }
       }
 }
 
 void col2im(const WindowGeom &g, const float *col, float *dx) {
-  forEachWindowRun(g, [&](int64_t colOff, int64_t inOff, bool valid,
-                          int64_t xBegin, int64_t xEnd, int64_t j) {
-    if (!valid)
-      return;
-    const float *src = col + colOff;
-    float *dst = dx + inOff - g.pw + j;
-    for (int64_t x0 = xBegin; x0 < xEnd; ++x0)
-      dst[x0 * g.sw] += src[x0];
-  });
+  // The adjoint of im2col, visiting entries in the same order.
+  int64_t plane = g.outPlane(), cols = g.n * plane, inPlane = g.inPlane();
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const float *src = col + ((c * g.kh + i) * g.kw + j) * cols;
+        int64_t xBegin = 0, xEnd = g.ow;
+        while (xBegin < g.ow && xBegin * g.sw - g.pw + j < 0)
+          ++xBegin;
+        while (xEnd > xBegin && (xEnd - 1) * g.sw - g.pw + j >= g.w)
+          --xEnd;
+        for (int64_t n = 0; n < g.n; ++n) {
+          float *dst0 = dx + (n * g.c + c) * inPlane - g.pw + j;
+          for (int64_t y = 0; y < g.oh; ++y, src += g.ow) {
+            int64_t iy = y * g.sh - g.ph + i;
+            if (iy < 0 || iy >= g.h)
+              continue;
+            float *__restrict dst = dst0 + iy * g.w;
+            const float *__restrict in = src;
+            if (g.sw == 1)
+              for (int64_t x0 = xBegin; x0 < xEnd; ++x0)
+                dst[x0] += in[x0];
+            else
+              for (int64_t x0 = xBegin; x0 < xEnd; ++x0)
+                dst[x0 * g.sw] += in[x0];
+          }
+        }
+      }
 }
 
 /// [O, N, plane] -> [N, O, plane] (adding a per-channel bias if given), or
@@ -319,13 +314,17 @@ void maxPoolForward(const WindowGeom &g, const float *x, float *y,
       for (int64_t oy = 0; oy < g.oh; ++oy) {
         int64_t rowBase = p * g.inPlane() + 2 * oy * g.w;
         for (int64_t ox = 0; ox < g.ow; ++ox, ++out) {
-          int64_t a = rowBase + 2 * ox, b = a + 1, c = a + g.w, d = c + 1;
-          int64_t best = a;
-          best = x[b] > x[best] ? b : best;
-          best = x[c] > x[best] ? c : best;
-          best = x[d] > x[best] ? d : best;
-          y[out] = x[best];
-          argmax[out] = int32_t(best);
+          // Selects, not branches: the winner is data-dependent.
+          int32_t a = int32_t(rowBase + 2 * ox), best = a;
+          float v = x[a];
+          for (int32_t cand : {a + 1, a + int32_t(g.w), a + int32_t(g.w) + 1}) {
+            float cv = x[cand];
+            bool better = cv > v;
+            v = better ? cv : v;
+            best = better ? cand : best;
+          }
+          y[out] = v;
+          argmax[out] = best;
         }
       }
     return;
