@@ -153,6 +153,13 @@ autoGradientDelays(const TrainingDFG &plainDFG, const Model &model,
   std::vector<int64_t> stageDelay(numStages);
   for (unsigned s = 0; s < numStages; ++s)
     stageDelay[s] = 2 * int64_t(numStages - 1 - s);
+  // FEAS moves each lag by at most one per round, and the lags a staged
+  // pipeline needs stay below the largest loop delay plus a few; on graphs
+  // too big for the general retiming, FEAS is cut off there (so a "no" may
+  // keep a delay that was not needed, never the other way round).
+  size_t maxRounds = SIZE_MAX;
+  if (plainDFG.tasks.size() > kMaxGeneralRetimingTasks)
+    maxRounds = 4 * (2 * size_t(numStages) + 2) + 16;
   auto feasible = [&](ArrayRef<int64_t> perStage, double period) {
     TrainingDFG dfg = plainDFG;
     if (Error err = insertGradientDelays(
@@ -160,7 +167,7 @@ autoGradientDelays(const TrainingDFG &plainDFG, const Model &model,
       consumeError(std::move(err));
       return false;
     }
-    return retimeFeasible(dfg, period).has_value();
+    return retimeFeasible(dfg, period, maxRounds).has_value();
   };
   double target = targetPeriodUs;
   if (!feasible(stageDelay, target)) {

@@ -227,6 +227,17 @@ static Error retime(const Compilation &C, const TrainingDFG &dfg,
                 retimingMethodName(RetimingMethod::MinPeriod));
       return Error::success();
     }
+    // Too big for the W/D matrices: FEAS at the period auto aimed at.
+    if (options.delays == DelayRule::Auto)
+      if (auto r = retimeFeasible(dfg, plan.targetPeriodUs)) {
+        TrainingDFG retimed = dfg;
+        applyRetiming(retimed, *r);
+        Expected<double> period = computeClockPeriod(retimed);
+        if (!period)
+          return period.takeError();
+        useResult({std::move(*r), *period}, "feas");
+        return Error::success();
+      }
     Expected<double> period = computeClockPeriod(dfg);
     if (!period)
       return period.takeError();

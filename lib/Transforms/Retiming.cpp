@@ -154,15 +154,15 @@ Error verifyRetiming(const TrainingDFG &before, const TrainingDFG &after,
   return Error::success();
 }
 
-std::optional<Retiming> retimeFeasible(const TrainingDFG &dfg,
-                                       double periodUs) {
+std::optional<Retiming> retimeFeasible(const TrainingDFG &dfg, double periodUs,
+                                       size_t maxRounds) {
   size_t n = dfg.tasks.size();
   for (const Task &task : dfg.tasks)
     if (!timeLE(task.timeUs, periodUs))
       return std::nullopt;
   Adjacency adj = buildAdjacency(dfg);
   Retiming r(n, 0);
-  for (size_t iter = 0; iter < n; ++iter) {
+  for (size_t iter = 0; iter < std::min(n, maxRounds); ++iter) {
     std::vector<int64_t> delays = edgeDelays(dfg, r);
     if (std::any_of(delays.begin(), delays.end(),
                     [](int64_t w) { return w < 0; }))

@@ -58,9 +58,10 @@ llvm::Error verifyRetiming(const TrainingDFG &before, const TrainingDFG &after,
 
 /// Leiserson-Saxe FEAS: a retiming with clock period <= \p periodUs, or
 /// std::nullopt if none exists. O(V * E) in the worst case; stops as soon as
-/// the period is reached.
-std::optional<Retiming> retimeFeasible(const TrainingDFG &dfg,
-                                       double periodUs);
+/// the period is reached. With \p maxRounds below V - 1 it gives up early
+/// (then std::nullopt only means "not found within that many rounds").
+std::optional<Retiming> retimeFeasible(const TrainingDFG &dfg, double periodUs,
+                                       size_t maxRounds = SIZE_MAX);
 
 /// Largest graph (tasks) for which the W/D matrices are built.
 constexpr size_t kMaxGeneralRetimingTasks = 2500;
