@@ -102,6 +102,14 @@ static bool inferLayer(LayerSpec &l, size_t index, std::string &error) {
               std::to_string(l.outChannels);
       return false;
     }
+    if (l.type != LayerType::Conv2d &&
+        (2 * l.padH > l.kernelH || 2 * l.padW > l.kernelW)) {
+      error = where + ": padding " + std::to_string(l.padH) + "x" +
+              std::to_string(l.padW) + " is more than half the kernel " +
+              std::to_string(l.kernelH) + "x" + std::to_string(l.kernelW) +
+              " (a window could lie entirely in the padding)";
+      return false;
+    }
     WindowGeom g = windowOf(l, in, 1);
     if (!g.finish()) {
       error = where + ": kernel " + std::to_string(l.kernelH) + "x" +

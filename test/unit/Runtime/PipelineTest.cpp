@@ -346,3 +346,32 @@ TEST_CASE("a short synthetic run reaches a low loss") {
   BatchResult r = trainer.evaluate(x, labels);
   CHECK(double(r.correct) / double(r.samples) > 0.95);
 }
+
+TEST_CASE("finalizeNet rejects malformed networks with the numbers") {
+  auto error = [](std::vector<int64_t> input, std::vector<LayerSpec> layers) {
+    NetSpec net;
+    net.inputShape = std::move(input);
+    net.layers = std::move(layers);
+    std::string message;
+    CHECK_FALSE(finalizeNet(net, message));
+    return message;
+  };
+  LayerSpec loss = layer("loss", LayerType::SoftmaxCrossEntropy, {0});
+  CHECK(error({8}, {conv("c", {}, 2, 3), loss}) ==
+        "layer 'c' (#0, conv2d) needs an image input [C, H, W], got [8]");
+  CHECK(error({1, 4, 4}, {conv("c", {}, 2, 5), loss}) ==
+        "layer 'c' (#0, conv2d): kernel 5x5 (stride 1x1, padding 0x0) does "
+        "not fit input [1, 4, 4]");
+  CHECK(error({1, 4, 4}, {pool("p", LayerType::MaxPool, {}, 2, 2, 2), loss}) ==
+        "layer 'p' (#0, maxpool): padding 2x2 is more than half the kernel "
+        "2x2 (a window could lie entirely in the padding)");
+  CHECK(error({4}, {dense("a", {}, 3), dense("b", {}, 2),
+                    layer("add", LayerType::Add, {0, 1}),
+                    layer("loss", LayerType::SoftmaxCrossEntropy, {2})}) ==
+        "layer 'add' (#2, add) adds [3] and [2]: shapes differ");
+  CHECK(error({4}, {dense("a", {}, 3)}) ==
+        "layer 'a' (#0, dense): the last layer must be softmax_cross_entropy");
+  CHECK(error({4}, {dense("a", {}, 3), dense("b", {}, 3),
+                    layer("loss", LayerType::SoftmaxCrossEntropy, {1})}) ==
+        "layer 'a' (#0, dense) has no consumer");
+}
