@@ -184,11 +184,12 @@ struct ModuloResult {
 /// Periodic (modulo) list scheduling of \p dfg on \p procs processors with
 /// transfer times from \p machine. Searches the smallest period from
 /// max(\p iterationBound, work / procs, largest task). \p pinned, if not
-/// empty, fixes each task's processor.
+/// empty, fixes each task's processor (-1: free). With \p maxPeriod > 0 the
+/// search gives up (an error) beyond that period.
 llvm::Expected<ModuloResult>
 scheduleModulo(const TrainingDFG &dfg, unsigned procs,
                const MachineDesc &machine, double iterationBound,
-               const std::vector<int> &pinned = {});
+               const std::vector<int> &pinned = {}, double maxPeriod = 0);
 
 /// The metrics of the report.
 struct ScheduleMetrics {

@@ -125,6 +125,8 @@ struct Prepared {
   std::vector<std::vector<unsigned>> in, out;
   /// Zero-delay topological order, highest task first among the ready.
   std::vector<unsigned> order;
+  /// Position of each task in `order`.
+  std::vector<unsigned> rank;
 };
 
 } // namespace
@@ -191,7 +193,54 @@ static Expected<Prepared> prepare(const TrainingDFG &dfg,
       if (dfg.edges[e].delay == 0 && --waiting[dfg.edges[e].dst] == 0)
         ready.push(dfg.edges[e].dst);
   }
+  P.rank.resize(n);
+  for (unsigned k = 0; k < n; ++k)
+    P.rank[P.order[k]] = k;
   return P;
+}
+
+/// As-soon-as-possible starts for period T over all edges (a longest path
+/// with weights t(u) - w*T; T >= the iteration bound keeps it finite): one pass in list order, then a
+/// worklist of the tasks whose predecessors moved, within a budget of
+/// relaxations. A skeleton to order and floor the list, not a proof of
+/// feasibility (the list scheduler's deadlines are that).
+static void computeAsap(const TrainingDFG &dfg, const Prepared &P, double T,
+                        std::vector<double> &asap) {
+  size_t n = dfg.tasks.size();
+  asap.assign(n, 0);
+  double eps = 1e-9 * T;
+  std::vector<unsigned> queue;
+  std::vector<bool> queued(n, false);
+  auto relax = [&](unsigned v) {
+    bool changed = false;
+    for (unsigned e : P.in[v]) {
+      const Edge &edge = dfg.edges[e];
+      double c = asap[edge.src] + P.time[edge.src] - edge.delay * T;
+      if (c > asap[v] + eps) {
+        asap[v] = c;
+        changed = true;
+      }
+    }
+    if (!changed)
+      return;
+    for (unsigned e : P.out[v]) {
+      unsigned w = dfg.edges[e].dst;
+      if (!queued[w]) {
+        queued[w] = true;
+        queue.push_back(w);
+      }
+    }
+  };
+  for (unsigned v : P.order)
+    relax(v);
+  size_t budget = 50 * (n + dfg.edges.size());
+  size_t head = 0;
+  for (; head < queue.size() && budget > 0; ++head, --budget) {
+    unsigned v = queue[head];
+    queued[v] = false;
+    relax(v);
+  }
+
 }
 
 /// One attempt at period T; false if some task finds no slot.
@@ -205,9 +254,47 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
   std::vector<bool> placed(n, false);
   start.assign(n, 0);
   proc.assign(n, 0);
+  // The as-soon-as-possible skeleton (with transfers if the loops allow)
+  // orders the list and floors every start, so that a task placed near its
+  // skeleton time meets the deadlines its delayed edges set.
+  std::vector<double> asap;
+  computeAsap(dfg, P, T, asap);
+  // Latest starts that keep every successor at its skeleton time or later:
+  // the list runs by increasing slack-aware deadline (earliest first).
+  std::vector<double> alap(n, std::numeric_limits<double>::infinity());
+  double horizon = 0;
+  for (unsigned v = 0; v < n; ++v)
+    horizon = std::max(horizon, asap[v] + P.time[v]);
+  for (unsigned pass = 0; pass < 4; ++pass) {
+    bool changed = false;
+    for (auto it = P.order.rbegin(); it != P.order.rend(); ++it) {
+      unsigned v = *it;
+      double best = horizon - P.time[v];
+      for (unsigned e : P.out[v]) {
+        const Edge &edge = dfg.edges[e];
+        double l = std::max(alap[edge.dst], asap[edge.dst]);
+        if (l == std::numeric_limits<double>::infinity())
+          continue;
+        best = std::min(best, l + edge.delay * T - P.time[v] - P.transfer[e]);
+      }
+      best = std::max(best, asap[v]);
+      if (best != alap[v]) {
+        alap[v] = best;
+        changed = true;
+      }
+    }
+    if (!changed)
+      break;
+  }
+  std::vector<unsigned> order = P.order;
+  std::stable_sort(order.begin(), order.end(), [&](unsigned a, unsigned b) {
+    if (alap[a] != alap[b])
+      return alap[a] < alap[b];
+    return P.rank[a] < P.rank[b];
+  });
   std::vector<unsigned> candidates;
   std::vector<bool> isCandidate(procs, false);
-  for (unsigned v : P.order) {
+  for (unsigned v : order) {
     double t = P.time[v];
     // Candidate processors: the pinned one, or all when few, else those of
     // the neighbours plus the least loaded.
@@ -271,8 +358,7 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         deadline = std::min(deadline, start[edge.dst] + edge.delay * T - t -
                                           (local ? 0.0 : P.transfer[e]));
       }
-      if (est == -inf)
-        est = 0;
+      est = std::max(est, asap[v]);
       double r = std::fmod(est, T);
       if (r < 0)
         r += T;
@@ -318,7 +404,8 @@ static void sequential(const Prepared &P, std::vector<double> &start,
 Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
                                       const MachineDesc &machine,
                                       double iterationBound,
-                                      const std::vector<int> &pinned) {
+                                      const std::vector<int> &pinned,
+                                      double maxPeriod) {
   if (procs == 0)
     return createStringError(inconvertibleErrorCode(),
                              "cannot schedule on 0 processors");
@@ -359,8 +446,13 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
   std::vector<double> start, bestStart;
   std::vector<unsigned> proc, bestProc;
   double T = result.lowerBound, failed = 0, found = 0;
-  // Geometric search upward, 1% at a time.
-  for (unsigned k = 0; k < 400 && found == 0; ++k) {
+  // Geometric search upward, 1% at a time, then faster.
+  for (unsigned k = 0; k < 80 && found == 0; ++k) {
+    if (maxPeriod > 0 && T > maxPeriod)
+      return createStringError(inconvertibleErrorCode(),
+                               "no periodic schedule found up to period %.1f "
+                               "(lower bound %.1f)",
+                               maxPeriod, result.lowerBound);
     ++result.attempts;
     if (attempt(dfg, P, procs, pinned, T, start, proc)) {
       found = T;
@@ -369,7 +461,7 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
       break;
     }
     failed = T;
-    T *= 1.01;
+    T *= k < 20 ? 1.01 : k < 40 ? 1.05 : 1.25;
   }
   if (found == 0) {
     // Pinned processors aside, one processor running the list order works.
@@ -382,7 +474,7 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
     sequential(P, bestStart, bestProc);
   } else if (failed > 0) {
     // Bisect between the last failure and the success.
-    for (unsigned k = 0; k < 4; ++k) {
+    for (unsigned k = 0; k < 3; ++k) {
       double mid = 0.5 * (failed + found);
       ++result.attempts;
       if (attempt(dfg, P, procs, pinned, mid, start, proc)) {

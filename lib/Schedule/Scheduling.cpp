@@ -288,10 +288,33 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
     }
     double bound = C.plan.planned ? C.plan.retimedBound.boundUs
                                   : C.initialBound.boundUs;
+    // Tasks placed freely first; if that stays more than 2% above the lower
+    // bound, the plan's stages pinned one per processor (the retimed pipeline
+    // as planned) get a try too, and the shorter period wins.
     Expected<ModuloResult> modulo =
         scheduleModulo(C.dfg, opts.procs, C.machine, bound);
-    if (!modulo)
-      return modulo.takeError();
+    bool tryPinned = !modulo || modulo->schedule.period >
+                                    1.02 * modulo->lowerBound;
+    if (tryPinned && C.plan.planned && C.plan.numStages <= opts.procs &&
+        C.plan.stageOfLayer.size() == C.model.layers.size()) {
+      std::vector<int> pinned;
+      for (const Task &task : C.dfg.tasks)
+        pinned.push_back(C.plan.stageOfLayer[task.layer]);
+      double limit = modulo ? modulo->schedule.period * 0.999 : 0;
+      // The lower bound of the problem, not of the pinned one.
+      double lowerBound = modulo ? modulo->lowerBound : 0;
+      Expected<ModuloResult> staged = scheduleModulo(
+          C.dfg, opts.procs, C.machine, bound, pinned, limit);
+      if (staged) {
+        if (!modulo)
+          consumeError(modulo.takeError());
+        if (lowerBound > 0)
+          staged->lowerBound = lowerBound;
+        modulo = std::move(staged);
+      } else {
+        consumeError(staged.takeError());
+      }
+    }
     for (const SavedActivation &saved : savedActivations(C))
       if (saved.forward >= 0)
         modulo->schedule.memory.push_back(
