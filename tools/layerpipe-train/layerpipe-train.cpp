@@ -408,6 +408,21 @@ static std::string delaysText(const rt::NetSpec &net,
   return s;
 }
 
+/// \p text as a JSON string literal.
+static std::string jsonString(StringRef text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", int(c));
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
 static Error writeSummary(const std::string &path, const Model &model,
                           const rt::PipelineTrainer &trainer,
                           const RunConfig &run,
@@ -418,8 +433,9 @@ static Error writeSummary(const std::string &path, const Model &model,
   std::string delays, perEpoch;
   for (size_t l = 0; l < net.layers.size(); ++l)
     if (net.layers[l].hasParams())
-      delays += fmt::format("{}\"{}\": {}", delays.empty() ? "" : ", ",
-                            net.layers[l].name, run.train.delays[l]);
+      delays += fmt::format("{}{}: {}", delays.empty() ? "" : ", ",
+                            jsonString(net.layers[l].name),
+                            run.train.delays[l]);
   for (size_t e = 0; e < figures.size(); ++e)
     perEpoch += fmt::format(
         "{}    {{\"epoch\": {}, \"loss\": {:.6f}, \"train_accuracy\": {:.6f}, "
@@ -430,8 +446,8 @@ static Error writeSummary(const std::string &path, const Model &model,
         figures[e].pipelined ? "true" : "false");
   const EpochFigures &last = figures.back();
   std::string text = fmt::format(
-      "{{\n  \"model\": \"{}\",\n  \"data\": \"{}\",\n  \"policy\": \"{}\",\n"
-      "  \"delays_rule\": \"{}\",\n  \"stages\": {},\n  \"delays\": {{{}}},\n"
+      "{{\n  \"model\": {},\n  \"data\": \"{}\",\n  \"policy\": \"{}\",\n"
+      "  \"delays_rule\": {},\n  \"stages\": {},\n  \"delays\": {{{}}},\n"
       "  \"hybrid\": {},\n  \"epochs\": {},\n  \"batch\": {},\n"
       "  \"lr\": {},\n  \"momentum\": {},\n  \"weight_decay\": {},\n"
       "  \"lr_schedule\": \"{}\",\n  \"seed\": {},\n"
@@ -442,8 +458,8 @@ static Error writeSummary(const std::string &path, const Model &model,
       "  \"weight_memory_bytes\": {},\n  \"stashed_weight_bytes\": {},\n"
       "  \"optimizer_bytes\": {},\n  \"gradient_bytes\": {},\n"
       "  \"activation_bytes\": {},\n  \"per_epoch\": [\n{}\n  ]\n}}\n",
-      model.name, dataFlag.getValue(),
-      rt::weightPolicyName(run.train.policy), delaysFlag.getValue(),
+      jsonString(model.name), dataFlag.getValue(),
+      rt::weightPolicyName(run.train.policy), jsonString(delaysFlag),
       run.numStages, delays, hybridEpochs.getValue(), figures.size(),
       run.batch, lr.getValue(), momentum.getValue(), weightDecay.getValue(),
       rt::lrScheduleName(run.train.sgd.schedule), seed.getValue(),
