@@ -137,7 +137,7 @@ TEST_CASE("a delayed training chain reaches work / procs") {
     checkValid(*R);
     // Tasks of 2 to 4 units: with 8 processors (periods of about 8) the
     // greedy packing loses more (a known weakness, docs/scheduling.md).
-    CHECK(R->schedule.period <= R->lowerBound * (procs <= 4 ? 1.05 : 1.4));
+    CHECK(R->schedule.period <= R->lowerBound * (procs <= 4 ? 1.07 : 1.4));
     checkSimulation(R->schedule);
   }
 }
