@@ -15,9 +15,9 @@
 
 #include "Options.h"
 
+#include "layerpipe/OutputFile.h"
 #include "layerpipe/Summary.h"
 
-#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <fmt/format.h>
@@ -151,27 +151,6 @@ static Error runStage(Compilation &C, StageTimes &times, StringRef name,
   return Error::success();
 }
 
-/// Writes a file through \p write; a file that cannot be opened or written
-/// is an error naming the path.
-static Error writeFile(StringRef path,
-                       function_ref<void(raw_ostream &)> write) {
-  std::error_code ec;
-  raw_fd_ostream os(path, ec, sys::fs::OF_Text);
-  if (ec)
-    return createStringError(ec, "cannot write '%s': %s", path.str().c_str(),
-                             ec.message().c_str());
-  write(os);
-  os.close();
-  if (os.has_error()) {
-    std::string msg = os.error().message();
-    os.clear_error();
-    return createStringError(inconvertibleErrorCode(),
-                             "cannot write '%s': %s", path.str().c_str(),
-                             msg.c_str());
-  }
-  return Error::success();
-}
-
 /// Runs one stage's add*ToReport. Stages only add keys; one that assigns a
 /// whole object (say `metrics`) would drop what earlier stages wrote there,
 /// so the top-level objects' keys are put back where a stage removed them
@@ -287,7 +266,7 @@ static Error compile(StageTimes &times) {
     if (Error err = fill("report: schedule", addScheduleToReport))
       return err;
     if (Error err = stage("report: write", false, [&] {
-          return writeFile(reportJsonPath, [&](raw_ostream &os) {
+          return writeOutputFile(reportJsonPath, [&](raw_ostream &os) {
             os << report.dump(2) << "\n";
           });
         }))
@@ -295,14 +274,14 @@ static Error compile(StageTimes &times) {
   }
   if (!emitDotPath.empty())
     if (Error err = stage("emit DOT", false, [&] {
-          return writeFile(emitDotPath, [&](raw_ostream &os) {
+          return writeOutputFile(emitDotPath, [&](raw_ostream &os) {
             writeDFGDot(C.dfg, C.model, os);
           });
         }))
       return err;
   if (!emitDfgPath.empty())
     if (Error err = stage("emit DFG JSON", false, [&] {
-          return writeFile(emitDfgPath, [&](raw_ostream &os) {
+          return writeOutputFile(emitDfgPath, [&](raw_ostream &os) {
             writeDFGJson(C.dfg, C.model, os);
           });
         }))
