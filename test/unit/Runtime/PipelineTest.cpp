@@ -375,3 +375,23 @@ TEST_CASE("finalizeNet rejects malformed networks with the numbers") {
                     layer("loss", LayerType::SoftmaxCrossEntropy, {1})}) ==
         "layer 'a' (#0, dense) has no consumer");
 }
+
+TEST_CASE("two runs with the same configuration agree bit for bit") {
+  NetSpec net = residualNet();
+  auto run = [&] {
+    TrainConfig config = sgd(0.05f, 0.9f, 1e-4f, 8);
+    config.policy = WeightPolicy::Ema;
+    config.delays.assign(net.layers.size(), 0);
+    config.delays[0] = config.delays[1] = 2; // conv1, bn1
+    PipelineTrainer trainer = makeTrainer(net, config);
+    Batches batches(net, 8, 5);
+    Tensor x;
+    std::vector<int32_t> labels;
+    for (int64_t k = 0; k < 5; ++k) {
+      batches.get(k, x, labels);
+      trainer.step(x, labels);
+    }
+    return std::make_pair(trainer.params(), trainer.state());
+  };
+  CHECK(run() == run());
+}
