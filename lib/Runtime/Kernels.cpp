@@ -160,81 +160,89 @@ static constexpr int64_t kColumnBlockFloats = int64_t(1) << 16;
 
 static int64_t samplesPerBlock(const WindowGeom &g) {
   int64_t perSample = g.c * g.kh * g.kw * g.outPlane();
-  return std::max<int64_t>(1, kColumnBlockFloats / std::max<int64_t>(1, perSample));
+  return std::max<int64_t>(1, kColumnBlockFloats /
+                                  std::max<int64_t>(1, perSample));
 }
 
-/// Calls \p fn(first sample, block geometry) for consecutive sample blocks.
-template <typename Fn> static void forEachBlock(const WindowGeom &g, Fn fn) {
+/// One block of samples of a convolution: its geometry, its first sample,
+/// and the sizes of its column matrix [rows, cols].
+struct ConvBlock {
+  WindowGeom sub;
+  int64_t first, rows, cols;
+  int64_t inOffset, outOffset; ///< of the block's first sample in x and y
+};
+
+/// Calls \p fn(ConvBlock) for consecutive sample blocks of \p g.
+template <typename Fn>
+static void forEachBlock(const WindowGeom &g, int64_t outChannels, Fn fn) {
   int64_t block = samplesPerBlock(g);
   for (int64_t n0 = 0; n0 < g.n; n0 += block) {
-    WindowGeom sub = g;
-    sub.n = std::min(block, g.n - n0);
-    fn(n0, sub);
+    ConvBlock b;
+    b.sub = g;
+    b.sub.n = std::min(block, g.n - n0);
+    b.first = n0;
+    b.rows = g.c * g.kh * g.kw;
+    b.cols = b.sub.n * g.outPlane();
+    b.inOffset = n0 * g.c * g.inPlane();
+    b.outOffset = n0 * outChannels * g.outPlane();
+    fn(b);
   }
 }
 
 void conv2dForward(const WindowGeom &g, int64_t outChannels, const float *x,
                    const float *weight, const float *bias, float *y,
                    Scratch &scratch) {
-  int64_t k = g.c * g.kh * g.kw, inSize = g.c * g.inPlane(),
-          outSize = outChannels * g.outPlane();
-  forEachBlock(g, [&](int64_t n0, const WindowGeom &sub) {
-    int64_t cols = sub.n * sub.outPlane();
-    float *col = scratch.getA(k * cols);
-    float *out = scratch.getB(outChannels * cols);
-    im2col(sub, x + n0 * inSize, col);
+  forEachBlock(g, outChannels, [&](const ConvBlock &b) {
+    float *col = scratch.getA(b.rows * b.cols);
+    float *out = scratch.getB(outChannels * b.cols);
+    im2col(b.sub, x + b.inOffset, col);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(outChannels),
-                int(cols), int(k), 1.0f, weight, int(k), col, int(cols), 0.0f,
-                out, int(cols));
-    permuteBatchChannel(sub.n, outChannels, sub.outPlane(), out,
-                        y + n0 * outSize, /*toChannelMajor=*/false, bias);
+                int(b.cols), int(b.rows), 1.0f, weight, int(b.rows), col,
+                int(b.cols), 0.0f, out, int(b.cols));
+    permuteBatchChannel(b.sub.n, outChannels, g.outPlane(), out,
+                        y + b.outOffset, /*toChannelMajor=*/false, bias);
   });
 }
 
 void conv2dBackwardData(const WindowGeom &g, int64_t outChannels,
                         const float *dy, const float *weight, float *dx,
                         Scratch &scratch) {
-  int64_t k = g.c * g.kh * g.kw, inSize = g.c * g.inPlane(),
-          outSize = outChannels * g.outPlane();
-  forEachBlock(g, [&](int64_t n0, const WindowGeom &sub) {
-    int64_t cols = sub.n * sub.outPlane();
-    float *dyT = scratch.getB(outChannels * cols);
-    float *dcol = scratch.getA(k * cols);
-    permuteBatchChannel(sub.n, outChannels, sub.outPlane(), dy + n0 * outSize,
+  forEachBlock(g, outChannels, [&](const ConvBlock &b) {
+    float *dyT = scratch.getB(outChannels * b.cols);
+    float *dcol = scratch.getA(b.rows * b.cols);
+    permuteBatchChannel(b.sub.n, outChannels, g.outPlane(), dy + b.outOffset,
                         dyT, /*toChannelMajor=*/true, nullptr);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(k), int(cols),
-                int(outChannels), 1.0f, weight, int(k), dyT, int(cols), 0.0f,
-                dcol, int(cols));
-    float *dxBlock = dx + n0 * inSize;
-    std::memset(dxBlock, 0, sizeof(float) * size_t(sub.n * inSize));
-    col2im(sub, dcol, dxBlock);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(b.rows),
+                int(b.cols), int(outChannels), 1.0f, weight, int(b.rows), dyT,
+                int(b.cols), 0.0f, dcol, int(b.cols));
+    float *dxBlock = dx + b.inOffset;
+    std::memset(dxBlock, 0, sizeof(float) * size_t(b.sub.n * g.c * g.inPlane()));
+    col2im(b.sub, dcol, dxBlock);
   });
 }
 
 void conv2dBackwardWeights(const WindowGeom &g, int64_t outChannels,
                            const float *x, const float *dy, float *dWeight,
                            float *dBias, Scratch &scratch) {
-  int64_t k = g.c * g.kh * g.kw, inSize = g.c * g.inPlane(),
-          outSize = outChannels * g.outPlane();
   if (dBias)
     std::fill(dBias, dBias + outChannels, 0.0f);
   // Blocks add into dWeight in sample order: a fixed summation order.
-  forEachBlock(g, [&](int64_t n0, const WindowGeom &sub) {
-    int64_t cols = sub.n * sub.outPlane();
-    float *col = scratch.getA(k * cols);
-    float *dyT = scratch.getB(outChannels * cols);
-    im2col(sub, x + n0 * inSize, col);
-    permuteBatchChannel(sub.n, outChannels, sub.outPlane(), dy + n0 * outSize,
+  forEachBlock(g, outChannels, [&](const ConvBlock &b) {
+    float *col = scratch.getA(b.rows * b.cols);
+    float *dyT = scratch.getB(outChannels * b.cols);
+    im2col(b.sub, x + b.inOffset, col);
+    permuteBatchChannel(b.sub.n, outChannels, g.outPlane(), dy + b.outOffset,
                         dyT, /*toChannelMajor=*/true, nullptr);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(outChannels),
-                int(k), int(cols), 1.0f, dyT, int(cols), col, int(cols),
-                n0 == 0 ? 0.0f : 1.0f, dWeight, int(k));
+                int(b.rows), int(b.cols), 1.0f, dyT, int(b.cols), col,
+                int(b.cols), b.first == 0 ? 0.0f : 1.0f, dWeight,
+                int(b.rows));
     if (!dBias)
       return;
     for (int64_t o = 0; o < outChannels; ++o) {
-      const float *row = dyT + o * cols;
+      const float *row = dyT + o * b.cols;
       float sum = 0;
-      for (int64_t p = 0; p < cols; ++p)
+      for (int64_t p = 0; p < b.cols; ++p)
         sum += row[p];
       dBias[o] += sum;
     }

@@ -35,6 +35,15 @@ struct Batches {
     int64_t per = data.count / batch;
     gatherBatch(data, order, (k % per) * batch, batch, x, labels);
   }
+  /// Runs steps [from, to) of \p trainer on batches from..to-1.
+  void train(PipelineTrainer &trainer, int64_t from, int64_t to) const {
+    Tensor x;
+    std::vector<int32_t> labels;
+    for (int64_t k = from; k < to; ++k) {
+      get(k, x, labels);
+      trainer.step(x, labels);
+    }
+  }
 };
 
 PipelineTrainer makeTrainer(const NetSpec &net, TrainConfig config) {
@@ -179,12 +188,7 @@ TEST_CASE("weight policies: equal without delays, different with them") {
     config.policy = policy;
     config.delays = delays;
     PipelineTrainer trainer = makeTrainer(net, config);
-    Tensor x;
-    std::vector<int32_t> labels;
-    for (int64_t k = 0; k < 8; ++k) {
-      batches.get(k, x, labels);
-      trainer.step(x, labels);
-    }
+    batches.train(trainer, 0, 8);
     return trainer.params();
   };
   std::vector<int64_t> none{0, 0, 0, 0, 0}, delayed{3, 0, 3, 0, 0};
@@ -235,17 +239,14 @@ TEST_CASE("hybrid: after the switch, training is plain synchronous SGD") {
   config.delays = {2, 0, 0, 0, 1, 0, 0, 0};
   PipelineTrainer trainer = makeTrainer(net, config);
   Batches batches(net, 8, 6);
-  Tensor x;
-  std::vector<int32_t> labels;
-  for (int64_t k = 0; k < 4; ++k) {
-    batches.get(k, x, labels);
-    trainer.step(x, labels);
-  }
+  batches.train(trainer, 0, 4);
   trainer.switchToSynchronous();
   CHECK(trainer.memory().activations == 0);
   auto params = trainer.params();
   auto mom = trainer.momentum();
   std::vector<std::vector<float>> grads;
+  Tensor x;
+  std::vector<int32_t> labels;
   for (int64_t k = 4; k < 7; ++k) {
     batches.get(k, x, labels);
     trainer.step(x, labels);
@@ -265,12 +266,7 @@ TEST_CASE("memory report: stashed versions, activations, optimizer state") {
     config.delays = delays;
     PipelineTrainer trainer = makeTrainer(net, config);
     Batches batches(net, 4, 1);
-    Tensor x;
-    std::vector<int32_t> labels;
-    for (int64_t k = 0; k < 6; ++k) {
-      batches.get(k, x, labels);
-      trainer.step(x, labels);
-    }
+    batches.train(trainer, 0, 6);
     return trainer.peakMemory();
   };
   int64_t w1 = 4 * (5 * 4 + 4), w2 = 4 * (4 * 4 + 4), w3 = 4 * (4 * 3 + 3);
@@ -385,12 +381,7 @@ TEST_CASE("two runs with the same configuration agree bit for bit") {
     config.delays[0] = config.delays[1] = 2; // conv1, bn1
     PipelineTrainer trainer = makeTrainer(net, config);
     Batches batches(net, 8, 5);
-    Tensor x;
-    std::vector<int32_t> labels;
-    for (int64_t k = 0; k < 5; ++k) {
-      batches.get(k, x, labels);
-      trainer.step(x, labels);
-    }
+    batches.train(trainer, 0, 5);
     return std::make_pair(trainer.params(), trainer.state());
   };
   CHECK(run() == run());
