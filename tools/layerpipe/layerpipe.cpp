@@ -237,7 +237,8 @@ static Error compile(StageTimes &times) {
         return Error::success();
       }))
     return err;
-  if (Error err = stage("planning", true, [&] { return runPlanning(C); }))
+  // The planner dumps the DFG after each of its own passes.
+  if (Error err = stage("planning", false, [&] { return runPlanning(C); }))
     return err;
   if (Error err = stage("scheduling", false, [&] { return runScheduling(C); }))
     return err;
