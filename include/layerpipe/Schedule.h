@@ -178,6 +178,8 @@ llvm::Expected<Schedule> scheduleSynchronous(const StagePipeline &pipeline,
 struct ModuloResult {
   Schedule schedule;
   double lowerBound = 0;
+  /// The iteration bound the caller passed in (filled by runScheduling).
+  double iterationBound = 0;
   unsigned attempts = 0;
 };
 

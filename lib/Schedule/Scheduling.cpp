@@ -217,9 +217,14 @@ static Expected<ModuloResult> schedulePipeDream(const StagePipeline &P,
     edge(U[s], BG[s], 1, 0, EdgeKind::Weight);
     edge(U[s], U[s], 1, 0, EdgeKind::UpdateState);
   }
-  Expected<ModuloResult> result = scheduleModulo(dfg, p, machine, 0, pinned);
+  Expected<IterationBound> bound = computeIterationBound(dfg);
+  if (!bound)
+    return bound.takeError();
+  Expected<ModuloResult> result =
+      scheduleModulo(dfg, p, machine, bound->boundUs, pinned);
   if (!result)
     return result.takeError();
+  result->iterationBound = bound->boundUs;
   for (unsigned v = 0; v < dfg.tasks.size(); ++v) {
     result->schedule.tasks[v].stage = dfg.tasks[v].layer;
     result->schedule.tasks[v].layer = -1;
@@ -293,6 +298,8 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
     // as planned) get a try too, and the shorter period wins.
     Expected<ModuloResult> modulo =
         scheduleModulo(C.dfg, opts.procs, C.machine, bound);
+    if (modulo)
+      modulo->iterationBound = bound;
     bool tryPinned = !modulo || modulo->schedule.period >
                                     1.02 * modulo->lowerBound;
     if (tryPinned && C.plan.planned && C.plan.numStages <= opts.procs &&
@@ -310,6 +317,7 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
           consumeError(modulo.takeError());
         if (lowerBound > 0)
           staged->lowerBound = lowerBound;
+        staged->iterationBound = bound;
         modulo = std::move(staged);
       } else {
         consumeError(staged.takeError());
@@ -330,8 +338,7 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
   M.period = R.schedule.period;
   M.lowerBound = result->lowerBound;
   M.attempts = result->attempts;
-  M.iterationBound =
-      C.plan.planned ? C.plan.retimedBound.boundUs : C.initialBound.boundUs;
+  M.iterationBound = result->iterationBound;
   int64_t limit = opts.memoryLimitBytes;
   if (limit > 0)
     R.schedule.memoryLimit.assign(opts.procs, limit);
@@ -458,9 +465,12 @@ nlohmann::json scheduleMetricsJSON(const ScheduleResult &R) {
 void addScheduleToReport(const Compilation &C, nlohmann::json &report) {
   if (!C.schedule.scheduled)
     return;
-  nlohmann::json metrics = scheduleMetricsJSON(C.schedule);
+  // Other stages put their figures in `metrics` too: add, never replace.
+  nlohmann::json &metrics = report["metrics"];
+  nlohmann::json ours = scheduleMetricsJSON(C.schedule);
+  for (auto &item : ours.items())
+    metrics[item.key()] = item.value();
   metrics["verified"] = C.options.verify;
-  report["metrics"] = std::move(metrics);
 }
 
 } // namespace layerpipe
