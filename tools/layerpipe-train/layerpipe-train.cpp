@@ -27,6 +27,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -457,7 +458,8 @@ static Error writeSummary(const std::string &path, const Model &model,
       "  \"peak_memory_bytes\": {},\n"
       "  \"weight_memory_bytes\": {},\n  \"stashed_weight_bytes\": {},\n"
       "  \"optimizer_bytes\": {},\n  \"gradient_bytes\": {},\n"
-      "  \"activation_bytes\": {},\n  \"per_epoch\": [\n{}\n  ]\n}}\n",
+      "  \"activation_bytes\": {},\n  \"diverged\": false,\n"
+      "  \"per_epoch\": [\n{}\n  ]\n}}\n",
       jsonString(model.name), dataFlag.getValue(),
       rt::weightPolicyName(run.train.policy), jsonString(delaysFlag),
       run.numStages, delays, hybridEpochs.getValue(), figures.size(),
@@ -514,6 +516,7 @@ static Error run() {
   int every = progressEvery > 0 ? progressEvery : (tty ? 20 : 0);
   std::vector<EpochFigures> figures;
   double trainSeconds = 0, trainCpuSeconds = 0;
+  std::string diverged;
   int64_t trainSamples = 0;
   rt::Tensor x;
   std::vector<int32_t> labels;
@@ -534,6 +537,12 @@ static Error run() {
     for (int64_t s = 0; s < stepsPerEpoch; ++s) {
       rt::gatherBatch(train, order, s * batch, batch, x, labels);
       rt::BatchResult r = trainer.step(x, labels);
+      if (!std::isfinite(r.lossSum)) {
+        diverged = fmt::format("training diverged: the loss of epoch {}, "
+                               "batch {} is {}",
+                               epoch + 1, s + 1, r.lossSum / double(batch));
+        break;
+      }
       sum.lossSum += r.lossSum;
       sum.correct += r.correct;
       sum.samples += r.samples;
@@ -546,6 +555,20 @@ static Error run() {
         outs() << (tty ? "\r" + line : line + "\n");
         outs().flush();
       }
+    }
+    if (!diverged.empty()) {
+      if (tty && every > 0)
+        outs() << "\r\x1b[K";
+      outs().flush();
+      if (!summaryJson.empty()) {
+        std::ofstream out(summaryJson);
+        out << fmt::format("{{\n  \"model\": {},\n  \"policy\": \"{}\",\n"
+                           "  \"diverged\": true,\n  \"message\": {}\n}}\n",
+                           jsonString(model->name),
+                           rt::weightPolicyName(runConfig.train.policy),
+                           jsonString(diverged));
+      }
+      return fail(diverged);
     }
     f.seconds = std::chrono::duration<double>(
                     std::chrono::steady_clock::now() - start)

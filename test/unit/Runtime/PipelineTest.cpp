@@ -140,14 +140,15 @@ TEST_CASE("hand-computed delayed SGD: one dense layer, delay 2") {
   }
 }
 
-TEST_CASE("stash equals an independent delayed-SGD loop, bit for bit") {
-  NetSpec net = threeDense();
-  const int64_t d = 2;
+/// Trains \p net with \p delays under `stash` and checks the result against
+/// an independent loop in which every gradient is the exact gradient at
+/// W(j) of batch j and layer l applies the one of batch k − D_l at step k.
+static void checkStashAgainstDelayedLoop(const NetSpec &net,
+                                         std::vector<int64_t> delays) {
   TrainConfig config = sgd(0.1f, 0.9f, 1e-4f, 5);
   config.policy = WeightPolicy::Stash;
-  config.delays = {d, 0, d, 0, 0};
+  config.delays = delays;
   PipelineTrainer trainer = makeTrainer(net, config);
-  CHECK(trainer.delays() == std::vector<int64_t>{2, 2, 2, 0, 0});
   std::vector<std::vector<float>> params, state, mom;
   initParams(net, 5, params, state);
   for (auto &p : params)
@@ -159,15 +160,13 @@ TEST_CASE("stash equals an independent delayed-SGD loop, bit for bit") {
   for (int64_t k = 0; k < 9; ++k) {
     batches.get(k, x, labels);
     trainer.step(x, labels);
-    // The reference: every gradient is the exact gradient at W(k) of batch
-    // k; layer l applies the one of batch k − D_l.
     std::vector<std::vector<float>> grads;
     forwardBackward(net, params, x, labels, k, 5, &grads);
     history.push_back(grads);
     for (size_t l = 0; l < params.size(); ++l) {
       if (params[l].empty())
         continue;
-      int64_t j = k - config.delays[l];
+      int64_t j = k - delays[l];
       if (j >= 0)
         plainUpdate(params[l], mom[l], history[size_t(j)][l], 0.1f, 0.9f,
                     1e-4f);
@@ -177,6 +176,25 @@ TEST_CASE("stash equals an independent delayed-SGD loop, bit for bit") {
     INFO("layer " << net.layers[l].name);
     CHECK(trainer.params()[l] == params[l]);
   }
+}
+
+TEST_CASE("stash equals an independent delayed-SGD loop, bit for bit") {
+  NetSpec dense3 = threeDense();
+  {
+    PipelineTrainer t(dense3, [] {
+      TrainConfig c;
+      c.policy = WeightPolicy::Stash;
+      c.delays = {2, 0, 2, 0, 0};
+      return c;
+    }());
+    std::string error;
+    REQUIRE(t.check(error));
+    CHECK(t.delays() == std::vector<int64_t>{2, 2, 2, 0, 0});
+  }
+  checkStashAgainstDelayedLoop(dense3, {2, 0, 2, 0, 0});
+  NetSpec cnn = convNet(); // conv relu pool flat fc1 tanh fc2 loss
+  checkStashAgainstDelayedLoop(cnn, {1, 0, 0, 0, 1, 0, 1, 0});
+  checkStashAgainstDelayedLoop(cnn, {3, 0, 0, 0, 2, 0, 1, 0});
 }
 
 TEST_CASE("weight policies: equal without delays, different with them") {
