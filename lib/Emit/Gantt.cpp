@@ -207,7 +207,9 @@ void writeGanttSVG(const ScheduleResult &R, raw_ostream &os) {
   }
   double step = tickStep(chart.length);
   double axisY = top + plotHeight;
-  for (double t = 0; t <= chart.length + 1e-9; t += step) {
+  // Ticks at multiples of the step in absolute time.
+  double firstTick = std::ceil(chart.origin / step - 1e-9) * step - chart.origin;
+  for (double t = firstTick; t <= chart.length + 1e-9; t += step) {
     double x = left + t * scale;
     os << formatv("<line class=\"tick\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" "
                   "y2=\"{2}\"/>\n",

@@ -370,11 +370,16 @@ Error runScheduling(Compilation &C) {
   ScheduleMetrics &M = R.metrics;
   const Schedule &S = R.schedule;
   M.procs = opts.procs;
-  M.sequentialTime = 0;
-  for (const Task &task : C.dfg.tasks)
-    M.sequentialTime += task.timeUs;
-  // Work per iteration (per micro-batch when synchronous).
+  // Work per iteration (per micro-batch when synchronous, where a step
+  // updates the weights once for all its micro-batches). The sequential
+  // time is that same work on one processor.
   double work = totalWork(S) / (S.periodic ? 1 : S.microBatches);
+  M.sequentialTime = work;
+  if (S.periodic && S.name == "layerpipe") {
+    M.sequentialTime = 0;
+    for (const Task &task : C.dfg.tasks)
+      M.sequentialTime += task.timeUs;
+  }
   M.speedup = M.period > 0 ? M.sequentialTime / M.period : 0;
   M.utilization = M.period > 0 ? work / (M.procs * M.period) : 0;
   M.bubbleFraction = 1 - M.utilization;
