@@ -10,9 +10,15 @@ epoch is dropped, as in layerpipe-train. Prints one line per epoch and a
 final line `pytorch: samples_per_s=... test_accuracy=...` (training time
 only, evaluation excluded).
 
+--delay D trains with every gradient applied D steps after it was computed
+(on the weights of its own step): delayed SGD with weight stashing, an
+independent cross-check of `layerpipe-train --delays=uniform:D
+--weights=stash`.
+
 Run with Debian's interpreter: /usr/bin/python3 bench/pytorch_lenet.py
 """
 import argparse
+import collections
 import gzip
 import json
 import struct
@@ -74,6 +80,7 @@ def main():
     p.add_argument("--test-limit", type=int, default=0)
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--summary-json", default="")
+    p.add_argument("--delay", type=int, default=0)
     args = p.parse_args()
 
     torch.set_num_threads(1)
@@ -84,6 +91,7 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     steps = x_train.shape[0] // args.batch
     train_seconds, train_cpu, train_samples = 0.0, 0.0, 0
+    pending = collections.deque()
     for epoch in range(args.epochs):
         model.train()
         order = torch.randperm(x_train.shape[0])
@@ -96,7 +104,16 @@ def main():
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             loss.backward()
-            opt.step()
+            step = True
+            if args.delay > 0:
+                pending.append([q.grad.clone() for q in model.parameters()])
+                # No gradient old enough yet: the step is skipped.
+                step = len(pending) > args.delay
+                if step:
+                    for q, g in zip(model.parameters(), pending.popleft()):
+                        q.grad = g
+            if step:
+                opt.step()
             loss_sum += loss.item() * args.batch
             correct += (logits.argmax(1) == yb).sum().item()
         seconds = time.perf_counter() - start

@@ -51,6 +51,12 @@ for w in stash latest ema; do
   run "layerpipe2-4-$w-small-step" $SMALL --delays=layerpipe2 --stages-count 4 --weights=$w
 done
 run "hybrid-layerpipe2-4-ema-small-step" $SMALL --delays=layerpipe2 --stages-count 4 --weights=ema --hybrid 1
+# Independent cross-check of delayed SGD: PyTorch applying each gradient one
+# step late against our uniform delay 1 with stash, same setting.
+run "uniform1-stash" $MAIN --delays=uniform:1 --weights=stash
+/usr/bin/python3 bench/pytorch_lenet.py --epochs 2 --batch 64 --lr 0.05 \
+  --momentum 0.9 --seed 1 --train-limit "$LIMIT" --delay 1 \
+  > "$OUT/torch-delay1.log" 2>&1 || true
 bash bench/train_vs_pytorch.sh 2 "$LIMIT" "$BUILD" > "$OUT/bench.log" 2>&1
 
 python3 - "$OUT" <<'PY' > docs/results-training.md
@@ -97,6 +103,14 @@ for name, _ in runs:
     eps = res[name]["per_epoch"]
     cells = " | ".join(f"{100 * e['test_accuracy']:.2f}%" + (" (pipelined)" if e["pipelined"] else "") for e in eps)
     print(f"| {name} | {cells} |")
+print("\n## Cross-check: delayed SGD in PyTorch\n")
+print("`/usr/bin/python3 bench/pytorch_lenet.py --epochs 2 --batch 64 --lr 0.05 "
+      "--momentum 0.9 --seed 1 --delay 1` applies every gradient one step "
+      "late (on the weights of its own step), i.e. the semantics of the "
+      "uniform1-stash row above, implemented independently:\n")
+print("```")
+print(open(os.path.join(out, "torch-delay1.log")).read().rstrip())
+print("```")
 print("\n## Speed against PyTorch\n")
 print("`bench/train_vs_pytorch.sh 2 0` (both on one thread, same model, data, "
       "batch, lr, momentum; samples/s of training only):\n")
