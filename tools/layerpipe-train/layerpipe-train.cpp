@@ -513,7 +513,11 @@ static Error run() {
   outs().flush();
 
   bool tty = isatty(fileno(stdout));
-  int every = progressEvery > 0 ? progressEvery : (tty ? 20 : 0);
+  // On a terminal without --progress-every, the line is redrawn at most
+  // every 0.2 s; otherwise every N batches, one line each.
+  int every = progressEvery > 0 ? progressEvery : (tty ? 1 : 0);
+  bool redraw = tty && progressEvery == 0;
+  auto lastDraw = std::chrono::steady_clock::now();
   std::vector<EpochFigures> figures;
   double trainSeconds = 0, trainCpuSeconds = 0;
   std::string diverged;
@@ -547,17 +551,21 @@ static Error run() {
       sum.correct += r.correct;
       sum.samples += r.samples;
       if (every > 0 && (s + 1) % every == 0 && s + 1 < stepsPerEpoch) {
+        auto now = std::chrono::steady_clock::now();
+        if (redraw && now - lastDraw < std::chrono::milliseconds(200))
+          continue;
+        lastDraw = now;
         std::string line = fmt::format(
             "  epoch {}/{}: batch {}/{} loss {:.4f} train-acc {:.2f}%",
             epoch + 1, epochs.getValue(), s + 1, stepsPerEpoch,
             sum.lossSum / double(sum.samples),
             100.0 * double(sum.correct) / double(sum.samples));
-        outs() << (tty ? "\r" + line : line + "\n");
+        outs() << (redraw ? "\r" + line : line + "\n");
         outs().flush();
       }
     }
     if (!diverged.empty()) {
-      if (tty && every > 0)
+      if (redraw)
         outs() << "\r\x1b[K";
       outs().flush();
       if (!summaryJson.empty()) {
@@ -574,7 +582,7 @@ static Error run() {
                     std::chrono::steady_clock::now() - start)
                     .count();
     f.cpuSeconds = cpuSeconds() - cpuStart;
-    if (tty && every > 0)
+    if (redraw)
       outs() << "\r\x1b[K";
     trainSeconds += f.seconds;
     trainCpuSeconds += f.cpuSeconds;
