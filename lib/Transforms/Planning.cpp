@@ -30,64 +30,28 @@ using namespace llvm;
 
 namespace layerpipe {
 
+// Flag spellings, indexed by the enums' values (their order in Transforms.h).
 StringRef weightPolicyName(WeightPolicy policy) {
-  switch (policy) {
-  case WeightPolicy::Stash:
-    return "stash";
-  case WeightPolicy::Latest:
-    return "latest";
-  case WeightPolicy::Ema:
-    return "ema";
-  case WeightPolicy::Sync:
-    return "sync";
-  }
-  llvm_unreachable("unknown weight policy");
+  static const char *const names[] = {"stash", "latest", "ema", "sync"};
+  return names[size_t(policy)];
 }
 
 StringRef delayRuleName(DelayRule rule) {
-  switch (rule) {
-  case DelayRule::None:
-    return "none";
-  case DelayRule::LayerPipe2:
-    return "layerpipe2";
-  case DelayRule::Auto:
-    return "auto";
-  case DelayRule::Uniform:
-    return "uniform";
-  case DelayRule::FromModel:
-    return "model";
-  }
-  llvm_unreachable("unknown delay rule");
+  static const char *const names[] = {"none", "layerpipe2", "auto", "uniform",
+                                      "model"};
+  return names[size_t(rule)];
 }
 
 StringRef groupingModeName(GroupingMode mode) {
-  switch (mode) {
-  case GroupingMode::Optimal:
-    return "optimal";
-  case GroupingMode::PerLayer:
-    return "per-layer";
-  case GroupingMode::Hints:
-    return "hints";
-  case GroupingMode::Explicit:
-    return "explicit";
-  }
-  llvm_unreachable("unknown grouping mode");
+  static const char *const names[] = {"optimal", "per-layer", "hints",
+                                      "explicit"};
+  return names[size_t(mode)];
 }
 
 StringRef retimingMethodName(RetimingMethod method) {
-  switch (method) {
-  case RetimingMethod::Auto:
-    return "auto";
-  case RetimingMethod::Stages:
-    return "stages";
-  case RetimingMethod::MinPeriod:
-    return "min-period";
-  case RetimingMethod::MinMemory:
-    return "min-memory";
-  case RetimingMethod::None:
-    return "none";
-  }
-  llvm_unreachable("unknown retiming method");
+  static const char *const names[] = {"auto", "stages", "min-period",
+                                      "min-memory", "none"};
+  return names[size_t(method)];
 }
 
 /// The stage count of an optimal grouping: --stages-count, else one stage
@@ -166,120 +130,107 @@ planStagesAndDelays(const Model &model, const MachineDesc &machine,
                         std::move(plan.gradientDelay));
 }
 
+/// \p r with the clock period it reaches on \p dfg.
+static Expected<RetimingResult> withPeriod(const TrainingDFG &dfg,
+                                           Retiming r) {
+  TrainingDFG retimed = dfg;
+  applyRetiming(retimed, r);
+  Expected<double> period = computeClockPeriod(retimed);
+  if (!period)
+    return period.takeError();
+  return RetimingResult{std::move(r), *period};
+}
+
+/// The retiming `--retiming=min-memory` asks for: fewest register bytes
+/// under the period bound, starting from the stage retiming (or the minimum
+/// period), which meets the default bound and makes the flow's costs
+/// non-negative.
+static Expected<RetimingResult> retimeForMemory(const Compilation &C,
+                                                const TrainingDFG &dfg,
+                                                const PlanOptions &options,
+                                                const PipelinePlan &plan) {
+  auto start = retimeByStages(dfg, C.model, plan.stageOfLayer, plan.numStages);
+  Expected<RetimingResult> begin =
+      start ? withPeriod(dfg, std::move(*start)) : start.takeError();
+  if (!begin) {
+    consumeError(begin.takeError());
+    begin = retimeMinPeriod(dfg);
+    if (!begin)
+      return begin.takeError();
+  }
+  double bound =
+      options.periodBoundUs > 0 ? options.periodBoundUs : begin->periodUs;
+  if (begin->periodUs > bound * (1 + 1e-12)) {
+    auto fastest = retimeMinPeriod(dfg);
+    if (!fastest)
+      return fastest.takeError();
+    if (fastest->periodUs > bound * (1 + 1e-12))
+      return createStringError(
+          inconvertibleErrorCode(),
+          "--period-bound=%g us is below the minimum clock period %g us "
+          "that retiming can reach",
+          bound, fastest->periodUs);
+    begin = std::move(fastest);
+  }
+  return retimeMinMemory(dfg, bound, registerGroups(dfg, options.weights),
+                         begin->r);
+}
+
 /// Chooses and runs the retiming; fills plan.retiming, retimingMethod and
 /// retimedPeriodUs for the delayed (not yet retimed) \p dfg.
 static Error retime(const Compilation &C, const TrainingDFG &dfg,
                     const PlanOptions &options, PipelinePlan &plan) {
-  auto useResult = [&](RetimingResult result, StringRef method) {
-    plan.retiming = std::move(result.r);
-    plan.retimedPeriodUs = result.periodUs;
-    plan.retimingMethod = method.str();
-  };
   auto stages = [&]() -> Expected<RetimingResult> {
     auto r = retimeByStages(dfg, C.model, plan.stageOfLayer, plan.numStages);
     if (!r)
       return r.takeError();
-    TrainingDFG retimed = dfg;
-    applyRetiming(retimed, *r);
-    Expected<double> period = computeClockPeriod(retimed);
-    if (!period)
-      return period.takeError();
-    return RetimingResult{std::move(*r), *period};
+    return withPeriod(dfg, std::move(*r));
   };
+  auto identity = [&] { return withPeriod(dfg, Retiming(dfg.tasks.size())); };
+  Expected<RetimingResult> result = RetimingResult();
+  std::string method = retimingMethodName(options.retiming).str();
   switch (options.retiming) {
-  case RetimingMethod::None: {
-    Expected<double> period = computeClockPeriod(dfg);
-    if (!period)
-      return period.takeError();
-    useResult({Retiming(dfg.tasks.size(), 0), *period},
-              retimingMethodName(RetimingMethod::None));
-    return Error::success();
-  }
-  case RetimingMethod::Stages: {
-    auto result = stages();
-    if (!result)
-      return result.takeError();
-    useResult(std::move(*result),
-                retimingMethodName(RetimingMethod::Stages));
-    return Error::success();
-  }
-  case RetimingMethod::MinPeriod: {
-    auto result = retimeMinPeriod(dfg);
-    if (!result)
-      return result.takeError();
-    useResult(std::move(*result),
-                retimingMethodName(RetimingMethod::MinPeriod));
-    return Error::success();
-  }
-  case RetimingMethod::Auto: {
-    auto result = stages();
-    if (result) {
-      useResult(std::move(*result),
-                retimingMethodName(RetimingMethod::Stages));
-      return Error::success();
-    }
+  case RetimingMethod::None:
+    result = identity();
+    break;
+  case RetimingMethod::Stages:
+    result = stages();
+    break;
+  case RetimingMethod::MinPeriod:
+    result = retimeMinPeriod(dfg);
+    break;
+  case RetimingMethod::MinMemory:
+    result = retimeForMemory(C, dfg, options, plan);
+    break;
+  case RetimingMethod::Auto:
+    // The stage retiming if the delays allow it, else the minimum period;
+    // too big for the W/D matrices, FEAS at the period auto aimed at.
+    result = stages();
+    method = retimingMethodName(RetimingMethod::Stages).str();
+    if (result)
+      break;
     consumeError(result.takeError());
     if (dfg.tasks.size() <= kMaxGeneralRetimingTasks) {
-      auto general = retimeMinPeriod(dfg);
-      if (!general)
-        return general.takeError();
-      useResult(std::move(*general),
-                retimingMethodName(RetimingMethod::MinPeriod));
-      return Error::success();
+      result = retimeMinPeriod(dfg);
+      method = retimingMethodName(RetimingMethod::MinPeriod).str();
+      break;
     }
-    // Too big for the W/D matrices: FEAS at the period auto aimed at.
     if (options.delays == DelayRule::Auto)
       if (auto r = retimeFeasible(dfg, plan.targetPeriodUs)) {
-        TrainingDFG retimed = dfg;
-        applyRetiming(retimed, *r);
-        Expected<double> period = computeClockPeriod(retimed);
-        if (!period)
-          return period.takeError();
-        useResult({std::move(*r), *period}, "feas");
-        return Error::success();
+        result = withPeriod(dfg, std::move(*r));
+        method = "feas";
+        break;
       }
-    Expected<double> period = computeClockPeriod(dfg);
-    if (!period)
-      return period.takeError();
-    useResult({Retiming(dfg.tasks.size(), 0), *period},
-              retimingMethodName(RetimingMethod::None));
-    return Error::success();
+    result = identity();
+    method = retimingMethodName(RetimingMethod::None).str();
+    break;
   }
-  case RetimingMethod::MinMemory: {
-    // Start from the stage retiming (or the minimum period): it meets the
-    // default bound and makes the flow's costs non-negative.
-    auto start = stages();
-    if (!start) {
-      consumeError(start.takeError());
-      start = retimeMinPeriod(dfg);
-      if (!start)
-        return start.takeError();
-    }
-    double bound = options.periodBoundUs > 0 ? options.periodBoundUs
-                                             : start->periodUs;
-    if (start->periodUs > bound * (1 + 1e-12)) {
-      auto fastest = retimeMinPeriod(dfg);
-      if (!fastest)
-        return fastest.takeError();
-      if (fastest->periodUs > bound * (1 + 1e-12))
-        return createStringError(
-            inconvertibleErrorCode(),
-            "--period-bound=%g us is below the minimum clock period %g us "
-            "that retiming can reach",
-            bound, fastest->periodUs);
-      start = std::move(fastest);
-    }
-    auto result = retimeMinMemory(dfg, bound,
-                                  registerGroups(dfg, options.weights),
-                                  start->r);
-    if (!result)
-      return result.takeError();
-    useResult(std::move(*result),
-                retimingMethodName(RetimingMethod::MinMemory));
-    return Error::success();
-  }
-  }
-  llvm_unreachable("unknown retiming method");
+  if (!result)
+    return result.takeError();
+  plan.retiming = std::move(result->r);
+  plan.retimedPeriodUs = result->periodUs;
+  plan.retimingMethod = method;
+  return Error::success();
 }
 
 namespace {
