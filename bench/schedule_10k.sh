@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Scheduling benchmarks (docs/benchmarks.md, section "Scheduling"):
+#  1. a 10,000-layer MLP (layerpipe-gen --kind mlp --layers 10000) compiled
+#     and scheduled on 64 processors with LayerPipe2 delays: wall-clock time
+#     of the whole run and of the scheduling stage (median of 3), and the
+#     period against its lower bound;
+#  2. asynchronous period / lower bound for every model-zoo network at 2..16
+#     processors (--delays=layerpipe2, default machine);
+#  3. synchronous makespans and step times of the Zero Bubble cases against
+#     the ZB-H1 / ideal targets.
+#
+# Usage: bash bench/schedule_10k.sh [BUILD_DIR] [SECTIONS]
+#   SECTIONS: any of 10k,bounds,zb (default all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+SECTIONS=${2:-10k,bounds,zb}
+BIN=$BUILD/bin
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+metric() { # report, key
+  python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['metrics'][sys.argv[2]])" "$1" "$2"
+}
+
+if [[ $SECTIONS == *10k* ]]; then
+  "$BIN/layerpipe-gen" --kind mlp --layers 10000 -o "$TMP/mlp10k.json"
+  totals=() scheds=()
+  for _ in 1 2 3; do
+    start=$(date +%s.%N)
+    "$BIN/layerpipe" "$TMP/mlp10k.json" --procs 64 --delays=layerpipe2 \
+      --time-passes --report-json "$TMP/r.json" >/dev/null 2>"$TMP/log"
+    end=$(date +%s.%N)
+    totals+=("$(echo "$end - $start" | bc)")
+    scheds+=("$(grep -E '^ +[0-9.]+ +[0-9.]+% +scheduling$' "$TMP/log" | awk '{print $1}')")
+  done
+  med() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+  echo "10,000-layer MLP on 64 processors (--delays=layerpipe2)"
+  echo "  whole run, median of 3:        $(med "${totals[@]}") s"
+  echo "  scheduling stage, median of 3: $(med "${scheds[@]}") s (incl. verify + 20-iteration simulation)"
+  period=$(metric "$TMP/r.json" period)
+  lb=$(metric "$TMP/r.json" lower_bound)
+  echo "  period $period us, lower bound $lb us, ratio $(echo "scale=4; $period / $lb" | bc)"
+  echo
+fi
+
+if [[ $SECTIONS == *bounds* ]]; then
+  echo "Asynchronous period / lower bound (--schedule=layerpipe --delays=layerpipe2)"
+  procs="2 3 4 5 6 7 8 9 10 11 12 13 14 15 16"
+  printf '%-10s' model; for p in $procs; do printf '%7s' "p=$p"; done; echo
+  worst=0
+  for m in models/*.json; do
+    name=$(basename "$m" .json)
+    [[ $name == zb-* ]] && continue
+    printf '%-10s' "$name"
+    for p in $procs; do
+      "$BIN/layerpipe" "$m" --procs "$p" --delays=layerpipe2 \
+        --report-json "$TMP/r.json" >/dev/null
+      r=$(python3 -c "import json; m=json.load(open('$TMP/r.json'))['metrics']; print('%.3f' % (m['period']/m['lower_bound']))")
+      printf '%7s' "$r"
+      worst=$(python3 -c "print(max($worst, $r))")
+    done
+    echo
+  done
+  echo "worst ratio: $worst"
+  echo
+fi
+
+if [[ $SECTIONS == *zb* ]]; then
+  echo "Zero Bubble cases (F=B=W=1, free transfers): makespan of one step / step time back to back"
+  machine=test/lit/schedule/Inputs/free-link.json
+  printf '%-16s %-28s %9s %9s %s\n' case schedule makespan step target
+  for c in "4 8 models/zb-p4-m8.json 27 24" "8 16 models/zb-p8-m16.json 55 48"; do
+    set -- $c
+    p=$1 m=$2 model=$3 h1=$4 ideal=$5
+    for run in "layerpipe K=p:--memory-limit-microbatches $p" \
+               "layerpipe K=2p:--memory-limit-microbatches $((2 * p))" \
+               "zb-h1:--schedule=zb-h1" "1f1b:--schedule=1f1b" "gpipe:--schedule=gpipe"; do
+      label=${run%%:*} flags=${run#*:}
+      "$BIN/layerpipe" "$model" --procs "$p" --delays=none --micro-batches "$m" \
+        --machine "$machine" $flags --report-json "$TMP/r.json" >/dev/null
+      target="ZB-H1 $h1"
+      [[ $label == *2p* ]] && target="ideal $ideal per step"
+      printf '%-16s %-28s %9s %9s %s\n' "p=$p m=$m" "$label" \
+        "$(metric "$TMP/r.json" makespan)" "$(metric "$TMP/r.json" step_time)" "$target"
+    done
+  done
+fi
