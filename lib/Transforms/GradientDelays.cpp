@@ -34,12 +34,13 @@ std::vector<int64_t> layerPipe2Delays(ArrayRef<unsigned> stageOfLayer,
 
 Error checkDelayOrder(const Model &model, ArrayRef<int64_t> delays) {
   for (unsigned v = 0; v < model.layers.size(); ++v) {
-    if (delays[v] < 0)
+    if (delays[v] < 0 || delays[v] > kMaxGradientDelay)
       return createStringError(inconvertibleErrorCode(),
                                "layer '%s' has gradient delay %lld; delays "
-                               "must be >= 0",
+                               "must be in [0, %lld]",
                                model.layers[v].name.c_str(),
-                               (long long)delays[v]);
+                               (long long)delays[v],
+                               (long long)kMaxGradientDelay);
     for (unsigned u : model.layers[v].inputs)
       if (delays[u] < delays[v])
         return createStringError(

@@ -26,6 +26,10 @@
 
 namespace layerpipe {
 
+/// Largest gradient delay a plan accepts (delay sums must fit the retiming's
+/// 32-bit W matrix with room to spare).
+constexpr int64_t kMaxGradientDelay = 1 << 20;
+
 /// LayerPipe2's rule: every layer of stage s of M gets 2 * (M - 1 - s)
 /// (grouped layers share their stage's delay; the last stage gets 0).
 std::vector<int64_t> layerPipe2Delays(llvm::ArrayRef<unsigned> stageOfLayer,
