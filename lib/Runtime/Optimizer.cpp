@@ -30,7 +30,8 @@ const char *lrScheduleName(LrSchedule schedule) {
   return "?";
 }
 
-float learningRate(const SgdConfig &config, int64_t step) {
+/// η_k of the schedule alone.
+static float scheduledRate(const SgdConfig &config, int64_t step) {
   if (config.schedule == LrSchedule::Constant || config.totalSteps <= 0)
     return config.lr;
   double frac = double(step) / double(config.totalSteps);
@@ -43,6 +44,13 @@ float learningRate(const SgdConfig &config, int64_t step) {
   }
   const double pi = 3.14159265358979323846;
   return float(0.5 * double(config.lr) * (1.0 + std::cos(pi * frac)));
+}
+
+float learningRate(const SgdConfig &config, int64_t step) {
+  float lr = scheduledRate(config, step);
+  if (step < config.warmupSteps)
+    lr *= float(step + 1) / float(config.warmupSteps);
+  return lr;
 }
 
 void sgdUpdate(int64_t count, float lr, float momentum, float weightDecay,

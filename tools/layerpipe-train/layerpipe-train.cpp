@@ -90,6 +90,11 @@ static cl::opt<std::string>
                cl::desc("constant | step (÷10 at 50%, ÷100 at 75% of the "
                         "steps) | cosine"),
                cl::cat(optimCat));
+static cl::opt<int> warmup(
+    "lr-warmup", cl::init(0), cl::value_desc("N"),
+    cl::desc("Scale the learning rate linearly from 1/N to 1 over the first "
+             "N steps (default 0: no warm-up)"),
+    cl::cat(optimCat));
 static cl::opt<unsigned long long>
     seed("seed", cl::init(0), cl::value_desc("S"),
          cl::desc("Seed of initial weights, shuffling, dropout and "
@@ -300,10 +305,13 @@ static Expected<RunConfig> readFlags(const Model &model) {
     return fail("--train-limit and --test-limit must be >= 0");
   if (progressEvery < 0)
     return fail("--progress-every must be >= 0");
+  if (warmup < 0)
+    return fail("--lr-warmup must be >= 0, got " + std::to_string(warmup));
   rt::SgdConfig &sgd = run.train.sgd;
   sgd.lr = lr;
   sgd.momentum = momentum;
   sgd.weightDecay = weightDecay;
+  sgd.warmupSteps = warmup;
   if (lrSchedule == "constant")
     sgd.schedule = rt::LrSchedule::Constant;
   else if (lrSchedule == "step")
@@ -451,7 +459,7 @@ static Error writeSummary(const std::string &path, const Model &model,
       "  \"delays_rule\": {},\n  \"stages\": {},\n  \"delays\": {{{}}},\n"
       "  \"hybrid\": {},\n  \"epochs\": {},\n  \"batch\": {},\n"
       "  \"lr\": {},\n  \"momentum\": {},\n  \"weight_decay\": {},\n"
-      "  \"lr_schedule\": \"{}\",\n  \"seed\": {},\n"
+      "  \"lr_schedule\": \"{}\",\n  \"lr_warmup\": {},\n  \"seed\": {},\n"
       "  \"test_accuracy\": {:.6f},\n  \"train_accuracy\": {:.6f},\n"
       "  \"final_loss\": {:.6f},\n  \"test_loss\": {:.6f},\n"
       "  \"samples_per_s\": {:.1f},\n  \"cpu_samples_per_s\": {:.1f},\n"
@@ -464,7 +472,8 @@ static Error writeSummary(const std::string &path, const Model &model,
       rt::weightPolicyName(run.train.policy), jsonString(delaysFlag),
       run.numStages, delays, hybridEpochs.getValue(), figures.size(),
       run.batch, lr.getValue(), momentum.getValue(), weightDecay.getValue(),
-      rt::lrScheduleName(run.train.sgd.schedule), seed.getValue(),
+      rt::lrScheduleName(run.train.sgd.schedule), warmup.getValue(),
+      seed.getValue(),
       last.testAccuracy, last.trainAccuracy, last.loss, last.testLoss,
       samplesPerSecond, cpuSamplesPerSecond, peak.total(), peak.weights, peak.stashedWeights,
       peak.optimizer, peak.gradients, peak.activations, perEpoch);

@@ -38,6 +38,9 @@ struct SgdConfig {
   LrSchedule schedule = LrSchedule::Constant;
   /// K: the number of optimizer steps of the whole run (for step/cosine).
   int64_t totalSteps = 0;
+  /// Linear warm-up: η_k is scaled by (k + 1) / warmupSteps for the first
+  /// warmupSteps steps (0 = none), on top of the schedule.
+  int64_t warmupSteps = 0;
 };
 
 /// η_k, the learning rate of optimizer step \p step (0-based).

@@ -404,3 +404,24 @@ TEST_CASE("two runs with the same configuration agree bit for bit") {
   };
   CHECK(run() == run());
 }
+
+TEST_CASE("learning-rate schedules and warm-up") {
+  SgdConfig c;
+  c.lr = 0.8f;
+  c.totalSteps = 100;
+  CHECK(learningRate(c, 99) == 0.8f);
+  c.schedule = LrSchedule::Step;
+  CHECK(learningRate(c, 49) == 0.8f);
+  CHECK(learningRate(c, 50) == doctest::Approx(0.08f));
+  CHECK(learningRate(c, 75) == doctest::Approx(0.008f));
+  c.schedule = LrSchedule::Cosine;
+  CHECK(learningRate(c, 0) == 0.8f);
+  CHECK(learningRate(c, 50) == doctest::Approx(0.4f));
+  CHECK(learningRate(c, 100) == doctest::Approx(0.0f));
+  c.schedule = LrSchedule::Constant;
+  c.warmupSteps = 4;
+  CHECK(learningRate(c, 0) == 0.2f);
+  CHECK(learningRate(c, 2) == doctest::Approx(0.6f));
+  CHECK(learningRate(c, 3) == 0.8f);
+  CHECK(learningRate(c, 10) == 0.8f);
+}
