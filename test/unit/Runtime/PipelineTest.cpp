@@ -425,3 +425,72 @@ TEST_CASE("learning-rate schedules and warm-up") {
   CHECK(learningRate(c, 3) == 0.8f);
   CHECK(learningRate(c, 10) == 0.8f);
 }
+
+TEST_CASE("latest: B reads the current weights, checked by hand-written "
+          "kernel calls") {
+  // d1 → relu → d2 → d3 → loss with D = {2, ·, 2, 0}: d2's B for batch j
+  // runs at step j + 2 with W2(j + 2), on the δ that d3's B produced at
+  // step j with W3(j).
+  NetSpec net = threeDense();
+  const int64_t d = 2, n = 4;
+  const float lr = 0.1f, mu = 0.9f;
+  TrainConfig config = sgd(lr, mu, 0.0f, 6);
+  config.policy = WeightPolicy::Latest;
+  config.delays = {d, 0, d, 0, 0};
+  PipelineTrainer trainer = makeTrainer(net, config);
+  std::vector<std::vector<float>> w, state, m;
+  initParams(net, 6, w, state);
+  for (auto &p : w)
+    m.emplace_back(p.size(), 0.0f);
+  struct Saved {
+    std::vector<float> x, a1, delta2;
+  };
+  std::vector<Saved> saved;
+  Batches batches(net, n, 4);
+  Tensor x;
+  std::vector<int32_t> labels;
+  auto bias = [](std::vector<float> &p, int64_t weights) {
+    return p.data() + weights;
+  };
+  for (int64_t k = 0; k < 8; ++k) {
+    batches.get(k, x, labels);
+    trainer.step(x, labels);
+    // Forward of batch k with W(k) and d3's tasks (delay 0).
+    std::vector<float> z1(n * 4), a1(n * 4), z2(n * 4), z3(n * 3), p(n * 3),
+        d3(n * 3), delta2(n * 4), g3(w[3].size()), g2(w[2].size()),
+        g1(w[0].size());
+    denseForward(n, 5, 4, x.ptr(), w[0].data(), bias(w[0], 20), z1.data());
+    reluForward(n * 4, z1.data(), a1.data());
+    denseForward(n, 4, 4, a1.data(), w[2].data(), bias(w[2], 16), z2.data());
+    denseForward(n, 4, 3, z2.data(), w[3].data(), bias(w[3], 12), z3.data());
+    softmaxCrossEntropyForward(n, 3, z3.data(), labels.data(), p.data(),
+                               nullptr);
+    softmaxCrossEntropyBackward(n, 3, p.data(), labels.data(), d3.data());
+    denseBackwardWeights(n, 4, 3, z2.data(), d3.data(), g3.data(),
+                         bias(g3, 12));
+    denseBackwardData(n, 4, 3, d3.data(), w[3].data(), delta2.data());
+    saved.push_back({std::vector<float>(x.data.begin(), x.data.end()), a1,
+                     delta2});
+    // d2 and d1 for batch k − 2, d2's B on the current W2.
+    int64_t j = k - d;
+    if (j >= 0) {
+      const Saved &s = saved[size_t(j)];
+      std::vector<float> da1(n * 4), dz1(n * 4);
+      denseBackwardWeights(n, 4, 4, s.a1.data(), s.delta2.data(), g2.data(),
+                           bias(g2, 16));
+      denseBackwardData(n, 4, 4, s.delta2.data(), w[2].data(), da1.data());
+      reluBackward(n * 4, s.a1.data(), da1.data(), dz1.data());
+      denseBackwardWeights(n, 5, 4, s.x.data(), dz1.data(), g1.data(),
+                           bias(g1, 20));
+    }
+    plainUpdate(w[3], m[3], g3, lr, mu, 0.0f);
+    if (j >= 0) {
+      plainUpdate(w[0], m[0], g1, lr, mu, 0.0f);
+      plainUpdate(w[2], m[2], g2, lr, mu, 0.0f);
+    }
+  }
+  for (size_t l : {0, 2, 3}) {
+    INFO("layer " << net.layers[l].name);
+    CHECK(trainer.params()[l] == w[l]);
+  }
+}
