@@ -75,7 +75,8 @@ Expected<RetimingResult> retimeMinMemory(const TrainingDFG &dfg,
   if (dfg.tasks.size() > kMaxGeneralRetimingTasks)
     return createStringError(
         inconvertibleErrorCode(),
-        "minimum-memory retiming is limited to %zu tasks (the graph has %zu)",
+        "minimum-memory retiming is limited to %zu tasks (the graph has %zu; "
+        "use --retiming=stages)",
         kMaxGeneralRetimingTasks, dfg.tasks.size());
   if (Error err = checkRetimingLegal(dfg, start))
     return err;
