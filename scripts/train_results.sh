@@ -91,6 +91,37 @@ for name, _ in runs:
           f"{delta:+.2f} | {r['final_loss']:.4f} | {kib(r['weight_memory_bytes'])} | "
           f"{kib(r['stashed_weight_bytes'])} | {kib(r['optimizer_bytes'])} | "
           f"{kib(r['activation_bytes'])} | {r['samples_per_s']:.0f} |")
+print("""
+## Reading the table
+
+- **Which policy matters where.** conv1 reads the network input, so it has
+  no B task: its weight policy is never consulted and `stash` keeps no
+  versions for it. With 2 stages only conv1 is delayed (layerpipe2 2 steps,
+  auto 1 step), so stash, latest and ema give identical numbers there; the
+  policies differ only where a delayed layer with weights has a B (conv2,
+  fc1–fc3 with 4 stages).
+- **Memory per policy.** `stash` keeps D_l older versions of each delayed
+  layer whose B runs (the *stashed weights* column); `latest` keeps none;
+  `ema` with momentum keeps none either (it rebuilds Ŵ = W + η·D·m from the
+  momentum buffer already counted under *optimizer*). Activations grow with
+  the delays: every batch in flight keeps its inputs, outputs and δ until
+  the last of its backward tasks (D_l + 1 batches per layer).
+- **Why the delayed runs at lr 0.05 / momentum 0.9 can fall far behind.**
+  A gradient delay turns heavy-ball SGD into a delayed recursion whose
+  stable step size is much smaller than the undelayed one; lr 0.05 with
+  momentum 0.9 is close to the edge for LeNet-5 even without delays, so with
+  delays of 1–6 steps training stalls at chance level (loss ≈ 2.30, dead
+  ReLUs) or diverges. This is a property of delayed SGD, not of the
+  implementation: the stash policy is checked bit for bit against an
+  independent delayed-SGD loop in the unit tests, and PyTorch applying each
+  gradient one step late (cross-check section) behaves the same way as our
+  uniform:1 row. The *small-step* rows (lr 0.02, momentum 0.5) show the same
+  4-stage delays training normally; there the Δ column compares with the
+  sequential run at that setting. A linear warm-up (`--lr-warmup 500`) did
+  not rescue lr 0.05 / momentum 0.9 in a one-epoch trial.
+- **Hybrid.** `--hybrid 1` trains the first epoch pipelined and the second
+  synchronously; it recovers only if the pipelined epoch did not already
+  destroy the network.""")
 print("\n## Commands\n")
 for name, cmd in runs:
     print(f"- {name}: `{cmd}`")
