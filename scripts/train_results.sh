@@ -13,7 +13,10 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 TRAIN="$BUILD/bin/layerpipe-train"
 [ -x "$TRAIN" ] || { echo "error: build $TRAIN first" >&2; exit 1; }
-OUT=$(mktemp -d /tmp/layerpipe-train-results.XXXXXX)
+# RESULTS_DIR=DIR regenerates the page from the logs of an earlier run.
+OUT=${RESULTS_DIR:-}
+SKIP_RUNS=1
+[ -n "$OUT" ] || { OUT=$(mktemp -d /tmp/layerpipe-train-results.XXXXXX); SKIP_RUNS=0; }
 LIMIT=${TRAIN_LIMIT:-0}
 COMMON="--epochs 2 --batch 64 --seed 1"
 MAIN="--lr 0.05 --momentum 0.9"   # the required setting
@@ -21,8 +24,9 @@ SMALL="--lr 0.02 --momentum 0.5"  # a smaller step, for the delayed runs
 [ "$LIMIT" = 0 ] || COMMON="$COMMON --train-limit $LIMIT"
 export OPENBLAS_NUM_THREADS=1
 
-: > "$OUT/runs.tsv"
+[ "$SKIP_RUNS" = 1 ] || : > "$OUT/runs.tsv"
 run() { # name, flags...
+  [ "$SKIP_RUNS" = 0 ] || return 0
   local name=$1
   shift
   local cmd="layerpipe-train models/lenet5.json $COMMON $*"
@@ -54,10 +58,11 @@ run "hybrid-layerpipe2-4-ema-small-step" $SMALL --delays=layerpipe2 --stages-cou
 # Independent cross-check of delayed SGD: PyTorch applying each gradient one
 # step late against our uniform delay 1 with stash, same setting.
 run "uniform1-stash" $MAIN --delays=uniform:1 --weights=stash
-/usr/bin/python3 bench/pytorch_lenet.py --epochs 2 --batch 64 --lr 0.05 \
+[ "$SKIP_RUNS" = 1 ] || /usr/bin/python3 bench/pytorch_lenet.py --epochs 2 --batch 64 --lr 0.05 \
   --momentum 0.9 --seed 1 --train-limit "$LIMIT" --delay 1 \
   > "$OUT/torch-delay1.log" 2>&1 || true
-bash bench/train_vs_pytorch.sh 2 "$LIMIT" "$BUILD" > "$OUT/bench.log" 2>&1
+[ "$SKIP_RUNS" = 1 ] ||
+  bash bench/train_vs_pytorch.sh 2 "$LIMIT" "$BUILD" > "$OUT/bench.log" 2>&1
 
 python3 - "$OUT" <<'PY' > docs/results-training.md
 import json, os, sys
@@ -135,7 +140,7 @@ for name, _ in runs:
     cells = " | ".join(f"{100 * e['test_accuracy']:.2f}%" + (" (pipelined)" if e["pipelined"] else "") for e in eps)
     print(f"| {name} | {cells} |")
 print("\n## Cross-check: delayed SGD in PyTorch\n")
-print("`/usr/bin/python3 bench/pytorch_lenet.py --epochs 2 --batch 64 --lr 0.05 "
+print("`[ "$SKIP_RUNS" = 1 ] || /usr/bin/python3 bench/pytorch_lenet.py --epochs 2 --batch 64 --lr 0.05 "
       "--momentum 0.9 --seed 1 --delay 1` applies every gradient one step "
       "late (on the weights of its own step), i.e. the semantics of the "
       "uniform1-stash row above, implemented independently:\n")
