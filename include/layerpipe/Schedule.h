@@ -211,6 +211,7 @@ struct ScheduleMetrics {
   /// What the simulator measured.
   double simulatedPeriod = 0;
   std::vector<int64_t> simulatedPeakMemory;
+  unsigned simulatedIterations = 0;
 };
 
 /// The schedule and its metrics.

@@ -27,11 +27,20 @@ std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
                                const std::vector<std::vector<unsigned>> &order,
                                std::vector<double> &end) {
   size_t n = instances.size();
-  std::vector<std::vector<unsigned>> succ(n);
+  // Successor lists in one array (compressed rows): millions of instances
+  // in the large simulations.
+  std::vector<unsigned> first(n + 1, 0), succ(deps.size());
   std::vector<unsigned> waiting(n, 0);
-  for (unsigned d = 0; d < deps.size(); ++d) {
-    succ[deps[d].src].push_back(d);
-    ++waiting[deps[d].dst];
+  for (const InstanceDep &dep : deps) {
+    ++first[dep.src + 1];
+    ++waiting[dep.dst];
+  }
+  for (size_t i = 0; i < n; ++i)
+    first[i + 1] += first[i];
+  {
+    std::vector<unsigned> fill(first.begin(), first.end() - 1);
+    for (unsigned d = 0; d < deps.size(); ++d)
+      succ[fill[deps[d].src]++] = d;
   }
   std::vector<double> ready(n, 0.0), start(n, -1.0);
   end.assign(n, -1.0);
@@ -49,8 +58,8 @@ std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
       start[i] = std::max(procFree[p], ready[i]);
       end[i] = start[i] + instances[i].duration;
       procFree[p] = end[i];
-      for (unsigned d : succ[i]) {
-        const InstanceDep &dep = deps[d];
+      for (unsigned k = first[i]; k < first[i + 1]; ++k) {
+        const InstanceDep &dep = deps[succ[k]];
         double transfer =
             instances[dep.dst].proc == p ? 0.0 : dep.transferUs;
         ready[dep.dst] = std::max(ready[dep.dst], end[i] + transfer);
@@ -94,15 +103,24 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
     return S.tasks[a].start < S.tasks[b].start;
   });
   if (S.periodic) {
-    std::vector<std::pair<double, unsigned>> keyed;
-    keyed.reserve(n * iterations);
-    for (unsigned it = 0; it < iterations; ++it)
-      for (unsigned v : byStart)
-        keyed.push_back({S.tasks[v].start + it * S.period, unsigned(it * n + v)});
-    std::stable_sort(keyed.begin(), keyed.end(),
-                     [](const auto &a, const auto &b) { return a.first < b.first; });
-    for (auto &k : keyed)
-      order[instances[k.second].proc].push_back(k.second);
+    // Merge the iterations per processor: instance (v, i) at s(v) + i T.
+    std::vector<std::vector<unsigned>> tasksOf(S.procs);
+    for (unsigned v : byStart)
+      tasksOf[S.tasks[v].proc].push_back(v);
+    for (unsigned p = 0; p < S.procs; ++p) {
+      std::vector<std::pair<double, unsigned>> keyed;
+      keyed.reserve(tasksOf[p].size() * iterations);
+      for (unsigned it = 0; it < iterations; ++it)
+        for (unsigned v : tasksOf[p])
+          keyed.push_back(
+              {S.tasks[v].start + it * S.period, unsigned(it * n + v)});
+      std::stable_sort(keyed.begin(), keyed.end(), [](const auto &a,
+                                                      const auto &b) {
+        return a.first < b.first;
+      });
+      for (auto &k : keyed)
+        order[p].push_back(k.second);
+    }
   } else {
     for (unsigned it = 0; it < iterations; ++it)
       for (unsigned v : byStart)
