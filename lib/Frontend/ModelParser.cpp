@@ -23,6 +23,7 @@
 #include "layerpipe/GraphWalks.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
@@ -82,6 +83,24 @@ static std::string kindsWithField(StringRef field) {
 
 namespace {
 
+/// A model or layer name. Names end up in task names, Graphviz files and
+/// generated C++ programs, so they are kept to a safe alphabet.
+static std::string readName(const json &value, const Place &at) {
+  std::string name = readString(value, at);
+  if (name.empty())
+    fail(at.pointer, at.what + " is empty");
+  if (name.size() > 128)
+    fail(at.pointer, at.what + formatv(" is {0} characters long; at most 128",
+                                       name.size())
+                                   .str());
+  for (char c : name)
+    if (!isAlnum(c) && c != '_' && c != '-' && c != '.')
+      fail(at.pointer, at.what + " '" + name +
+                           "' may contain only letters, digits, '_', '-' and "
+                           "'.'");
+  return name;
+}
+
 /// A layer as written, before its inputs are resolved.
 struct RawLayer {
   Layer layer;
@@ -127,7 +146,7 @@ void ModelReader::readTop(const json &root, Model &model) {
 
   model.name = sys::path::stem(fileName).str();
   if (root.contains("name"))
-    model.name = readString(root["name"], top.field("name"));
+    model.name = readName(root["name"], top.field("name"));
   if (root.contains("description"))
     readString(root["description"], top.field("description"));
 
@@ -242,9 +261,7 @@ RawLayer ModelReader::readLayer(const json &value, size_t index) {
 
   if (!value.contains("name"))
     fail(pointer, formatv("layer {0} has no 'name'", index).str());
-  layer.name = readString(value["name"], anonymous.field("name"));
-  if (layer.name.empty())
-    fail(pointer + "/name", formatv("layer {0} has an empty 'name'", index).str());
+  layer.name = readName(value["name"], anonymous.field("name"));
   Place at{pointer, "layer '" + layer.name + "'"};
 
   if (!value.contains("type"))
