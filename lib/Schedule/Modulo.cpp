@@ -243,9 +243,17 @@ static void computeAsap(const TrainingDFG &dfg, const Prepared &P, double T,
 
 }
 
+/// How one attempt orders the list and picks processors.
+enum class Variant {
+  DeadlineEarliest, ///< by latest time; the earliest start wins
+  SkeletonEarliest, ///< by skeleton time; the earliest start wins
+  DeadlineBalanced, ///< by latest time; the least loaded processor among
+                    ///< those starting within a quarter period of the best
+};
+
 /// One attempt at period T; false if some task finds no slot.
 static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
-                    const std::vector<int> &pinned, double T,
+                    const std::vector<int> &pinned, double T, Variant variant,
                     std::vector<double> &start, std::vector<unsigned> &proc) {
   size_t n = dfg.tasks.size();
   const double inf = std::numeric_limits<double>::infinity();
@@ -287,9 +295,11 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
       break;
   }
   std::vector<unsigned> order = P.order;
+  const std::vector<double> &key =
+      variant == Variant::SkeletonEarliest ? asap : alap;
   std::stable_sort(order.begin(), order.end(), [&](unsigned a, unsigned b) {
-    if (alap[a] != alap[b])
-      return alap[a] < alap[b];
+    if (key[a] != key[b])
+      return key[a] < key[b];
     return P.rank[a] < P.rank[b];
   });
   std::vector<unsigned> candidates;
@@ -368,11 +378,18 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
       double s = est - r + x;
       if (s > deadline + eps)
         continue;
-      bool better = s < bestStart - eps ||
-                    (s <= bestStart + eps &&
-                     ((affine && !bestAffine) ||
-                      (affine == bestAffine &&
-                       table[p].load < table[bestProc].load)));
+      bool better;
+      if (variant == Variant::DeadlineBalanced && bestProc >= 0 &&
+          std::abs(s - bestStart) <= 0.25 * T)
+        better = table[p].load < table[bestProc].load - eps ||
+                 (table[p].load <= table[bestProc].load + eps &&
+                  s < bestStart);
+      else
+        better = s < bestStart - eps ||
+                 (s <= bestStart + eps &&
+                  ((affine && !bestAffine) ||
+                   (affine == bestAffine &&
+                    table[p].load < table[bestProc].load)));
       if (bestProc < 0 || better) {
         bestStart = s;
         bestProc = p;
@@ -445,6 +462,18 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
 
   std::vector<double> start, bestStart;
   std::vector<unsigned> proc, bestProc;
+  // Small graphs afford three list variants per period; large ones one.
+  auto tryVariants = [&](double period) {
+    for (Variant variant : {Variant::DeadlineEarliest,
+                            Variant::DeadlineBalanced,
+                            Variant::SkeletonEarliest}) {
+      if (attempt(dfg, P, procs, pinned, period, variant, start, proc))
+        return true;
+      if (dfg.tasks.size() > 5000)
+        return false;
+    }
+    return false;
+  };
   double T = result.lowerBound, failed = 0, found = 0;
   // Geometric search upward, 1% at a time, then faster.
   for (unsigned k = 0; k < 80 && found == 0; ++k) {
@@ -454,7 +483,7 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
                                "(lower bound %.1f)",
                                maxPeriod, result.lowerBound);
     ++result.attempts;
-    if (attempt(dfg, P, procs, pinned, T, start, proc)) {
+    if (tryVariants(T)) {
       found = T;
       bestStart = start;
       bestProc = proc;
@@ -477,7 +506,7 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
     for (unsigned k = 0; k < 3; ++k) {
       double mid = 0.5 * (failed + found);
       ++result.attempts;
-      if (attempt(dfg, P, procs, pinned, mid, start, proc)) {
+      if (tryVariants(mid)) {
         found = mid;
         bestStart = start;
         bestProc = proc;
