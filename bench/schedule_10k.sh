@@ -38,7 +38,7 @@ if [[ $SECTIONS == *10k* ]]; then
   med() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
   echo "10,000-layer MLP on 64 processors (--delays=layerpipe2)"
   echo "  whole run, median of 3:        $(med "${totals[@]}") s"
-  echo "  scheduling stage, median of 3: $(med "${scheds[@]}") s (incl. verify + 20-iteration simulation)"
+  echo "  scheduling stage, median of 3: $(med "${scheds[@]}") s (incl. verify and simulation)"
   period=$(metric "$TMP/r.json" period)
   lb=$(metric "$TMP/r.json" lower_bound)
   echo "  period $period us, lower bound $lb us, ratio $(echo "scale=4; $period / $lb" | bc)"
