@@ -142,6 +142,16 @@ static double tickStep(double length) {
   return 10 * power;
 }
 
+/// "20000", "12.5": a tick value without trailing zeros.
+static std::string formatTick(double value) {
+  std::string text = formatv("{0:f3}", value).str();
+  while (text.back() == '0')
+    text.pop_back();
+  if (text.back() == '.')
+    text.pop_back();
+  return text == "-0" ? "0" : text;
+}
+
 /// The short label of a bar: layer (or stage) name and iteration.
 static std::string barLabel(const Schedule &S, const Bar &bar) {
   const ScheduledTask &t = S.tasks[bar.task];
@@ -215,7 +225,7 @@ void writeGanttSVG(const ScheduleResult &R, raw_ostream &os) {
                   "y2=\"{2}\"/>\n",
                   x, top, axisY + 4);
     os << formatv("<text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\">{2}</text>\n",
-                  x, axisY + 16, formatv("{0}", t + chart.origin).str());
+                  x, axisY + 16, formatTick(t + chart.origin));
   }
   os << formatv("<text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\">time "
                 "(us)</text>\n",
