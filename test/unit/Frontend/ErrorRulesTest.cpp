@@ -151,6 +151,16 @@ TEST_CASE("Machine file: defaults, overrides, roofline") {
   CHECK(m->linkLatencyUs == 2.0);
   CHECK(m->bytesPerElement == 4);
   CHECK(defaults.flopsPerSecond == 1.0e12);
+  // Fields left out keep their defaults.
+  Expected<MachineDesc> partial = loadMachine(
+      std::string(LAYERPIPE_SOURCE_DIR) +
+      "/test/lit/frontend/Inputs/partial-machine.json");
+  REQUIRE_MESSAGE(partial, (partial ? "" : toString(partial.takeError())));
+  CHECK(partial->name == "half");
+  CHECK(partial->flopsPerSecond == 2.5e11);
+  CHECK(partial->memoryBandwidth == defaults.memoryBandwidth);
+  CHECK(partial->linkLatencyUs == defaults.linkLatencyUs);
+  CHECK(partial->bytesPerElement == defaults.bytesPerElement);
   // Compute-bound and memory-bound sides of the roofline.
   MachineDesc d;
   d.flopsPerSecond = 1e9;
