@@ -24,19 +24,12 @@ struct InstanceTask {
   double duration = 0;
 };
 
-/// dst may start once src has ended and, across processors, the transfer.
-struct InstanceDep {
-  unsigned src = 0, dst = 0;
-  double transferUs = 0;
-  int64_t bytes = 0;
-};
-
 /// Times \p instances when each processor runs its instances in \p order
 /// (every instance in exactly one list) as soon as it is free and the inputs
-/// have arrived. Returns the start times and fills \p end; an instance that
+/// have arrived (\p deps between instances; their distance is ignored). Returns the start times and fills \p end; an instance that
 /// the order deadlocks keeps start and end -1.
 std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
-                               const std::vector<InstanceDep> &deps,
+                               const std::vector<ScheduleDep> &deps,
                                const std::vector<std::vector<unsigned>> &order,
                                std::vector<double> &end);
 

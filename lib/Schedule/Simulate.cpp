@@ -23,7 +23,7 @@
 namespace layerpipe {
 
 std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
-                               const std::vector<InstanceDep> &deps,
+                               const std::vector<ScheduleDep> &deps,
                                const std::vector<std::vector<unsigned>> &order,
                                std::vector<double> &end) {
   size_t n = instances.size();
@@ -31,7 +31,7 @@ std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
   // in the large simulations.
   std::vector<unsigned> first(n + 1, 0), succ(deps.size());
   std::vector<unsigned> waiting(n, 0);
-  for (const InstanceDep &dep : deps) {
+  for (const ScheduleDep &dep : deps) {
     ++first[dep.src + 1];
     ++waiting[dep.dst];
   }
@@ -59,7 +59,7 @@ std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
       end[i] = start[i] + instances[i].duration;
       procFree[p] = end[i];
       for (unsigned k = first[i]; k < first[i + 1]; ++k) {
-        const InstanceDep &dep = deps[succ[k]];
+        const ScheduleDep &dep = deps[succ[k]];
         double transfer =
             instances[dep.dst].proc == p ? 0.0 : dep.transferUs;
         ready[dep.dst] = std::max(ready[dep.dst], end[i] + transfer);
@@ -83,14 +83,14 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
     for (const ScheduledTask &task : S.tasks)
       instances.push_back({task.proc, task.duration});
 
-  std::vector<InstanceDep> deps;
+  std::vector<ScheduleDep> deps;
   for (unsigned it = 0; it < iterations; ++it) {
     for (const ScheduleDep &dep : S.deps) {
       int64_t srcIt = S.periodic ? int64_t(it) - dep.distance : int64_t(it);
       if (srcIt < 0)
         continue;
       deps.push_back({unsigned(srcIt * n + dep.src), unsigned(it * n + dep.dst),
-                      dep.transferUs, dep.bytes});
+                      0, dep.bytes, dep.transferUs});
     }
   }
 
@@ -169,7 +169,7 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
 
   // Bytes sent in one steady-state iteration: the transfers into the last.
   result.commBytes.assign(S.procs, 0);
-  for (const InstanceDep &dep : deps) {
+  for (const ScheduleDep &dep : deps) {
     unsigned from = instances[dep.src].proc;
     if (dep.dst / n == iterations - 1 && from != instances[dep.dst].proc)
       result.commBytes[from] += dep.bytes;

@@ -126,11 +126,8 @@ static void timeOrders(StepGraph &G,
   std::vector<InstanceTask> instances;
   for (const ScheduledTask &task : S.tasks)
     instances.push_back({task.proc, task.duration});
-  std::vector<InstanceDep> deps;
-  for (const ScheduleDep &dep : S.deps)
-    deps.push_back({dep.src, dep.dst, dep.transferUs, dep.bytes});
   std::vector<double> end;
-  std::vector<double> start = runInOrder(instances, deps, order, end);
+  std::vector<double> start = runInOrder(instances, S.deps, order, end);
   for (size_t i = 0; i < S.tasks.size(); ++i) {
     assert(start[i] >= 0 && "baseline order deadlocks");
     S.tasks[i].start = start[i];
