@@ -19,6 +19,7 @@
 #include "layerpipe/Schedule.h"
 
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <nlohmann/json.hpp>
@@ -291,9 +292,16 @@ void writeGanttHTML(const ScheduleResult &R, raw_ostream &os) {
         "mouse wheel over the chart)</div>\n";
   os << "<div id=\"chart\">" << svg << "</div>\n<table>\n";
   nlohmann::json metrics = scheduleMetricsJSON(R);
-  for (auto &item : metrics.items())
+  for (auto &item : metrics.items()) {
+    const nlohmann::json &value = item.value();
+    std::string text = value.is_number_float()
+                           ? formatv("{0}", format("%.4g", value.get<double>()))
+                                 .str()
+                           : value.is_string() ? value.get<std::string>()
+                                               : value.dump();
     os << "<tr><td>" << xmlEscape(item.key()) << "</td><td>"
-       << xmlEscape(item.value().dump()) << "</td></tr>\n";
+       << xmlEscape(text) << "</td></tr>\n";
+  }
   os << "</table>\n<script>\n"
         "const svg = document.querySelector('#chart svg');\n"
         "const w0 = svg.width.baseVal.value, h0 = svg.height.baseVal.value;\n"
