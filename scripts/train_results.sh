@@ -111,19 +111,29 @@ print("""
   momentum buffer already counted under *optimizer*). Activations grow with
   the delays: every batch in flight keeps its inputs, outputs and δ until
   the last of its backward tasks (D_l + 1 batches per layer).
-- **Why the delayed runs at lr 0.05 / momentum 0.9 can fall far behind.**
-  A gradient delay turns heavy-ball SGD into a delayed recursion whose
-  stable step size is much smaller than the undelayed one; lr 0.05 with
-  momentum 0.9 is close to the edge for LeNet-5 even without delays, so with
-  delays of 1–6 steps training stalls at chance level (loss ≈ 2.30, dead
-  ReLUs) or diverges. This is a property of delayed SGD, not of the
-  implementation: the stash policy is checked bit for bit against an
-  independent delayed-SGD loop in the unit tests, and PyTorch applying each
-  gradient one step late (cross-check section) behaves the same way as our
-  uniform:1 row. The *small-step* rows (lr 0.02, momentum 0.5) show the same
-  4-stage delays training normally; there the Δ column compares with the
-  sequential run at that setting. A linear warm-up (`--lr-warmup 500`) did
-  not rescue lr 0.05 / momentum 0.9 in a one-epoch trial.
+- **Why the delayed runs fall behind.** A gradient delay turns heavy-ball
+  SGD into a delayed recursion whose stable step size is much smaller than
+  the undelayed one, and lr 0.05 with momentum 0.9 is already near the edge
+  for LeNet-5. With 2 stages only conv1 is delayed (1–2 steps) and the cost
+  is a few points after 2 epochs; with 4 stages (delays up to 6) `stash`
+  stalls at chance level (loss ≈ 2.30: the early updates blow up and the
+  ReLUs die) and `latest` diverges to NaN (its B pairs a δ computed with
+  old weights with the current weights, an inconsistent gradient). `ema` is
+  the most robust: it reaches the best delayed accuracy where the others
+  fail, because its reconstructed Ŵ = W + η·D·m undoes the momentum drift
+  of the last D steps. This is a property of delayed SGD, not of the
+  implementation: `stash` is checked bit for bit against an independent
+  delayed-SGD loop and `latest` against hand-written kernel calls in the
+  unit tests. PyTorch applying each gradient one step late (cross-check
+  section) suffers the same way: with the same setting it stalls at chance
+  level, while our uniform1-stash run (other initial weights and batch
+  order) ends well below the sequential one; at this step size delayed SGD
+  sits at the edge of stability and the seed decides which side a run
+  lands on. The
+  *small-step* rows (lr 0.02, momentum 0.5) train the same 4-stage delays
+  normally with `stash` and `ema`; their Δ compares with the sequential run
+  at that setting. A linear warm-up (`--lr-warmup 500`) did not rescue
+  lr 0.05 / momentum 0.9 in a one-epoch trial.
 - **Hybrid.** `--hybrid 1` trains the first epoch pipelined and the second
   synchronously; it recovers only if the pipelined epoch did not already
   destroy the network.""")
