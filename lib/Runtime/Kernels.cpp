@@ -373,6 +373,21 @@ void maxPoolBackward(const WindowGeom &g, const float *dy,
   if (g.ph == 0 && g.pw == 0 && g.kh == g.sh && g.kw == g.sw &&
       g.oh * g.kh == g.h && g.ow * g.kw == g.w) {
     // Windows tile the input exactly: write every input once, no memset.
+    if (g.kh == 2 && g.kw == 2) {
+      int64_t out = 0;
+      for (int64_t p = 0; p < g.n * g.c; ++p)
+        for (int64_t oy = 0; oy < g.oh; ++oy) {
+          float *row0 = dx + p * g.inPlane() + 2 * oy * g.w;
+          float *row1 = row0 + g.w;
+          for (int64_t ox = 0; ox < 2 * g.ow; ++ox) {
+            row0[ox] = 0.0f;
+            row1[ox] = 0.0f;
+          }
+          for (int64_t ox = 0; ox < g.ow; ++ox, ++out)
+            dx[argmax[out]] = dy[out];
+        }
+      return;
+    }
     int64_t out = 0;
     for (int64_t p = 0; p < g.n * g.c; ++p)
       for (int64_t oy = 0; oy < g.oh; ++oy)
