@@ -20,6 +20,9 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
 echo "LeNet-5 on Fashion-MNIST: batch 64, lr 0.05, momentum 0.9, $EPOCHS epoch(s), train limit $LIMIT (0 = all), 1 thread"
+# Debian's torch calls the system OpenBLAS, whose own thread pool ignores
+# torch.set_num_threads: pin every pool to one thread for a fair comparison.
+OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 /usr/bin/python3 bench/pytorch_lenet.py --epochs "$EPOCHS" --batch 64 --lr 0.05 \
   --momentum 0.9 --seed 1 --train-limit "$LIMIT" --summary-json "$TMP/torch.json"
 OPENBLAS_NUM_THREADS=1 "$TRAIN" models/lenet5.json --epochs "$EPOCHS" --batch 64 \
