@@ -53,16 +53,52 @@ float learningRate(const SgdConfig &config, int64_t step) {
   return lr;
 }
 
+const char *delayCompensationName(DelayCompensation compensation) {
+  switch (compensation) {
+  case DelayCompensation::None:
+    return "none";
+  case DelayCompensation::Momentum:
+    return "momentum";
+  case DelayCompensation::Lr:
+    return "lr";
+  }
+  return "?";
+}
+
+float compensatedMomentum(DelayCompensation compensation, float momentum,
+                          int64_t delay) {
+  assert(delay >= 0 && momentum >= 0.0f && momentum < 1.0f);
+  if (compensation != DelayCompensation::Momentum || delay == 0)
+    return momentum;
+  // Heavy ball applies Σ_i μ^i g(k − i): normalised, a geometric mix of
+  // gradients whose mean age is μ/(1 − μ). The delay adds D to every age, so
+  // the layer keeps the sequential mean age with a/(1 + a) where
+  // a = μ/(1 − μ) − D (no momentum once the delay alone is as old).
+  double mu = double(momentum);
+  double age = mu / (1.0 - mu) - double(delay);
+  if (age <= 0.0)
+    return 0.0f;
+  return float(age / (1.0 + age));
+}
+
+float compensatedLearningRate(DelayCompensation compensation, float lr,
+                              int64_t delay) {
+  assert(delay >= 0);
+  if (compensation != DelayCompensation::Lr || delay == 0)
+    return lr;
+  return lr / float(1 + delay);
+}
+
 void sgdUpdate(int64_t count, float lr, float momentum, float weightDecay,
                float *weights, float *momentumBuf, const float *grad) {
-  if (momentum == 0.0f) {
+  if (!momentumBuf) {
+    assert(momentum == 0.0f && "momentum needs a buffer");
     for (int64_t i = 0; i < count; ++i) {
       float d = grad[i] + weightDecay * weights[i];
       weights[i] -= lr * d;
     }
     return;
   }
-  assert(momentumBuf && "momentum needs a buffer");
   for (int64_t i = 0; i < count; ++i) {
     float d = grad[i] + weightDecay * weights[i];
     momentumBuf[i] = momentum * momentumBuf[i] + d;

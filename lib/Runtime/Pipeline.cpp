@@ -155,8 +155,6 @@ BatchResult PipelineTrainer::step(const Tensor &x,
   assert(x.batch() == int64_t(labels.size()) && "one label per sample");
   initRuntime();
   size_t numLayers = net_.layers.size();
-  float lr = learningRate(config_.sgd, step_);
-
   // 1. Forward of batch k on W(k).
   InFlight fresh;
   if (!recycled_.empty()) {
@@ -208,7 +206,9 @@ BatchResult PipelineTrainer::step(const Tensor &x,
       layerBackwardWeights(spec, ins, b.out[l], b.cache[l], outGrad,
                            grads_[l].data(), scratch_);
     if (!spec.inputs.empty()) {
-      const float *w = spec.hasParams() ? backwardWeights(l, j, lr) : nullptr;
+      const float *w = spec.hasParams()
+                             ? backwardWeights(l, j, layerLearningRate(l, step_))
+                             : nullptr;
       // A producer's first gradient is written straight into its slot of
       // this batch (which keeps its allocation across steps); later ones
       // are added to it.
@@ -243,7 +243,7 @@ BatchResult PipelineTrainer::step(const Tensor &x,
   // 3. Updates W(k+1) = opt(W(k), g(k − D_l)).
   for (size_t l = 0; l < numLayers; ++l)
     if (net_.layers[l].hasParams())
-      update(l, lr);
+      update(l, layerLearningRate(l, step_));
 
   while (!inFlight_.empty() && inFlight_.front().index <= step_ - maxDelay_) {
     InFlight &done = inFlight_.front();
@@ -254,6 +254,19 @@ BatchResult PipelineTrainer::step(const Tensor &x,
   notePeak();
   ++step_;
   return result;
+}
+
+float PipelineTrainer::layerMomentum(size_t layer) const {
+  assert(checked_ && layer < delays_.size());
+  return compensatedMomentum(config_.compensation, config_.sgd.momentum,
+                             delays_[layer]);
+}
+
+float PipelineTrainer::layerLearningRate(size_t layer, int64_t step) const {
+  assert(checked_ && layer < delays_.size());
+  return compensatedLearningRate(config_.compensation,
+                                 learningRate(config_.sgd, step),
+                                 delays_[layer]);
 }
 
 const float *PipelineTrainer::backwardWeights(size_t layer, int64_t batchIndex,
@@ -311,7 +324,8 @@ void PipelineTrainer::update(size_t layer, float lr) {
   const float *g = grads_[layer].data();
   std::vector<float> &v = ema_[layer];
   if (v.empty()) {
-    sgdUpdate(int64_t(w.size()), lr, sgd.momentum, sgd.weightDecay, w.data(),
+    sgdUpdate(int64_t(w.size()), lr, layerMomentum(layer), sgd.weightDecay,
+              w.data(),
               momentum_[layer].empty() ? nullptr : momentum_[layer].data(), g);
     return;
   }

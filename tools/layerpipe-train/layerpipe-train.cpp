@@ -62,6 +62,12 @@ static cl::opt<std::string> machinePath(
     "machine", cl::value_desc("file"),
     cl::desc("Machine description for the planner (default: built-in)"),
     cl::cat(pipelineCat));
+static cl::opt<std::string> compensationFlag(
+    "delay-compensation", cl::init("none"), cl::value_desc("mode"),
+    cl::desc("Per-layer optimizer parameters from the gradient delay D: "
+             "none | momentum (mu_l keeps the gradient's mean age "
+             "mu/(1-mu)) | lr (eta_l = eta/(1+D)); default none"),
+    cl::cat(pipelineCat));
 static cl::opt<int> hybridEpochs(
     "hybrid", cl::init(0), cl::value_desc("K"),
     cl::desc("Train K epochs pipelined, then synchronously (in-flight "
@@ -321,6 +327,15 @@ static Expected<RunConfig> readFlags(const Model &model) {
   else
     return fail("--lr-schedule: unknown schedule '" + lrSchedule +
                 "' (expected constant, step or cosine)");
+  if (compensationFlag == "none")
+    run.train.compensation = rt::DelayCompensation::None;
+  else if (compensationFlag == "momentum")
+    run.train.compensation = rt::DelayCompensation::Momentum;
+  else if (compensationFlag == "lr")
+    run.train.compensation = rt::DelayCompensation::Lr;
+  else
+    return fail("--delay-compensation: unknown mode '" + compensationFlag +
+                "' (expected none, momentum or lr)");
   if (dataFlag != "fashion-mnist" && dataFlag != "synthetic")
     return fail("--data: unknown data set '" + dataFlag +
                 "' (expected fashion-mnist or synthetic)");
@@ -417,6 +432,19 @@ static std::string delaysText(const rt::NetSpec &net,
   return s;
 }
 
+/// The per-layer μ_l and η_l/η the compensation chose (step 0's rates).
+static std::string compensationText(const rt::PipelineTrainer &trainer) {
+  const rt::NetSpec &net = trainer.net();
+  float lr0 = rt::learningRate(trainer.config().sgd, 0);
+  std::string s;
+  for (size_t l = 0; l < net.layers.size(); ++l)
+    if (net.layers[l].hasParams())
+      s += fmt::format("{}{} mu={:.4g} lr={:.4g}x", s.empty() ? "" : ", ",
+                       net.layers[l].name, trainer.layerMomentum(l),
+                       trainer.layerLearningRate(l, 0) / lr0);
+  return s;
+}
+
 /// \p text as a JSON string literal.
 static std::string jsonString(StringRef text) {
   std::string out = "\"";
@@ -460,6 +488,7 @@ static Error writeSummary(const std::string &path, const Model &model,
       "  \"hybrid\": {},\n  \"epochs\": {},\n  \"batch\": {},\n"
       "  \"lr\": {},\n  \"momentum\": {},\n  \"weight_decay\": {},\n"
       "  \"lr_schedule\": \"{}\",\n  \"lr_warmup\": {},\n  \"seed\": {},\n"
+      "  \"delay_compensation\": \"{}\",\n"
       "  \"test_accuracy\": {:.6f},\n  \"train_accuracy\": {:.6f},\n"
       "  \"final_loss\": {:.6f},\n  \"test_loss\": {:.6f},\n"
       "  \"samples_per_s\": {:.1f},\n  \"cpu_samples_per_s\": {:.1f},\n"
@@ -473,7 +502,7 @@ static Error writeSummary(const std::string &path, const Model &model,
       run.numStages, delays, hybridEpochs.getValue(), figures.size(),
       run.batch, lr.getValue(), momentum.getValue(), weightDecay.getValue(),
       rt::lrScheduleName(run.train.sgd.schedule), warmup.getValue(),
-      seed.getValue(),
+      seed.getValue(), rt::delayCompensationName(run.train.compensation),
       last.testAccuracy, last.trainAccuracy, last.loss, last.testLoss,
       samplesPerSecond, cpuSamplesPerSecond, peak.total(), peak.weights, peak.stashedWeights,
       peak.optimizer, peak.gradients, peak.activations, perEpoch);
@@ -519,6 +548,11 @@ static Error run() {
       rt::weightPolicyName(runConfig.train.policy), delaysFlag.getValue(),
       runConfig.numStages, runConfig.numStages == 1 ? "" : "s",
       delaysText(*net, trainer.delays()));
+  if (runConfig.train.compensation != rt::DelayCompensation::None)
+    outs() << fmt::format("  delay compensation {}: {}\n",
+                          rt::delayCompensationName(
+                              runConfig.train.compensation),
+                          compensationText(trainer));
   outs().flush();
 
   bool tty = isatty(fileno(stdout));
@@ -579,11 +613,14 @@ static Error run() {
       outs().flush();
       if (!summaryJson.empty()) {
         std::ofstream out(summaryJson);
-        out << fmt::format("{{\n  \"model\": {},\n  \"policy\": \"{}\",\n"
-                           "  \"diverged\": true,\n  \"message\": {}\n}}\n",
-                           jsonString(model->name),
-                           rt::weightPolicyName(runConfig.train.policy),
-                           jsonString(diverged));
+        out << fmt::format(
+            "{{\n  \"model\": {},\n  \"policy\": \"{}\",\n"
+            "  \"delay_compensation\": \"{}\",\n"
+            "  \"diverged\": true,\n  \"message\": {}\n}}\n",
+            jsonString(model->name),
+            rt::weightPolicyName(runConfig.train.policy),
+            rt::delayCompensationName(runConfig.train.compensation),
+            jsonString(diverged));
       }
       return fail(diverged);
     }

@@ -12,6 +12,10 @@
 // with the element operations in that order (the stage programs must repeat
 // them bit for bit). With μ = 0 no momentum buffer is kept.
 //
+// Opt-in delay compensation makes μ and η per-layer parameters that depend
+// on the layer's gradient delay D (docs/training-semantics.md, "Delay
+// compensation"); with D = 0 they are exactly μ and η.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef LAYERPIPE_RUNTIME_OPTIMIZER_H
@@ -46,8 +50,30 @@ struct SgdConfig {
 /// η_k, the learning rate of optimizer step \p step (0-based).
 float learningRate(const SgdConfig &config, int64_t step);
 
-/// One update of \p count parameters. \p momentumBuf may be null when
-/// \p momentum is 0.
+/// How a layer's optimizer parameters account for its gradient delay D.
+enum class DelayCompensation {
+  None,     ///< μ_l = μ, η_l = η
+  Momentum, ///< μ_l so that the mean age of the applied gradient stays
+            ///< μ/(1 − μ): μ_l/(1 − μ_l) = max(0, μ/(1 − μ) − D)
+  Lr,       ///< η_l = η / (1 + D)
+};
+
+/// "none", "momentum", "lr".
+const char *delayCompensationName(DelayCompensation compensation);
+
+/// μ_l of a layer with gradient delay \p delay (exactly \p momentum when
+/// the delay is 0 or the mode is not Momentum).
+float compensatedMomentum(DelayCompensation compensation, float momentum,
+                          int64_t delay);
+
+/// η_l of a layer with gradient delay \p delay at a step whose global rate
+/// is \p lr (exactly \p lr when the delay is 0 or the mode is not Lr).
+float compensatedLearningRate(DelayCompensation compensation, float lr,
+                              int64_t delay);
+
+/// One update of \p count parameters. \p momentumBuf may be null only when
+/// \p momentum is 0 (plain SGD); when given it is updated even for μ = 0
+/// (m ← 0·m + d: the last step direction, which `ema` reads).
 void sgdUpdate(int64_t count, float lr, float momentum, float weightDecay,
                float *weights, float *momentumBuf, const float *grad);
 

@@ -47,6 +47,8 @@ struct TrainConfig {
   uint64_t seed = 0;
   /// β of the explicit moving average `ema` keeps when momentum is 0.
   float emaBeta = 0.9f;
+  /// Per-layer μ_l / η_l from the layer's delay (none: the global ones).
+  DelayCompensation compensation = DelayCompensation::None;
 };
 
 /// Bytes held, by kind.
@@ -103,6 +105,10 @@ public:
   /// Effective delay of every layer (parameter-free layers take the largest
   /// delay of their consumers).
   const std::vector<int64_t> &delays() const { return delays_; }
+  /// μ_l of layer \p layer under the current delays and compensation.
+  float layerMomentum(size_t layer) const;
+  /// η_l of layer \p layer at optimizer step \p step.
+  float layerLearningRate(size_t layer, int64_t step) const;
   std::vector<std::vector<float>> &params() { return params_; }
   std::vector<std::vector<float>> &state() { return state_; }
   /// Momentum buffers (empty vectors when momentum is 0).

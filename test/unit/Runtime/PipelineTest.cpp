@@ -82,6 +82,25 @@ NetSpec threeDense() {
                          layer("loss", LayerType::SoftmaxCrossEntropy, {3})});
 }
 
+/// z = W·x with x = (1, 2), label 0, W(0) = [[0.1, 0.2], [0.3, 0.4]] (no
+/// bias) and its softmax cross-entropy gradient g at W(0), by hand.
+struct OneDense {
+  NetSpec net = finalized({2}, {dense("fc", {}, 2, /*bias=*/false),
+                                layer("loss", LayerType::SoftmaxCrossEntropy,
+                                      {0})});
+  Tensor x{{1, 2}};
+  std::vector<int32_t> labels{0};
+  double w0[4] = {0.1, 0.2, 0.3, 0.4};
+  double g[4];
+  OneDense() {
+    x.data = {1.0f, 2.0f};
+    double z0 = 0.1 + 0.2 * 2, z1 = 0.3 + 0.4 * 2;
+    double p0 = std::exp(z0) / (std::exp(z0) + std::exp(z1)), p1 = 1 - p0;
+    double grad[4] = {(p0 - 1) * 1, (p0 - 1) * 2, p1 * 1, p1 * 2};
+    std::copy(grad, grad + 4, g);
+  }
+};
+
 } // namespace
 
 TEST_CASE("without delays the trainer equals a plain SGD loop, bit for bit") {
@@ -116,23 +135,15 @@ TEST_CASE("hand-computed delayed SGD: one dense layer, delay 2") {
   // step sees the same batch, the first D = 2 steps skip the update, and
   // the gradients of steps 0..2 are all taken at W(0) (W(1) = W(2) = W(0)),
   // so after 5 steps W = W(0) − 3·η·g(W(0)).
-  NetSpec net = finalized({2}, {dense("fc", {}, 2, /*bias=*/false),
-                                layer("loss", LayerType::SoftmaxCrossEntropy,
-                                      {0})});
+  OneDense ex;
   TrainConfig config = sgd(0.5f, 0.0f, 0.0f);
   config.policy = WeightPolicy::Stash;
   config.delays = {2, 0};
-  PipelineTrainer trainer = makeTrainer(net, config);
+  PipelineTrainer trainer = makeTrainer(ex.net, config);
   trainer.params()[0] = {0.1f, 0.2f, 0.3f, 0.4f};
-  Tensor x({1, 2});
-  x.data = {1.0f, 2.0f};
-  std::vector<int32_t> labels{0};
-  double z0 = 0.1 + 0.2 * 2, z1 = 0.3 + 0.4 * 2;
-  double p0 = std::exp(z0) / (std::exp(z0) + std::exp(z1)), p1 = 1 - p0;
-  double g[4] = {(p0 - 1) * 1, (p0 - 1) * 2, p1 * 1, p1 * 2};
-  double w0[4] = {0.1, 0.2, 0.3, 0.4};
+  const double *g = ex.g, *w0 = ex.w0;
   for (int k = 0; k < 5; ++k) {
-    trainer.step(x, labels);
+    trainer.step(ex.x, ex.labels);
     int applied = std::max(0, k - 1); // updates applied after step k
     for (int i = 0; i < 4; ++i)
       CHECK(trainer.params()[0][size_t(i)] ==
@@ -143,11 +154,19 @@ TEST_CASE("hand-computed delayed SGD: one dense layer, delay 2") {
 /// Trains \p net with \p delays under `stash` and checks the result against
 /// an independent loop in which every gradient is the exact gradient at
 /// W(j) of batch j and layer l applies the one of batch k − D_l at step k.
-static void checkStashAgainstDelayedLoop(const NetSpec &net,
-                                         std::vector<int64_t> delays) {
+/// \p mus / \p lrs: the per-layer μ_l and η_l the loop uses (default: the
+/// global 0.9 and 0.1) and \p compensation the trainer's mode that should
+/// produce them.
+static void checkStashAgainstDelayedLoop(
+    const NetSpec &net, std::vector<int64_t> delays,
+    DelayCompensation compensation = DelayCompensation::None,
+    std::vector<float> mus = {}, std::vector<float> lrs = {}) {
   TrainConfig config = sgd(0.1f, 0.9f, 1e-4f, 5);
   config.policy = WeightPolicy::Stash;
   config.delays = delays;
+  config.compensation = compensation;
+  mus.resize(delays.size(), 0.9f);
+  lrs.resize(delays.size(), 0.1f);
   PipelineTrainer trainer = makeTrainer(net, config);
   std::vector<std::vector<float>> params, state, mom;
   initParams(net, 5, params, state);
@@ -168,7 +187,7 @@ static void checkStashAgainstDelayedLoop(const NetSpec &net,
         continue;
       int64_t j = k - delays[l];
       if (j >= 0)
-        plainUpdate(params[l], mom[l], history[size_t(j)][l], 0.1f, 0.9f,
+        plainUpdate(params[l], mom[l], history[size_t(j)][l], lrs[l], mus[l],
                     1e-4f);
     }
   }
@@ -493,4 +512,138 @@ TEST_CASE("latest: B reads the current weights, checked by hand-written "
     INFO("layer " << net.layers[l].name);
     CHECK(trainer.params()[l] == w[l]);
   }
+}
+
+TEST_CASE("delay compensation: the documented per-layer μ_l and η_l") {
+  using DC = DelayCompensation;
+  // Without a delay, or without compensation, the global values exactly.
+  for (DC c : {DC::None, DC::Momentum, DC::Lr}) {
+    CHECK(compensatedMomentum(c, 0.9f, 0) == 0.9f);
+    CHECK(compensatedLearningRate(c, 0.05f, 0) == 0.05f);
+  }
+  CHECK(compensatedMomentum(DC::None, 0.9f, 6) == 0.9f);
+  CHECK(compensatedMomentum(DC::Lr, 0.9f, 6) == 0.9f);
+  CHECK(compensatedLearningRate(DC::None, 0.05f, 6) == 0.05f);
+  CHECK(compensatedLearningRate(DC::Momentum, 0.05f, 6) == 0.05f);
+  // momentum: μ_l/(1 − μ_l) = μ/(1 − μ) − D; μ = 0.9 has mean age 9.
+  CHECK(compensatedMomentum(DC::Momentum, 0.9f, 2) ==
+        doctest::Approx(7.0 / 8).epsilon(1e-6));
+  CHECK(compensatedMomentum(DC::Momentum, 0.9f, 4) ==
+        doctest::Approx(5.0 / 6).epsilon(1e-6));
+  CHECK(compensatedMomentum(DC::Momentum, 0.9f, 6) ==
+        doctest::Approx(0.75).epsilon(1e-6));
+  CHECK(compensatedMomentum(DC::Momentum, 0.5f, 1) == 0.0f); // age 1 − 1
+  CHECK(compensatedMomentum(DC::Momentum, 0.9f, 12) == 0.0f);
+  CHECK(compensatedMomentum(DC::Momentum, 0.0f, 3) == 0.0f);
+  // lr: η/(1 + D).
+  CHECK(compensatedLearningRate(DC::Lr, 0.05f, 6) == 0.05f / 7.0f);
+  CHECK(compensatedLearningRate(DC::Lr, 0.5f, 1) == 0.25f);
+  CHECK(std::string(delayCompensationName(DC::Momentum)) == "momentum");
+}
+
+TEST_CASE("delay compensation changes nothing without delays, bit for bit") {
+  NetSpec net = convNet();
+  Batches batches(net, 4, 2);
+  auto run = [&](DelayCompensation c, WeightPolicy policy) {
+    TrainConfig config = sgd(0.05f, 0.9f, 1e-4f, 3);
+    config.policy = policy;
+    config.compensation = c;
+    config.sgd.schedule = LrSchedule::Cosine;
+    config.sgd.totalSteps = 8;
+    PipelineTrainer trainer = makeTrainer(net, config);
+    batches.train(trainer, 0, 8);
+    return std::make_pair(trainer.params(), trainer.momentum());
+  };
+  for (WeightPolicy p : {WeightPolicy::Sync, WeightPolicy::Ema}) {
+    auto none = run(DelayCompensation::None, p);
+    CHECK(run(DelayCompensation::Momentum, p) == none);
+    CHECK(run(DelayCompensation::Lr, p) == none);
+  }
+}
+
+TEST_CASE("delay compensation: per-layer values in the trainer, hybrid "
+          "restores the global ones") {
+  NetSpec net = threeDense(); // d1 r d2 d3 loss
+  TrainConfig config = sgd(0.2f, 0.9f, 0.0f, 3);
+  config.policy = WeightPolicy::Ema;
+  config.delays = {6, 0, 4, 2, 0};
+  config.compensation = DelayCompensation::Momentum;
+  PipelineTrainer mom = makeTrainer(net, config);
+  CHECK(mom.layerMomentum(0) == doctest::Approx(0.75).epsilon(1e-6));
+  CHECK(mom.layerMomentum(2) == doctest::Approx(5.0 / 6).epsilon(1e-6));
+  CHECK(mom.layerMomentum(3) == doctest::Approx(7.0 / 8).epsilon(1e-6));
+  CHECK(mom.layerLearningRate(0, 5) == 0.2f);
+  config.compensation = DelayCompensation::Lr;
+  PipelineTrainer lr = makeTrainer(net, config);
+  CHECK(lr.layerMomentum(0) == 0.9f);
+  CHECK(lr.layerLearningRate(0, 5) == 0.2f / 7.0f);
+  CHECK(lr.layerLearningRate(2, 5) == 0.2f / 5.0f);
+  CHECK(lr.layerLearningRate(3, 5) == 0.2f / 3.0f);
+  Batches batches(net, 4, 2);
+  batches.train(lr, 0, 8);
+  lr.switchToSynchronous();
+  CHECK(lr.layerLearningRate(0, 8) == 0.2f);
+  CHECK(lr.layerLearningRate(3, 8) == 0.2f);
+  // Compensated ema training differs from uncompensated ema training.
+  config.compensation = DelayCompensation::None;
+  PipelineTrainer plain = makeTrainer(net, config);
+  batches.train(plain, 0, 8);
+  batches.train(mom, 0, 8);
+  PipelineTrainer lr2 = makeTrainer(net, [&] {
+    TrainConfig c = config;
+    c.compensation = DelayCompensation::Lr;
+    return c;
+  }());
+  batches.train(lr2, 0, 8);
+  CHECK(mom.params() != plain.params());
+  CHECK(lr2.params() != plain.params());
+}
+
+TEST_CASE("delay compensation: hand-computed steps, one dense layer, "
+          "delay 2") {
+  // As in "hand-computed delayed SGD": the gradients applied at steps 2, 3
+  // and 4 are all g = g(W(0)). lr: η_l = 0.5/3, so W(5) = W(0) − 3·η_l·g =
+  // W(0) − 0.5·g. momentum (μ = 0.9 → μ_l = 7/8): m = g, g(1 + μ_l),
+  // g(1 + μ_l + μ_l²), so W(5) = W(0) − η·g·(3 + 2μ_l + μ_l²).
+  OneDense ex;
+  const double *g = ex.g, *w0 = ex.w0;
+  auto train = [&](DelayCompensation c, float mu) {
+    TrainConfig config = sgd(0.5f, mu, 0.0f);
+    config.policy = WeightPolicy::Stash;
+    config.delays = {2, 0};
+    config.compensation = c;
+    PipelineTrainer trainer = makeTrainer(ex.net, config);
+    trainer.params()[0] = {0.1f, 0.2f, 0.3f, 0.4f};
+    for (int k = 0; k < 5; ++k)
+      trainer.step(ex.x, ex.labels);
+    return trainer.params()[0];
+  };
+  std::vector<float> lr = train(DelayCompensation::Lr, 0.0f);
+  std::vector<float> mom = train(DelayCompensation::Momentum, 0.9f);
+  double ml = 7.0 / 8, factor = 3 + 2 * ml + ml * ml;
+  for (int i = 0; i < 4; ++i) {
+    CHECK(lr[size_t(i)] ==
+          doctest::Approx(w0[i] - 0.5 * g[i]).epsilon(1e-6));
+    CHECK(mom[size_t(i)] ==
+          doctest::Approx(w0[i] - 0.5 * factor * g[i]).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("compensated stash equals an independent delayed loop with "
+          "per-layer μ_l / η_l, bit for bit") {
+  NetSpec cnn = convNet(); // conv relu pool flat fc1 tanh fc2 loss
+  std::vector<int64_t> delays{3, 0, 0, 0, 2, 0, 1, 0};
+  // μ = 0.9 (mean age 9): D = 3 → ≈ 6/7, 2 → ≈ 7/8, 1 → ≈ 8/9, from the
+  // float μ in double and rounded once, as the rule states.
+  auto rule = [](int64_t d) {
+    double mu = double(0.9f), a = mu / (1 - mu) - double(d);
+    return float(a / (1 + a));
+  };
+  CHECK(rule(3) == doctest::Approx(6.0 / 7).epsilon(1e-6));
+  checkStashAgainstDelayedLoop(cnn, delays, DelayCompensation::Momentum,
+                               {rule(3), 0.9f, 0.9f, 0.9f, rule(2), 0.9f,
+                                rule(1), 0.9f});
+  checkStashAgainstDelayedLoop(cnn, delays, DelayCompensation::Lr, {},
+                               {0.1f / 4, 0.1f, 0.1f, 0.1f, 0.1f / 3, 0.1f,
+                                0.1f / 2, 0.1f});
 }
