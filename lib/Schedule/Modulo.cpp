@@ -27,6 +27,7 @@
 
 #include "layerpipe/Schedule.h"
 
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
@@ -205,6 +206,7 @@ static Expected<Prepared> prepare(const TrainingDFG &dfg,
 /// relaxations. A skeleton to order and floor the list, not a proof of
 /// feasibility (the list scheduler's deadlines are that).
 static void computeAsap(const TrainingDFG &dfg, const Prepared &P, double T,
+                        const std::vector<bool> &paid,
                         std::vector<double> &asap) {
   size_t n = dfg.tasks.size();
   asap.assign(n, 0);
@@ -215,7 +217,8 @@ static void computeAsap(const TrainingDFG &dfg, const Prepared &P, double T,
     bool changed = false;
     for (unsigned e : P.in[v]) {
       const Edge &edge = dfg.edges[e];
-      double c = asap[edge.src] + P.time[edge.src] - edge.delay * T;
+      double c = asap[edge.src] + P.time[edge.src] - edge.delay * T +
+                 (paid.empty() || !paid[e] ? 0.0 : P.transfer[e]);
       if (c > asap[v] + eps) {
         asap[v] = c;
         changed = true;
@@ -249,11 +252,43 @@ enum class Variant {
   SkeletonEarliest, ///< by skeleton time; the earliest start wins
   DeadlineBalanced, ///< by latest time; the least loaded processor among
                     ///< those starting within a quarter period of the best
+  DeadlineAffine,   ///< by latest time; start plus the transfers of the
+                    ///< zero-delay edges it would cut, ties to the processor
+                    ///< of the heaviest zero-delay neighbour
+  DeadlineLocal,    ///< by latest time; among the processors starting within
+                    ///< a quarter period of the earliest, the one that keeps
+                    ///< the most bytes (delayed edges too) local
 };
+
+/// Which edges the skeleton of an attempt pays a transfer on (room for the
+/// placements across processors that the attempt will likely make).
+enum class Skeleton {
+  Free,    ///< none
+  Delayed, ///< the delayed edges (they are the ones meant to cross)
+  All,     ///< every edge but a self-loop
+  Pinned,  ///< the edges whose ends are not pinned to one processor
+};
+
+static std::vector<bool> paidEdges(const TrainingDFG &dfg, Skeleton skeleton,
+                                   const std::vector<int> &pinned) {
+  std::vector<bool> paid;
+  if (skeleton == Skeleton::Free)
+    return paid;
+  for (const Edge &edge : dfg.edges) {
+    bool cross = edge.src != edge.dst;
+    if (skeleton == Skeleton::Delayed)
+      cross &= edge.delay > 0;
+    if (skeleton == Skeleton::Pinned)
+      cross &= pinned[edge.src] < 0 || pinned[edge.src] != pinned[edge.dst];
+    paid.push_back(cross);
+  }
+  return paid;
+}
 
 /// One attempt at period T; false if some task finds no slot.
 static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
                     const std::vector<int> &pinned, double T, Variant variant,
+                    const std::vector<bool> &paid,
                     std::vector<double> &start, std::vector<unsigned> &proc) {
   size_t n = dfg.tasks.size();
   const double inf = std::numeric_limits<double>::infinity();
@@ -266,7 +301,7 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
   // orders the list and floors every start, so that a task placed near its
   // skeleton time meets the deadlines its delayed edges set.
   std::vector<double> asap;
-  computeAsap(dfg, P, T, asap);
+  computeAsap(dfg, P, T, paid, asap);
   // Latest starts that keep every successor at its skeleton time or later:
   // the list runs by increasing slack-aware deadline (earliest first).
   std::vector<double> alap(n, std::numeric_limits<double>::infinity());
@@ -283,7 +318,8 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         double l = std::max(alap[edge.dst], asap[edge.dst]);
         if (l == std::numeric_limits<double>::infinity())
           continue;
-        best = std::min(best, l + edge.delay * T - P.time[v] - P.transfer[e]);
+        double transfer = paid.empty() || paid[e] ? P.transfer[e] : 0.0;
+        best = std::min(best, l + edge.delay * T - P.time[v] - transfer);
       }
       best = std::max(best, asap[v]);
       if (best != alap[v]) {
@@ -343,19 +379,36 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
           addCandidate(p);
     }
 
-    double bestStart = inf;
+    double bestStart = inf, bestScore = inf;
     int bestProc = -1;
     bool bestAffine = false;
+    int64_t bestKept = 0;
+    // DeadlineLocal: (start, local bytes, processor) of each feasible one.
+    struct Option {
+      double start;
+      int64_t local;
+      unsigned proc;
+    };
+    SmallVector<Option, 16> options;
     for (unsigned p : candidates) {
       isCandidate[p] = false;
       double est = -inf, deadline = inf;
       bool affine = false;
+      // Affine variant: transfers of the zero-delay edges this placement
+      // cuts (they lie on the iteration's critical chains, unlike delayed
+      // edges whose w*T slack hides a transfer) and the zero-delay bytes it
+      // keeps local.
+      double cut = 0;
+      int64_t kept = 0, keptAll = 0;
       for (unsigned e : P.in[v]) {
         const Edge &edge = dfg.edges[e];
         if (!placed[edge.src])
           continue;
         bool local = proc[edge.src] == p;
         affine |= local;
+        keptAll += local ? edge.bytes : 0;
+        if (edge.delay == 0)
+          (local ? kept += edge.bytes : cut += P.transfer[e]);
         est = std::max(est, start[edge.src] + P.time[edge.src] +
                                 (local ? 0.0 : P.transfer[e]) -
                                 edge.delay * T);
@@ -365,6 +418,9 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         if (!placed[edge.dst])
           continue;
         bool local = proc[edge.dst] == p;
+        keptAll += local ? edge.bytes : 0;
+        if (edge.delay == 0)
+          (local ? kept += edge.bytes : cut += P.transfer[e]);
         deadline = std::min(deadline, start[edge.dst] + edge.delay * T - t -
                                           (local ? 0.0 : P.transfer[e]));
       }
@@ -378,8 +434,15 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
       double s = est - r + x;
       if (s > deadline + eps)
         continue;
+      options.push_back({s, keptAll, p});
       bool better;
-      if (variant == Variant::DeadlineBalanced && bestProc >= 0 &&
+      double score = s + cut;
+      if (variant == Variant::DeadlineAffine)
+        better = score < bestScore - eps ||
+                 (score <= bestScore + eps &&
+                  (kept > bestKept ||
+                   (kept == bestKept && table[p].load < table[bestProc].load)));
+      else if (variant == Variant::DeadlineBalanced && bestProc >= 0 &&
           std::abs(s - bestStart) <= 0.25 * T)
         better = table[p].load < table[bestProc].load - eps ||
                  (table[p].load <= table[bestProc].load + eps &&
@@ -392,9 +455,22 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
                     table[p].load < table[bestProc].load)));
       if (bestProc < 0 || better) {
         bestStart = s;
+        bestScore = score;
         bestProc = p;
         bestAffine = affine;
+        bestKept = kept;
       }
+    }
+    if (variant == Variant::DeadlineLocal && bestProc >= 0) {
+      int64_t most = -1;
+      double earliest = bestStart;
+      for (const Option &o : options)
+        if (o.start <= earliest + 0.01 * T &&
+            (o.local > most || (o.local == most && o.start < bestStart))) {
+          most = o.local;
+          bestStart = o.start;
+          bestProc = o.proc;
+        }
     }
     if (bestProc < 0)
       return false;
@@ -404,6 +480,106 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
     table[bestProc].reserve(bestStart, t, T, eps);
   }
   return true;
+}
+
+/// Zero-delay-connected clusters: a cluster's tasks share a processor
+/// without paying a transfer on any critical (zero-delay) edge.
+static std::vector<unsigned> zeroDelayClusters(const TrainingDFG &dfg) {
+  std::vector<unsigned> parent(dfg.tasks.size());
+  for (unsigned v = 0; v < parent.size(); ++v)
+    parent[v] = v;
+  auto find = [&](unsigned v) {
+    while (parent[v] != v)
+      v = parent[v] = parent[parent[v]];
+    return v;
+  };
+  for (const Edge &edge : dfg.edges)
+    if (edge.delay == 0)
+      parent[find(edge.src)] = find(edge.dst);
+  for (unsigned v = 0; v < parent.size(); ++v)
+    parent[v] = find(v);
+  return parent;
+}
+
+/// Pins zero-delay clusters to processors for period T, heaviest first onto
+/// the least loaded processor. A cluster that fits on none is cut into runs
+/// of its tasks in list order, each filling the least loaded processor up to
+/// T (few zero-delay edges cut); a task that fits nowhere stays free.
+static std::vector<int> packClusters(const Prepared &P,
+                                     const std::vector<unsigned> &cluster,
+                                     unsigned procs, double T) {
+  size_t n = P.time.size();
+  std::vector<double> work(n, 0);
+  std::vector<std::vector<unsigned>> members(n);
+  for (unsigned v : P.order) {
+    work[cluster[v]] += P.time[v];
+    members[cluster[v]].push_back(v);
+  }
+  std::vector<unsigned> roots;
+  for (unsigned v = 0; v < n; ++v)
+    if (cluster[v] == v)
+      roots.push_back(v);
+  std::stable_sort(roots.begin(), roots.end(),
+                   [&](unsigned a, unsigned b) { return work[a] > work[b]; });
+  double capacity = T * (1 + 1e-9);
+  std::vector<double> load(procs, 0);
+  std::vector<int> pinned(n, -1);
+  auto leastLoaded = [&]() {
+    return unsigned(std::min_element(load.begin(), load.end()) -
+                    load.begin());
+  };
+  for (unsigned root : roots) {
+    unsigned p = leastLoaded();
+    bool whole = load[p] + work[root] <= capacity;
+    for (unsigned v : members[root]) {
+      if (!whole && load[p] + P.time[v] > capacity)
+        p = leastLoaded();
+      if (load[p] + P.time[v] > capacity)
+        continue;
+      load[p] += P.time[v];
+      pinned[v] = p;
+    }
+  }
+  return pinned;
+}
+
+/// Pins the tasks layer by layer in model order onto processor 0, 1, ...,
+/// each filled up to T: a pipeline cut by load rather than at layer
+/// boundaries, so that only the activations at the cuts (and the saved
+/// activation of a layer cut in two) cross processors. Tasks that fit
+/// nowhere stay free.
+static std::vector<int> packLayers(const TrainingDFG &dfg, const Prepared &P,
+                                   unsigned procs, double T) {
+  size_t n = P.time.size();
+  std::vector<unsigned> byLayer(P.order);
+  std::stable_sort(byLayer.begin(), byLayer.end(),
+                   [&](unsigned a, unsigned b) {
+                     return dfg.tasks[a].layer < dfg.tasks[b].layer;
+                   });
+  double capacity = T * (1 + 1e-9), load = 0;
+  unsigned p = 0;
+  std::vector<int> pinned(n, -1);
+  for (unsigned v : byLayer) {
+    if (load + P.time[v] > capacity && p + 1 < procs) {
+      ++p;
+      load = 0;
+    }
+    if (load + P.time[v] > capacity)
+      continue;
+    load += P.time[v];
+    pinned[v] = p;
+  }
+  return pinned;
+}
+
+/// Bytes on the edges whose ends run on different processors.
+static int64_t crossBytes(const TrainingDFG &dfg,
+                          const std::vector<unsigned> &proc) {
+  int64_t bytes = 0;
+  for (const Edge &edge : dfg.edges)
+    if (proc[edge.src] != proc[edge.dst])
+      bytes += edge.bytes;
+  return bytes;
 }
 
 /// Everything on one processor in list order: always valid once T >= work.
@@ -460,19 +636,52 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
   if (!(result.lowerBound > 0))
     result.lowerBound = 1e-3; // only zero-time tasks
 
-  std::vector<double> start, bestStart;
-  std::vector<unsigned> proc, bestProc;
-  // Small graphs afford three list variants per period; large ones one.
+  std::vector<double> start, bestStart, trial;
+  std::vector<unsigned> proc, bestProc, trialProc;
+  // Large graphs afford one list variant per period. Small ones try them
+  // all, plus the affine variant with whole zero-delay clusters pinned
+  // (bin-packed by load), and keep the feasible placement that sends the
+  // fewest bytes between processors.
+  bool small = dfg.tasks.size() <= 5000;
+  std::vector<unsigned> cluster;
+  if (small && pinned.empty())
+    cluster = zeroDelayClusters(dfg);
   auto tryVariants = [&](double period) {
-    for (Variant variant : {Variant::DeadlineEarliest,
-                            Variant::DeadlineBalanced,
-                            Variant::SkeletonEarliest}) {
-      if (attempt(dfg, P, procs, pinned, period, variant, start, proc))
-        return true;
-      if (dfg.tasks.size() > 5000)
-        return false;
+    int64_t fewest = -1;
+    auto keep = [&]() {
+      int64_t bytes = crossBytes(dfg, trialProc);
+      if (fewest < 0 || bytes < fewest) {
+        fewest = bytes;
+        start = trial;
+        proc = trialProc;
+      }
+    };
+    for (Variant variant :
+         {Variant::DeadlineEarliest, Variant::DeadlineAffine,
+          Variant::DeadlineBalanced, Variant::SkeletonEarliest,
+          Variant::DeadlineLocal}) {
+      if (attempt(dfg, P, procs, pinned, period, variant, {}, trial,
+                  trialProc))
+        keep();
+      if (!small)
+        return fewest >= 0;
     }
-    return false;
+    for (Skeleton skeleton : {Skeleton::Delayed, Skeleton::All})
+      if (attempt(dfg, P, procs, pinned, period, Variant::DeadlineAffine,
+                  paidEdges(dfg, skeleton, pinned), trial, trialProc))
+        keep();
+    if (!cluster.empty()) {
+      for (const std::vector<int> &packed :
+           {packClusters(P, cluster, procs, period),
+            packLayers(dfg, P, procs, period)})
+        for (Variant variant :
+             {Variant::DeadlineAffine, Variant::SkeletonEarliest})
+          if (attempt(dfg, P, procs, packed, period, variant,
+                      paidEdges(dfg, Skeleton::Pinned, packed), trial,
+                      trialProc))
+            keep();
+    }
+    return fewest >= 0;
   };
   double T = result.lowerBound, failed = 0, found = 0;
   // Geometric search upward, 1% at a time, then faster.

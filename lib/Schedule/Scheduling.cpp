@@ -293,26 +293,37 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
     }
     double bound = C.plan.planned ? C.plan.retimedBound.boundUs
                                   : C.initialBound.boundUs;
-    // Tasks placed freely first; if that stays more than 2% above the lower
-    // bound, the plan's stages pinned one per processor (the retimed pipeline
-    // as planned) get a try too, and the shorter period wins.
+    // Tasks placed freely first. Then the plan's stages pinned one per
+    // processor (the retimed pipeline as planned: only delayed edges cross
+    // processors) get a try too: the shorter period wins, ties go to fewer
+    // bytes between processors. Large graphs try the stages only when the
+    // free placement stays more than 2% above the lower bound.
     Expected<ModuloResult> modulo =
         scheduleModulo(C.dfg, opts.procs, C.machine, bound);
     if (modulo)
       modulo->iterationBound = bound;
-    bool tryPinned = !modulo || modulo->schedule.period >
-                                    1.02 * modulo->lowerBound;
+    bool tryPinned = !modulo || C.dfg.tasks.size() <= 5000 ||
+                     modulo->schedule.period > 1.02 * modulo->lowerBound;
     if (tryPinned && C.plan.planned && C.plan.numStages <= opts.procs &&
         C.plan.stageOfLayer.size() == C.model.layers.size()) {
       std::vector<int> pinned;
       for (const Task &task : C.dfg.tasks)
         pinned.push_back(C.plan.stageOfLayer[task.layer]);
-      double limit = modulo ? modulo->schedule.period * 0.999 : 0;
+      double limit = modulo ? modulo->schedule.period * (1 + 1e-9) : 0;
       // The lower bound of the problem, not of the pinned one.
       double lowerBound = modulo ? modulo->lowerBound : 0;
       Expected<ModuloResult> staged = scheduleModulo(
           C.dfg, opts.procs, C.machine, bound, pinned, limit);
-      if (staged) {
+      auto better = [&]() {
+        if (!modulo)
+          return true;
+        double a = staged->schedule.period, b = modulo->schedule.period;
+        if (a < b * (1 - 1e-9))
+          return true;
+        return a <= b * (1 + 1e-9) && computeCommBytes(staged->schedule) <
+                                          computeCommBytes(modulo->schedule);
+      };
+      if (staged && better()) {
         if (!modulo)
           consumeError(modulo.takeError());
         if (lowerBound > 0)
