@@ -38,10 +38,13 @@ static cl::opt<std::string> groupingFlag(
 static cl::opt<std::string> delaysFlag(
     "delays", cl::init("none"),
     cl::value_desc("none|layerpipe2|auto|uniform:K|model"),
-    cl::desc("Gradient delays on the weight-update loops: none (plain SGD, "
-             "default), layerpipe2 (2 per downstream stage), auto (fewest "
-             "that reach the --procs target period), uniform:K, model (the "
-             "\"gradient_delay\" fields)"),
+    cl::desc("Gradient delays on the weight-update loops: none (plain SGD), "
+             "layerpipe2 (2 per downstream stage), auto (fewest that reach "
+             "the --procs target period), uniform:K, model (the "
+             "\"gradient_delay\" fields). Default: layerpipe2 when the "
+             "plan has more than one stage, --schedule=layerpipe and no "
+             "--micro-batches (asynchronous) and --weights is not sync; "
+             "none otherwise"),
     cl::cat(planCategory()));
 
 static cl::opt<std::string> weightsFlag(
@@ -104,6 +107,30 @@ static Error parseRanges(StringRef text,
   return Error::success();
 }
 
+/// Whether --delays, not given, means layerpipe2: an asynchronous layerpipe
+/// schedule of a plan with more than one stage (without delays it cannot
+/// pipeline). The stage count is known only after grouping; from the flags,
+/// explicit stages and --stages-count give it, optimal grouping makes one
+/// stage per processor, and hints / per-layer grouping are taken as several
+/// (a single stage gets no delays from layerpipe2 anyway).
+static bool defaultsToLayerPipe2(const CompileOptions &options,
+                                 const PlanOptions &plan, StringRef weights) {
+  const ScheduleOptions &schedule = options.schedule;
+  if (schedule.kind != ScheduleKind::LayerPipe || schedule.microBatches > 0 ||
+      weights == "sync")
+    return false;
+  switch (plan.grouping) {
+  case GroupingMode::Explicit:
+    return plan.explicitStages.size() > 1;
+  case GroupingMode::Optimal:
+    return (plan.stagesCount ? plan.stagesCount : schedule.procs) > 1;
+  case GroupingMode::Hints:
+  case GroupingMode::PerLayer:
+    return true;
+  }
+  return false;
+}
+
 Error readPlanOptions(CompileOptions &options) {
   PlanOptions &plan = options.plan;
   plan.targetProcs = std::max(1u, options.schedule.procs);
@@ -142,6 +169,9 @@ Error readPlanOptions(CompileOptions &options) {
   }
 
   StringRef delays = delaysFlag;
+  if (!delaysFlag.getNumOccurrences() &&
+      defaultsToLayerPipe2(options, plan, weightsFlag))
+    delays = "layerpipe2";
   static const DelayRule rules[] = {DelayRule::None, DelayRule::LayerPipe2,
                                     DelayRule::Auto, DelayRule::FromModel};
   if (delays.consume_front("uniform:")) {
