@@ -5,7 +5,10 @@
 # latest and ema weight policies, the hybrid scheme, and the speed against
 # PyTorch. Every figure is printed with the command that produced it.
 #
-# Usage: scripts/train_results.sh [BUILD_DIR=build]   (takes ~10 minutes)
+# Usage: scripts/train_results.sh [BUILD_DIR=build]   (takes ~20 minutes)
+# ONLY=compensation in the environment runs just the sequential run and the
+# delay-compensation rows (~8 minutes) and rewrites only the page's last
+# section, "Delay compensation".
 # TRAIN_LIMIT=N in the environment trains on the first N images only (a
 # quick smoke test of the script; the committed results use all 60,000).
 set -euo pipefail
@@ -24,7 +27,10 @@ SMALL="--lr 0.02 --momentum 0.5"  # a smaller step, for the delayed runs
 [ "$LIMIT" = 0 ] || COMMON="$COMMON --train-limit $LIMIT"
 export OPENBLAS_NUM_THREADS=1
 
+ONLY=${ONLY:-}
 [ "$SKIP_RUNS" = 1 ] || : > "$OUT/runs.tsv"
+[ "$SKIP_RUNS" = 1 ] || : > "$OUT/comp.tsv"
+TSV=runs.tsv
 run() { # name, flags...
   [ "$SKIP_RUNS" = 0 ] || return 0
   local name=$1
@@ -32,12 +38,54 @@ run() { # name, flags...
   local cmd="layerpipe-train models/lenet5.json $COMMON $*"
   echo "== $name: $cmd" >&2
   # A diverged run exits 1 and its summary says so; the table shows it.
-  "$TRAIN" models/lenet5.json $COMMON "$@" --summary-json "$OUT/$name.json" \
+  nice "$TRAIN" models/lenet5.json $COMMON "$@" --summary-json "$OUT/$name.json" \
     > "$OUT/$name.log" 2>&1 || true
-  printf '%s\t%s\n' "$name" "$cmd" >> "$OUT/runs.tsv"
+  printf '%s\t%s\n' "$name" "$cmd" >> "$OUT/$TSV"
+}
+
+# Delay compensation (docs/training-semantics.md): the 4-stage layerpipe2
+# delays under every policy and compensation, then the best of the
+# compensated 4-stage runs applied to 2 stages and to the hybrid scheme.
+compensation_runs() {
+  TSV=comp.tsv
+  for w in stash ema latest; do
+    for c in none momentum lr; do
+      run "comp-layerpipe2-4-$w-$c" $MAIN --delays=layerpipe2 --stages-count 4 --weights=$w --delay-compensation=$c
+    done
+  done
+  [ "$SKIP_RUNS" = 1 ] || read -r BEST_W BEST_C < <(python3 - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+best = None
+for line in open(os.path.join(out, "comp.tsv")):
+    name = line.split("\t")[0]
+    r = json.load(open(os.path.join(out, name + ".json")))
+    if r["delay_compensation"] == "none":
+        continue
+    acc = -1 if r.get("diverged") else r["test_accuracy"]
+    if best is None or acc > best[0]:
+        best = (acc, r["policy"], r["delay_compensation"])
+print(best[1], best[2])
+PY
+)
+  [ "$SKIP_RUNS" = 1 ] || {
+    for c in momentum lr; do
+      run "comp-layerpipe2-2-$BEST_W-$c" $MAIN --delays=layerpipe2 --stages-count 2 --weights=$BEST_W --delay-compensation=$c
+    done
+    run "comp-hybrid-layerpipe2-4-$BEST_W-$BEST_C" $MAIN --delays=layerpipe2 --stages-count 4 --weights=$BEST_W --delay-compensation=$BEST_C --hybrid 1
+  }
+  # Reference: sequential training (no delays) at the steps lr compensation
+  # gives the fc layers (η/3) and conv1 (η/7) of the 4-stage plan: what the
+  # smaller step alone costs in 2 epochs.
+  run "ref-sequential-lr-div3" --lr 0.0166667 --momentum 0.9 --delays=none
+  run "ref-sequential-lr-div7" --lr 0.00714286 --momentum 0.9 --delays=none
+  TSV=runs.tsv
 }
 
 run sequential $MAIN --delays=none
+if [ "$ONLY" = compensation ]; then
+  compensation_runs
+else
 for rule in layerpipe2 auto; do
   for s in 2 4; do
     for w in stash latest ema; do
@@ -63,6 +111,92 @@ run "uniform1-stash" $MAIN --delays=uniform:1 --weights=stash
   > "$OUT/torch-delay1.log" 2>&1 || true
 [ "$SKIP_RUNS" = 1 ] ||
   bash bench/train_vs_pytorch.sh 2 "$LIMIT" "$BUILD" > "$OUT/bench.log" 2>&1
+compensation_runs
+fi
+
+# The "Delay compensation" section (the last of the page).
+python3 - "$OUT" <<'PY' > "$OUT/compensation.md"
+import json, os, sys
+out = sys.argv[1]
+seq = json.load(open(os.path.join(out, "sequential.json")))
+rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(out, "comp.tsv"))]
+print("## Delay compensation\n")
+print("`--delay-compensation=momentum` gives each layer the momentum "
+      "μ_l = a/(1 + a), a = max(0, μ/(1 − μ) − D_l) (the gradient's mean age "
+      "stays that of sequential training); `--delay-compensation=lr` the step "
+      "η_l = η/(1 + D_l) (docs/training-semantics.md). Same setting as above "
+      "(lr 0.05, momentum 0.9, 2 epochs, seed 1); the 2-stage and hybrid rows "
+      "use the policy of the compensated 4-stage run with the best test "
+      "accuracy (picked by the script), the hybrid row its compensation too; "
+      "the ref- rows train sequentially at a smaller lr. The 1-point target: Δ ≥ −1.00 against the sequential run "
+      f"({100 * seq['test_accuracy']:.2f}%).\n")
+print("| run | delays (conv1..fc3) | policy | compensation | test acc | Δ vs sequential | final train loss | per-epoch test acc |")
+print("|---|---|---|---|---|---|---|---|")
+for name, _ in [("sequential", "")] + rows:
+    r = json.load(open(os.path.join(out, name + ".json")))
+    if r.get("diverged"):
+        print(f"| {name} | | {r['policy']} | {r['delay_compensation']} | diverged | | {r['message']} | |")
+        continue
+    d = " ".join(str(v) for v in r["delays"].values())
+    eps = " / ".join(f"{100 * e['test_accuracy']:.2f}%" for e in r["per_epoch"])
+    print(f"| {name} | {d} | {r['policy']} | {r['delay_compensation']} | "
+          f"{100 * r['test_accuracy']:.2f}% | {100 * (r['test_accuracy'] - seq['test_accuracy']):+.2f} | "
+          f"{r['final_loss']:.4f} | {eps} |")
+print("\nCommands (sequential: `layerpipe-train models/lenet5.json --epochs 2 "
+      "--batch 64 --seed 1 --lr 0.05 --momentum 0.9 --delays=none`):\n")
+for name, cmd in rows:
+    print(f"- {name}: `{cmd}`")
+best = max((r for r in (json.load(open(os.path.join(out, n + ".json")))
+                          for n, _ in rows)
+             if r["delay_compensation"] != "none"),
+           key=lambda r: -1 if r.get("diverged") else r["test_accuracy"])
+gap = 100 * (best["test_accuracy"] - seq["test_accuracy"]) if not best.get("diverged") else None
+if gap is not None:
+    print(f"\nBest compensated run: {best['policy']} with {best['delay_compensation']} "
+          f"(delays {best['delays_rule']}, {best['stages']} stages, hybrid {best['hybrid']}), "
+          f"Δ = {gap:+.2f} points: the 1-point target is "
+          f"{'met' if gap >= -1.0 else 'not met'}.")
+print("""
+Reading these rows (the measurements above; the stability figures are from
+docs/training-semantics.md, "How much each rule buys"):
+
+- **The `none` rows reproduce the main table** (same accuracy, loss and
+  divergence step): the flag's default changes nothing.
+- **`momentum` does not rescue 4 stages.** Keeping the gradient's mean age
+  (μ_l = 0.75 / 0.83 / 0.875 for D = 6 / 4 / 2) gives a delayed layer only
+  1.25–2.7× more stable step on a quadratic, against the 75–210× that
+  μ = 0.9 with these delays takes away; stash and ema stay at chance level
+  and latest still diverges. With 2 stages it recovers 0.2 points.
+- **`lr` turns the stalled 4-stage runs into training runs** (stash and ema
+  reach 78–79%), but they end about 9 points behind. The smaller step alone
+  does not explain that: sequential training at η/3 and η/7 (the steps lr
+  compensation gives fc1–fc3 and conv1) loses only 1.3 and 2.7 points in 2
+  epochs (ref- rows). The rest is attributable to the delay itself: in the
+  quadratic model η/(1 + D) recovers only 3–7× of the 75–210× of stable
+  step the delay removes, so high-curvature directions stay near or past
+  the edge and the run trains, but less efficiently. `latest` diverges
+  even with it (its B pairs δ from old weights with the current weights).
+- **Best results:** 2 stages with `lr` (only conv1 delayed, D = 2) gets
+  within 1.89 points (uncompensated 2.66); hybrid K = 1 with `lr` (4 stages
+  for the first epoch, synchronous for the second) within 3.73.
+- **Verdict: the 1-point target is not met** at lr 0.05 / momentum 0.9 in
+  2 epochs, by any policy and compensation measured here. Per-layer
+  compensation of μ or η alone cannot undo the two orders of magnitude of
+  stability margin that a 2–6 step delay takes from heavy ball at μ = 0.9.
+  Not measured here: combining both rules, a lower global μ for delayed
+  runs, or longer training.""")
+PY
+if [ "$ONLY" = compensation ]; then
+  python3 - "$OUT/compensation.md" <<'PY'
+import sys
+page = open("docs/results-training.md").read()
+cut = page.find("## Delay compensation")
+page = (page[:cut] if cut >= 0 else page.rstrip("\n") + "\n\n")
+open("docs/results-training.md", "w").write(page + open(sys.argv[1]).read())
+PY
+  echo "rewrote the Delay compensation section of docs/results-training.md (logs in $OUT)" >&2
+  exit 0
+fi
 
 python3 - "$OUT" <<'PY' > docs/results-training.md
 import json, os, sys
@@ -136,7 +270,9 @@ print("""
   lr 0.05 / momentum 0.9 in a one-epoch trial.
 - **Hybrid.** `--hybrid 1` trains the first epoch pipelined and the second
   synchronously; it recovers only if the pipelined epoch did not already
-  destroy the network.""")
+  destroy the network.
+- **Delay compensation.** The last section measures the opt-in per-layer
+  momentum and learning-rate compensation on the same setting.""")
 print("\n## Commands\n")
 for name, cmd in runs:
     print(f"- {name}: `{cmd}`")
@@ -162,6 +298,7 @@ print("`bench/train_vs_pytorch.sh 2 0` (both on one thread, same model, data, "
       "batch, lr, momentum; samples/s of training only):\n")
 print("```")
 print(open(os.path.join(out, "bench.log")).read().rstrip())
-print("```")
+print("```\n")
+print(open(os.path.join(out, "compensation.md")).read().rstrip())
 PY
 echo "wrote docs/results-training.md (logs in $OUT)" >&2
