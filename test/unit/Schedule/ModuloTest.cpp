@@ -201,3 +201,26 @@ TEST_CASE("random graphs: every schedule verifies and simulates") {
     checkSimulation(R->schedule);
   }
 }
+
+TEST_CASE("zero-delay chains stay on one processor when that is optimal") {
+  // Two chains x0 -> x1 -> x2 with 1 MB on every edge (a transfer of about
+  // 100 us against tasks of 1-2 us) and a one-delay loop back. On two
+  // processors the optimum runs each chain on its own processor at period
+  // work / 2, sending nothing.
+  TrainingDFG dfg;
+  for (char chain : {'a', 'b'}) {
+    unsigned first = dfg.tasks.size();
+    for (unsigned k = 0; k < 3; ++k)
+      addTask(dfg, std::string(1, chain) + std::to_string(k),
+              TaskKind::Forward, 1 + k % 2);
+    addEdge(dfg, first, first + 1, 0, 1000000);
+    addEdge(dfg, first + 1, first + 2, 0, 1000000);
+    addEdge(dfg, first + 2, first, 1, 1000000);
+  }
+  auto R = scheduleModulo(dfg, 2, MachineDesc(), 0);
+  REQUIRE(R);
+  checkValid(*R);
+  CHECK(R->lowerBound == doctest::Approx(4));
+  CHECK(R->schedule.period == doctest::Approx(4));
+  CHECK(computeCommBytes(R->schedule) == 0);
+}
