@@ -582,6 +582,74 @@ static int64_t crossBytes(const TrainingDFG &dfg,
   return bytes;
 }
 
+/// Moves tasks, one at a time and at their start, to the processor holding
+/// most of their neighbours' bytes when that processor is free then and
+/// every dependence still holds with the transfers the move adds or saves:
+/// the period stays, the bytes between processors only fall.
+static void localizeTasks(const TrainingDFG &dfg, const Prepared &P,
+                          unsigned procs, double T,
+                          const std::vector<double> &start,
+                          std::vector<unsigned> &proc) {
+  size_t n = P.time.size();
+  double eps = 1e-9 * T;
+  std::vector<std::vector<unsigned>> on(procs);
+  for (unsigned v = 0; v < n; ++v)
+    on[proc[v]].push_back(v);
+  auto mod = [&](double x) {
+    double r = std::fmod(x, T);
+    return r < 0 ? r + T : r;
+  };
+  auto freeAt = [&](unsigned q, unsigned v) {
+    for (unsigned y : on[q])
+      if ((P.time[v] > eps && mod(start[y] - start[v]) < P.time[v] - eps) ||
+          (P.time[y] > eps && mod(start[v] - start[y]) < P.time[y] - eps))
+        return false;
+    return true;
+  };
+  auto holds = [&](unsigned v, unsigned q) {
+    for (unsigned e : P.in[v]) {
+      const Edge &edge = dfg.edges[e];
+      unsigned u = edge.src;
+      double transfer = u == v || proc[u] == q ? 0.0 : P.transfer[e];
+      if (start[v] + edge.delay * T <
+          start[u] + P.time[u] + transfer - eps)
+        return false;
+    }
+    for (unsigned e : P.out[v]) {
+      const Edge &edge = dfg.edges[e];
+      unsigned x = edge.dst;
+      double transfer = x == v || proc[x] == q ? 0.0 : P.transfer[e];
+      if (start[x] + edge.delay * T < start[v] + P.time[v] + transfer - eps)
+        return false;
+    }
+    return true;
+  };
+  std::vector<int64_t> bytesTo(procs);
+  for (unsigned pass = 0; pass < 3; ++pass) {
+    bool moved = false;
+    for (unsigned v : P.order) {
+      std::fill(bytesTo.begin(), bytesTo.end(), 0);
+      for (unsigned e : P.in[v])
+        bytesTo[proc[dfg.edges[e].src]] += dfg.edges[e].bytes;
+      for (unsigned e : P.out[v])
+        bytesTo[proc[dfg.edges[e].dst]] += dfg.edges[e].bytes;
+      unsigned best = proc[v];
+      for (unsigned q = 0; q < procs; ++q)
+        if (bytesTo[q] > bytesTo[best] && freeAt(q, v) && holds(v, q))
+          best = q;
+      if (best == proc[v])
+        continue;
+      auto &from = on[proc[v]];
+      from.erase(std::find(from.begin(), from.end(), v));
+      on[best].push_back(v);
+      proc[v] = best;
+      moved = true;
+    }
+    if (!moved)
+      break;
+  }
+}
+
 /// Everything on one processor in list order: always valid once T >= work.
 static void sequential(const Prepared &P, std::vector<double> &start,
                        std::vector<unsigned> &proc) {
@@ -724,6 +792,9 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
       }
     }
   }
+
+  if (small && pinned.empty())
+    localizeTasks(dfg, P, procs, found, bestStart, bestProc);
 
   Schedule &S = result.schedule;
   S.periodic = true;
