@@ -68,6 +68,9 @@ struct ScheduleOptions {
   unsigned memoryLimitMicroBatches = 0;
   /// Iterations (or steps) the discrete-event simulator runs.
   unsigned simulateIterations = 20;
+  /// --unfold J: schedule the J-unfolded DFG (J iterations per period), so
+  /// that copies of one long task can run on different processors.
+  unsigned unfold = 1;
   /// -o FILE: schedule JSON; --gantt FILE: chart by extension.
   std::string outputPath;
   std::string ganttPath;
@@ -110,8 +113,11 @@ struct Schedule {
   std::string name; ///< schedule kind name
   bool periodic = true;
   unsigned procs = 1;
-  /// Periodic: the iteration period. Synchronous: the makespan of one step.
+  /// Periodic: the period (of `unfolding` iterations). Synchronous: the
+  /// makespan of one step.
   double period = 0;
+  /// Periodic: iterations one period runs (J of an unfolded graph, else 1).
+  unsigned unfolding = 1;
   std::vector<ScheduledTask> tasks;
   std::vector<ScheduleDep> deps;
   std::vector<MemoryBlock> memory;

@@ -67,6 +67,7 @@ void writeScheduleJSON(const ScheduleResult &R, raw_ostream &os) {
       {"mode", S.periodic ? "asynchronous" : "synchronous"},
       {"procs", S.procs},
       {"period", S.period},
+      {"unfolding", S.unfolding},
       {"time_unit", "us"},
       {"tasks", std::move(tasks)},
       {"edges", std::move(edges)},

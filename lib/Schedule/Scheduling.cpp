@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "layerpipe/Schedule.h"
+#include "layerpipe/Transforms/Unfolding.h"
 #include "layerpipe/Compilation.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -293,27 +294,35 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
     }
     double bound = C.plan.planned ? C.plan.retimedBound.boundUs
                                   : C.initialBound.boundUs;
+    // --unfold J schedules J iterations per period: the unfolded graph's
+    // iteration bound is exactly J times the original's.
+    const unsigned J = opts.unfold;
+    TrainingDFG unfolded;
+    if (J > 1)
+      unfolded = unfoldDFG(C.dfg, J);
+    const TrainingDFG &graph = J > 1 ? unfolded : C.dfg;
+    bound *= J;
     // Tasks placed freely first. Then the plan's stages pinned one per
     // processor (the retimed pipeline as planned: only delayed edges cross
     // processors) get a try too: the shorter period wins, ties go to fewer
     // bytes between processors. Large graphs try the stages only when the
     // free placement stays more than 2% above the lower bound.
     Expected<ModuloResult> modulo =
-        scheduleModulo(C.dfg, opts.procs, C.machine, bound);
+        scheduleModulo(graph, opts.procs, C.machine, bound);
     if (modulo)
       modulo->iterationBound = bound;
-    bool tryPinned = !modulo || C.dfg.tasks.size() <= 5000 ||
+    bool tryPinned = !modulo || graph.tasks.size() <= 5000 ||
                      modulo->schedule.period > 1.02 * modulo->lowerBound;
     if (tryPinned && C.plan.planned && C.plan.numStages <= opts.procs &&
         C.plan.stageOfLayer.size() == C.model.layers.size()) {
       std::vector<int> pinned;
-      for (const Task &task : C.dfg.tasks)
+      for (const Task &task : graph.tasks)
         pinned.push_back(C.plan.stageOfLayer[task.layer]);
       double limit = modulo ? modulo->schedule.period * (1 + 1e-9) : 0;
       // The lower bound of the problem, not of the pinned one.
       double lowerBound = modulo ? modulo->lowerBound : 0;
       Expected<ModuloResult> staged = scheduleModulo(
-          C.dfg, opts.procs, C.machine, bound, pinned, limit);
+          graph, opts.procs, C.machine, bound, pinned, limit);
       auto better = [&]() {
         if (!modulo)
           return true;
@@ -334,22 +343,35 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
         consumeError(staged.takeError());
       }
     }
+    if (!modulo)
+      return modulo;
+    // Copy i of a saved activation lives from copy i of its forward task to
+    // the copy of its release task that runs `distance` iterations later.
+    const unsigned V = C.dfg.numTasks();
     for (const SavedActivation &saved : savedActivations(C))
       if (saved.forward >= 0)
-        modulo->schedule.memory.push_back(
-            {unsigned(saved.forward), unsigned(saved.release), saved.distance,
-             saved.bytes});
+        for (unsigned i = 0; i < J; ++i) {
+          int64_t later = int64_t(i) + saved.distance;
+          modulo->schedule.memory.push_back(
+              {i * V + unsigned(saved.forward),
+               unsigned(later % J) * V + unsigned(saved.release), later / J,
+               saved.bytes});
+        }
     return modulo;
   }();
   if (!result)
     return result.takeError();
   R.schedule = std::move(result->schedule);
   R.schedule.procs = opts.procs;
+  // Metrics are per iteration; an unfolded period runs J iterations.
+  const unsigned J =
+      opts.kind == ScheduleKind::PipeDream ? 1 : std::max(1u, opts.unfold);
+  R.schedule.unfolding = J;
   ScheduleMetrics &M = R.metrics;
-  M.period = R.schedule.period;
-  M.lowerBound = result->lowerBound;
+  M.period = R.schedule.period / J;
+  M.lowerBound = result->lowerBound / J;
   M.attempts = result->attempts;
-  M.iterationBound = result->iterationBound;
+  M.iterationBound = result->iterationBound / J;
   int64_t limit = opts.memoryLimitBytes;
   if (limit > 0)
     R.schedule.memoryLimit.assign(opts.procs, limit);
@@ -384,7 +406,7 @@ Error runScheduling(Compilation &C) {
   // Work per iteration (per micro-batch when synchronous, where a step
   // updates the weights once for all its micro-batches). The sequential
   // time is that same work on one processor.
-  double work = totalWork(S) / (S.periodic ? 1 : S.microBatches);
+  double work = totalWork(S) / (S.periodic ? S.unfolding : S.microBatches);
   M.sequentialTime = work;
   if (S.periodic && S.name == "layerpipe") {
     M.sequentialTime = 0;
@@ -394,7 +416,7 @@ Error runScheduling(Compilation &C) {
   M.speedup = M.period > 0 ? M.sequentialTime / M.period : 0;
   M.utilization = M.period > 0 ? work / (M.procs * M.period) : 0;
   M.bubbleFraction = 1 - M.utilization;
-  M.commBytes = computeCommBytes(S);
+  M.commBytes = computeCommBytes(S) / (S.periodic ? S.unfolding : 1);
   M.peakMemory = computePeakMemory(S);
   // Large graphs simulate fewer iterations: about 300,000 instances keep
   // the simulation well under a second.
@@ -404,7 +426,7 @@ Error runScheduling(Compilation &C) {
       std::max(2u, std::min(opts.simulateIterations, affordable));
   SimulationResult sim = simulateSchedule(S, iterations);
   M.simulatedIterations = iterations;
-  M.simulatedPeriod = sim.period;
+  M.simulatedPeriod = sim.period / (S.periodic ? S.unfolding : 1);
   M.simulatedPeakMemory = sim.peakMemory;
   if (!S.periodic)
     M.stepTime = sim.period;
@@ -434,6 +456,10 @@ void printScheduleSummary(const Compilation &C, raw_ostream &os) {
     os << formatv("  period: {0:f1} us (lower bound {1:f1} us, iteration "
                   "bound {2:f1} us, {3} attempts)\n",
                   M.period, M.lowerBound, M.iterationBound, M.attempts);
+    if (S.unfolding > 1)
+      os << formatv("  unfolded by {0}: {0} iterations every {1:f1} us; "
+                    "figures are per iteration\n",
+                    S.unfolding, S.period);
   } else {
     os << formatv("  makespan: {0:f1} us per step (ideal {1:f1} us)\n",
                   M.makespan, M.lowerBound * S.microBatches);
@@ -463,6 +489,7 @@ nlohmann::json scheduleMetricsJSON(const ScheduleResult &R) {
       {"mode", R.schedule.periodic ? "asynchronous" : "synchronous"},
       {"procs", M.procs},
       {"period", M.period},
+      {"unfolding", R.schedule.unfolding},
       {"lower_bound", M.lowerBound},
       {"iteration_bound", M.iterationBound},
       {"sequential_time", M.sequentialTime},

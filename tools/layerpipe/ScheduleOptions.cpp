@@ -15,6 +15,13 @@ using namespace llvm;
 
 namespace layerpipe {
 
+static cl::opt<unsigned> unfoldFlag(
+    "unfold", cl::init(1), cl::value_desc("J"),
+    cl::desc("Schedule the DFG unfolded by J (J iterations per period; "
+             "copies of a long task may run on different processors). "
+             "Asynchronous layerpipe schedules only; default 1"),
+    cl::cat(scheduleCategory()));
+
 static cl::opt<unsigned> procsFlag("procs", cl::init(1),
                                    cl::value_desc("N"),
                                    cl::desc("Number of processors (default 1)"),
@@ -75,6 +82,10 @@ Error readScheduleOptions(CompileOptions &options) {
     return flagError("--procs " + Twine(procsFlag.getValue()) +
                      " is more than the 4096 processors LayerPipe schedules");
   S.procs = procsFlag;
+  if (unfoldFlag == 0 || unfoldFlag > 64)
+    return flagError("--unfold must be between 1 and 64 (got " +
+                     Twine(unfoldFlag.getValue()) + ")");
+  S.unfold = unfoldFlag;
   std::optional<ScheduleKind> kind = parseScheduleKind(scheduleFlag);
   if (!kind)
     return flagError("unknown --schedule=" + scheduleFlag +
@@ -85,6 +96,12 @@ Error readScheduleOptions(CompileOptions &options) {
     return flagError("--schedule=pipedream is asynchronous; it takes no "
                      "--micro-batches (got " +
                      Twine(S.microBatches) + ")");
+  if (S.unfold > 1 &&
+      (S.kind != ScheduleKind::LayerPipe || S.microBatches > 0))
+    return flagError("--unfold " + Twine(S.unfold) +
+                     " applies to the asynchronous layerpipe schedule only "
+                     "(got --schedule=" + scheduleFlag +
+                     (S.microBatches ? " with --micro-batches" : "") + ")");
   if (memoryLimitFlag < 0)
     return flagError("--memory-limit must be a byte count >= 0 (got " +
                      Twine(memoryLimitFlag.getValue()) + ")");
