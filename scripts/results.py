@@ -100,7 +100,10 @@ def main():
         mean = 100 * sum(g for g, _, _ in gains) / len(gains)
         best = max(gains)
         worst = min(gains)
-        verdict = ("confirm" if mean >= 25 else "do not confirm")
+        # "Confirm" means LayerPipe is at least as much faster as the paper
+        # says; gains well above the paper's are said to exceed it.
+        verdict = ("do not confirm" if mean < 25 else
+                   "confirm (and exceed)" if mean > 50 else "confirm")
         out.append(
             "The paper reports LayerPipe 25%% faster than PipeDream-style "
             "pipelining on average and up to 80%% faster with 7-9 processors. "
@@ -109,7 +112,7 @@ def main():
             "%.0f%% on %s at p=%d), so we %s the average claim%s.\n"
             % (len(gains), mean, 100 * best[0], best[1], best[2],
                100 * worst[0], worst[1], worst[2], verdict,
-               " and the maximum" if 100 * best[0] >= 80 else
+               " and reach the 80% maximum" if 100 * best[0] >= 80 else
                " but not the 80% maximum"))
         out.append(
             "Why: PipeDream's period is its slowest stage, a contiguous group "
