@@ -27,6 +27,8 @@
 
 #include "layerpipe/Schedule.h"
 
+#include "ScheduleInternal.h"
+
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -796,28 +798,35 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
   if (small && pinned.empty())
     localizeTasks(dfg, P, procs, found, bestStart, bestProc);
 
-  Schedule &S = result.schedule;
+  result.schedule =
+      makePeriodicSchedule(dfg, machine, procs, found, bestStart, bestProc);
+  return result;
+}
+
+Schedule makePeriodicSchedule(const TrainingDFG &dfg,
+                              const MachineDesc &machine, unsigned procs,
+                              double period, ArrayRef<double> start,
+                              ArrayRef<unsigned> proc) {
+  Schedule S;
   S.periodic = true;
   S.procs = procs;
-  S.period = found;
-  double shift = *std::min_element(bestStart.begin(), bestStart.end());
+  S.period = period;
+  double shift = *std::min_element(start.begin(), start.end());
   for (unsigned v = 0; v < dfg.tasks.size(); ++v) {
     const Task &task = dfg.tasks[v];
     ScheduledTask st;
     st.name = task.name;
     st.kind = task.kind;
     st.layer = task.layer;
-    st.proc = bestProc[v];
-    st.start = bestStart[v] - shift;
+    st.proc = proc[v];
+    st.start = start[v] - shift;
     st.duration = task.timeUs;
     S.tasks.push_back(st);
   }
-  for (unsigned e = 0; e < dfg.edges.size(); ++e) {
-    const Edge &edge = dfg.edges[e];
-    S.deps.push_back(
-        {edge.src, edge.dst, edge.delay, edge.bytes, P.transfer[e]});
-  }
-  return result;
+  for (const Edge &edge : dfg.edges)
+    S.deps.push_back({edge.src, edge.dst, edge.delay, edge.bytes,
+                      machine.transferTimeUs(double(edge.bytes))});
+  return S;
 }
 
 } // namespace layerpipe

@@ -5,7 +5,8 @@
 //===----------------------------------------------------------------------===//
 //
 // Private to lib/Schedule: the order-driven timing engine that both the
-// simulator and the order-based baseline schedules use.
+// simulator and the order-based baseline schedules use, and the one way a
+// periodic schedule is assembled from start times and processors.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,9 +15,20 @@
 
 #include "layerpipe/Schedule.h"
 
+#include "llvm/ADT/ArrayRef.h"
+
 #include <vector>
 
 namespace layerpipe {
+
+/// The periodic schedule of \p dfg with period \p period: task v on
+/// processor \p proc[v] at \p start[v] (shifted so that the earliest task
+/// starts at 0), and one dependence per edge with its transfer time from
+/// \p machine (paid only where the processors differ).
+Schedule makePeriodicSchedule(const TrainingDFG &dfg,
+                              const MachineDesc &machine, unsigned procs,
+                              double period, llvm::ArrayRef<double> start,
+                              llvm::ArrayRef<unsigned> proc);
 
 /// One task instance to time: its processor and duration.
 struct InstanceTask {

@@ -15,6 +15,8 @@
 #include "layerpipe/Transforms/Unfolding.h"
 #include "layerpipe/Compilation.h"
 
+#include "ScheduleInternal.h"
+
 #include "llvm/Support/FormatVariadic.h"
 
 #include <nlohmann/json.hpp>
@@ -211,25 +213,10 @@ buildOneFOneBPeriodic(const TrainingDFG &dfg, const MachineDesc &machine,
     start[BG[s]] = slot + std::max(0.0, waits) * T;
     start[U[s]] = start[BG[s]] + time(BG[s]) - double(gradientDelay[s]) * T;
   }
-  double shift = *std::min_element(start.begin(), start.end());
-  Schedule S;
-  S.periodic = true;
-  S.procs = p;
-  S.period = T;
-  for (unsigned v = 0; v < dfg.tasks.size(); ++v) {
-    const Task &task = dfg.tasks[v];
-    ScheduledTask st;
-    st.name = task.name;
-    st.kind = task.kind;
-    st.layer = task.layer;
-    st.proc = task.layer; // the stage
-    st.start = start[v] - shift;
-    st.duration = task.timeUs;
-    S.tasks.push_back(st);
-  }
-  for (const Edge &e : dfg.edges)
-    S.deps.push_back({e.src, e.dst, e.delay, e.bytes,
-                      machine.transferTimeUs(double(e.bytes))});
+  std::vector<unsigned> proc;
+  for (const Task &task : dfg.tasks)
+    proc.push_back(task.layer); // the stage
+  Schedule S = makePeriodicSchedule(dfg, machine, p, T, start, proc);
   if (Error err = verifySchedule(S)) {
     consumeError(std::move(err));
     return std::nullopt;
