@@ -125,6 +125,9 @@ struct Schedule {
   std::vector<int64_t> memoryLimit;
   /// Synchronous: micro-batches per step.
   unsigned microBatches = 0;
+  /// Schedules of stage-level tasks (ScheduledTask::layer == -1): the stage
+  /// of every model layer; stage s runs the layers it names.
+  std::vector<unsigned> stageOfLayer;
 };
 
 /// Checks every dependence (across iterations for periodic schedules),

@@ -65,6 +65,27 @@ const char *delayCompensationName(DelayCompensation compensation) {
   return "?";
 }
 
+bool parseLrSchedule(const std::string &name, LrSchedule &out) {
+  for (LrSchedule s :
+       {LrSchedule::Constant, LrSchedule::Step, LrSchedule::Cosine})
+    if (name == lrScheduleName(s)) {
+      out = s;
+      return true;
+    }
+  return false;
+}
+
+bool parseDelayCompensation(const std::string &name, DelayCompensation &out) {
+  for (DelayCompensation c : {DelayCompensation::None,
+                              DelayCompensation::Momentum,
+                              DelayCompensation::Lr})
+    if (name == delayCompensationName(c)) {
+      out = c;
+      return true;
+    }
+  return false;
+}
+
 float compensatedMomentum(DelayCompensation compensation, float momentum,
                           int64_t delay) {
   assert(delay >= 0 && momentum >= 0.0f && momentum < 1.0f);

@@ -57,6 +57,156 @@ void reconstructForwardWeights(int64_t count, int64_t delay, float lr,
     out[i] = weights[i] - fd * average[i];
 }
 
+bool effectiveDelays(const NetSpec &net, const std::vector<int64_t> &delays,
+                     std::vector<int64_t> &out, std::string &error) {
+  size_t numLayers = net.layers.size();
+  if (net.consumers.size() != numLayers) {
+    error = "the network was not finalized";
+    return false;
+  }
+  if (!delays.empty() && delays.size() != numLayers) {
+    error = "expected " + std::to_string(numLayers) +
+            " per-layer gradient delays, got " + std::to_string(delays.size());
+    return false;
+  }
+  out.assign(numLayers, 0);
+  for (size_t l = numLayers; l-- > 0;) {
+    const LayerSpec &spec = net.layers[l];
+    if (spec.hasParams()) {
+      int64_t d = delays.empty() ? 0 : delays[l];
+      if (d < 0) {
+        error = "layer '" + spec.name + "': gradient delay " +
+                std::to_string(d) + " is negative";
+        return false;
+      }
+      out[l] = d;
+      continue;
+    }
+    for (int c : net.consumers[l])
+      out[l] = std::max(out[l], out[size_t(c)]);
+  }
+  for (size_t l = 0; l < numLayers; ++l)
+    for (int c : net.consumers[l])
+      if (out[l] < out[size_t(c)]) {
+        error = "layer '" + net.layers[l].name + "' has gradient delay " +
+                std::to_string(out[l]) + " but its consumer '" +
+                net.layers[size_t(c)].name + "' has " +
+                std::to_string(out[size_t(c)]) +
+                ": a producer's delay must be at least its consumers'";
+        return false;
+      }
+  return true;
+}
+
+void microBatchRange(int64_t batch, unsigned microBatches, unsigned m,
+                     int64_t &begin, int64_t &size) {
+  assert(microBatches >= 1 && m < microBatches);
+  begin = batch * int64_t(m) / int64_t(microBatches);
+  size = batch * int64_t(m + 1) / int64_t(microBatches) - begin;
+}
+
+void applyLayerUpdate(int64_t count, float lr, float momentum,
+                      float weightDecay, float emaBeta, float *weights,
+                      float *momentumBuf, float *average, const float *grad) {
+  if (!average) {
+    sgdUpdate(count, lr, momentum, weightDecay, weights, momentumBuf, grad);
+    return;
+  }
+  // ema without momentum: the same update, plus v ← β·v + (1 − β)·ΔW.
+  for (int64_t i = 0; i < count; ++i) {
+    float old = weights[i];
+    float step = grad[i] + weightDecay * weights[i];
+    weights[i] -= lr * step;
+    average[i] = emaBeta * average[i] + (1.0f - emaBeta) * (weights[i] - old);
+  }
+}
+
+void averageMicroBatchGradient(int64_t count, unsigned microBatches,
+                               float *grad) {
+  if (microBatches <= 1)
+    return;
+  float scale = 1.0f / float(microBatches);
+  for (int64_t i = 0; i < count; ++i)
+    grad[i] *= scale;
+}
+
+BatchResult evaluateBatch(const NetSpec &net,
+                          const std::vector<std::vector<float>> &params,
+                          std::vector<std::vector<float>> &state, uint64_t seed,
+                          const Tensor &x, const std::vector<int32_t> &labels,
+                          std::vector<Tensor> &outs, LayerCache &cache,
+                          Scratch &scratch) {
+  initRuntime();
+  size_t numLayers = net.layers.size();
+  outs.resize(numLayers);
+  ForwardContext ctx;
+  ctx.training = false;
+  ctx.seed = seed;
+  ctx.labels = labels.data();
+  ctx.scratch = &scratch;
+  std::vector<const Tensor *> ins;
+  for (size_t l = 0; l < numLayers; ++l) {
+    const LayerSpec &spec = net.layers[l];
+    ins.clear();
+    if (spec.inputs.empty())
+      ins.push_back(&x);
+    for (int p : spec.inputs)
+      ins.push_back(&outs[size_t(p)]);
+    layerForward(spec, spec.hasParams() ? params[l].data() : nullptr,
+                 state[l].empty() ? nullptr : state[l].data(), ins, outs[l],
+                 cache, ctx);
+  }
+  BatchResult result;
+  result.samples = x.batch();
+  result.lossSum = cache.loss * double(x.batch());
+  result.correct = cache.correct;
+  return result;
+}
+
+BatchResult evaluateDataset(const NetSpec &net,
+                            const std::vector<std::vector<float>> &params,
+                            std::vector<std::vector<float>> &state,
+                            uint64_t seed, const Dataset &data) {
+  BatchResult sum;
+  std::vector<int64_t> order(static_cast<size_t>(data.count));
+  for (int64_t i = 0; i < data.count; ++i)
+    order[size_t(i)] = i;
+  Tensor x;
+  std::vector<int32_t> labels;
+  std::vector<Tensor> outs;
+  LayerCache cache;
+  Scratch scratch;
+  const int64_t chunk = 500;
+  for (int64_t b = 0; b < data.count; b += chunk) {
+    int64_t n = std::min(chunk, data.count - b);
+    gatherBatch(data, order, b, n, x, labels);
+    BatchResult r = evaluateBatch(net, params, state, seed, x, labels, outs,
+                                  cache, scratch);
+    sum.lossSum += r.lossSum;
+    sum.correct += r.correct;
+    sum.samples += r.samples;
+  }
+  return sum;
+}
+
+uint64_t weightsChecksum(const std::vector<std::vector<float>> &params,
+                         const std::vector<std::vector<float>> &state) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  auto add = [&](const std::vector<float> &v) {
+    const unsigned char *p = reinterpret_cast<const unsigned char *>(v.data());
+    for (size_t i = 0; i < v.size() * sizeof(float); ++i) {
+      h ^= p[i];
+      h *= 0x100000001b3ULL;
+    }
+  };
+  for (size_t l = 0; l < params.size(); ++l) {
+    add(params[l]);
+    if (l < state.size())
+      add(state[l]);
+  }
+  return h;
+}
+
 PipelineTrainer::PipelineTrainer(NetSpec net, TrainConfig config)
     : net_(std::move(net)), config_(std::move(config)) {
   initParams(net_, config_.seed, params_, state_);
@@ -87,33 +237,20 @@ bool PipelineTrainer::check(std::string &error) {
             std::to_string(config_.delays.size());
     return false;
   }
-  delays_.assign(numLayers, 0);
-  for (size_t l = numLayers; l-- > 0;) {
-    const LayerSpec &spec = net_.layers[l];
-    if (spec.hasParams()) {
-      int64_t d = config_.delays.empty() ? 0 : config_.delays[l];
-      if (d < 0) {
-        error = "layer '" + spec.name + "': gradient delay " +
-                std::to_string(d) + " is negative";
-        return false;
-      }
-      delays_[l] = d;
-      continue;
-    }
-    for (int c : net_.consumers[l])
-      delays_[l] = std::max(delays_[l], delays_[size_t(c)]);
-  }
-  for (size_t l = 0; l < numLayers; ++l)
-    for (int c : net_.consumers[l])
-      if (delays_[l] < delays_[size_t(c)]) {
-        error = "layer '" + net_.layers[l].name + "' has gradient delay " +
-                std::to_string(delays_[l]) + " but its consumer '" +
-                net_.layers[size_t(c)].name + "' has " +
-                std::to_string(delays_[size_t(c)]) +
-                ": a producer's delay must be at least its consumers'";
-        return false;
-      }
+  if (!effectiveDelays(net_, config_.delays, delays_, error))
+    return false;
   maxDelay_ = *std::max_element(delays_.begin(), delays_.end());
+  if (config_.microBatches < 1) {
+    error = "micro-batches must be at least 1";
+    return false;
+  }
+  if (config_.microBatches > 1 && maxDelay_ > 0) {
+    error = "micro-batches (" + std::to_string(config_.microBatches) +
+            ") need a synchronous run without gradient delays, but the "
+            "largest delay is " +
+            std::to_string(maxDelay_);
+    return false;
+  }
   if (config_.policy == WeightPolicy::Sync && maxDelay_ > 0) {
     error = "weight policy 'sync' needs no gradient delays, but the largest "
             "delay is " +
@@ -149,11 +286,77 @@ static void gatherInputs(const LayerSpec &spec, const Batch &b,
     ins.push_back(&b.out[size_t(p)]);
 }
 
+void PipelineTrainer::forwardBatch(InFlight &b, int64_t batchIndex) {
+  ForwardContext ctx;
+  ctx.training = true;
+  ctx.seed = config_.seed;
+  ctx.batchIndex = batchIndex;
+  ctx.labels = b.labels.data();
+  ctx.scratch = &scratch_;
+  std::vector<const Tensor *> ins;
+  for (size_t l = 0; l < net_.layers.size(); ++l) {
+    const LayerSpec &spec = net_.layers[l];
+    gatherInputs(spec, b, ins);
+    layerForward(spec, spec.hasParams() ? params_[l].data() : nullptr,
+                 state_[l].empty() ? nullptr : state_[l].data(), ins,
+                 b.out[l], b.cache[l], ctx);
+  }
+}
+
+void PipelineTrainer::backwardLayer(size_t l, InFlight &b, int64_t weightStep,
+                                    float *paramGrad) {
+  const LayerSpec &spec = net_.layers[l];
+  const Tensor &outGrad = b.delta[l];
+  assert((spec.type == LayerType::SoftmaxCrossEntropy || !outGrad.empty()) &&
+         "output gradient missing");
+  std::vector<const Tensor *> ins;
+  gatherInputs(spec, b, ins);
+  if (spec.hasParams())
+    layerBackwardWeights(spec, ins, b.out[l], b.cache[l], outGrad, paramGrad,
+                         scratch_);
+  if (!spec.inputs.empty()) {
+    const float *w =
+        spec.hasParams()
+            ? backwardWeights(l, b.index, layerLearningRate(l, weightStep))
+            : nullptr;
+    // A producer's first gradient is written straight into its slot of
+    // this batch (which keeps its allocation across steps); later ones
+    // are added to it.
+    inputGrads_.resize(spec.inputs.size());
+    std::vector<bool> direct(spec.inputs.size());
+    for (size_t i = 0; i < spec.inputs.size(); ++i) {
+      Tensor &dst = b.delta[size_t(spec.inputs[i])];
+      direct[i] = dst.empty() &&
+                  std::find(spec.inputs.begin(), spec.inputs.begin() + i,
+                            spec.inputs[i]) == spec.inputs.begin() + i;
+      if (direct[i])
+        std::swap(dst, inputGrads_[i]);
+    }
+    layerBackwardData(spec, w, ins, b.out[l], b.cache[l], outGrad,
+                      inputGrads_, scratch_);
+    for (size_t i = 0; i < spec.inputs.size(); ++i) {
+      Tensor &dst = b.delta[size_t(spec.inputs[i])];
+      if (direct[i])
+        std::swap(dst, inputGrads_[i]);
+      else
+        accumulate(dst.size(), inputGrads_[i].ptr(), dst.ptr());
+    }
+  }
+  // Every consumer of l has finished with this batch (D_consumer ≤ D_l).
+  b.out[l].clear();
+  b.delta[l].clear();
+  b.cache[l].aux.clear();
+  b.cache[l].channel.clear();
+  b.cache[l].index.clear();
+}
+
 BatchResult PipelineTrainer::step(const Tensor &x,
                                   const std::vector<int32_t> &labels) {
   assert(checked_ && "check() must succeed before step()");
   assert(x.batch() == int64_t(labels.size()) && "one label per sample");
   initRuntime();
+  if (config_.microBatches > 1)
+    return stepMicroBatches(x, labels);
   size_t numLayers = net_.layers.size();
   // 1. Forward of batch k on W(k).
   InFlight fresh;
@@ -170,20 +373,7 @@ BatchResult PipelineTrainer::step(const Tensor &x,
   fresh.cache.resize(numLayers);
   inFlight_.push_back(std::move(fresh));
   InFlight &cur = inFlight_.back();
-  ForwardContext ctx;
-  ctx.training = true;
-  ctx.seed = config_.seed;
-  ctx.batchIndex = step_;
-  ctx.labels = cur.labels.data();
-  ctx.scratch = &scratch_;
-  std::vector<const Tensor *> ins;
-  for (size_t l = 0; l < numLayers; ++l) {
-    const LayerSpec &spec = net_.layers[l];
-    gatherInputs(spec, cur, ins);
-    layerForward(spec, spec.hasParams() ? params_[l].data() : nullptr,
-                 state_[l].empty() ? nullptr : state_[l].data(), ins,
-                 cur.out[l], cur.cache[l], ctx);
-  }
+  forwardBatch(cur, step_);
   const LayerCache &lossCache = cur.cache.back();
   BatchResult result;
   result.samples = x.batch();
@@ -196,48 +386,8 @@ BatchResult PipelineTrainer::step(const Tensor &x,
     int64_t j = step_ - delays_[l];
     if (j < 0)
       continue;
-    const LayerSpec &spec = net_.layers[l];
-    InFlight &b = batch(j);
-    const Tensor &outGrad = b.delta[l];
-    assert((spec.type == LayerType::SoftmaxCrossEntropy || !outGrad.empty()) &&
-           "output gradient missing");
-    gatherInputs(spec, b, ins);
-    if (spec.hasParams())
-      layerBackwardWeights(spec, ins, b.out[l], b.cache[l], outGrad,
-                           grads_[l].data(), scratch_);
-    if (!spec.inputs.empty()) {
-      const float *w = spec.hasParams()
-                             ? backwardWeights(l, j, layerLearningRate(l, step_))
-                             : nullptr;
-      // A producer's first gradient is written straight into its slot of
-      // this batch (which keeps its allocation across steps); later ones
-      // are added to it.
-      inputGrads_.resize(spec.inputs.size());
-      std::vector<bool> direct(spec.inputs.size());
-      for (size_t i = 0; i < spec.inputs.size(); ++i) {
-        Tensor &dst = b.delta[size_t(spec.inputs[i])];
-        direct[i] = dst.empty() &&
-                    std::find(spec.inputs.begin(), spec.inputs.begin() + i,
-                              spec.inputs[i]) == spec.inputs.begin() + i;
-        if (direct[i])
-          std::swap(dst, inputGrads_[i]);
-      }
-      layerBackwardData(spec, w, ins, b.out[l], b.cache[l], outGrad,
-                        inputGrads_, scratch_);
-      for (size_t i = 0; i < spec.inputs.size(); ++i) {
-        Tensor &dst = b.delta[size_t(spec.inputs[i])];
-        if (direct[i])
-          std::swap(dst, inputGrads_[i]);
-        else
-          accumulate(dst.size(), inputGrads_[i].ptr(), dst.ptr());
-      }
-    }
-    // Every consumer of l has finished with batch j (D_consumer ≤ D_l).
-    b.out[l].clear();
-    b.delta[l].clear();
-    b.cache[l].aux.clear();
-    b.cache[l].channel.clear();
-    b.cache[l].index.clear();
+    backwardLayer(l, batch(j), step_,
+                  net_.layers[l].hasParams() ? grads_[l].data() : nullptr);
   }
 
   // 3. Updates W(k+1) = opt(W(k), g(k − D_l)).
@@ -251,6 +401,58 @@ BatchResult PipelineTrainer::step(const Tensor &x,
     recycled_.push_back(std::move(done));
     inFlight_.pop_front();
   }
+  notePeak();
+  ++step_;
+  return result;
+}
+
+BatchResult PipelineTrainer::stepMicroBatches(
+    const Tensor &x, const std::vector<int32_t> &labels) {
+  // No delays: every micro-batch runs forward and backward within the step;
+  // its weight gradients are added to the step's in micro-batch order.
+  size_t numLayers = net_.layers.size();
+  unsigned M = config_.microBatches;
+  BatchResult result;
+  result.samples = x.batch();
+  if (inFlight_.empty())
+    inFlight_.emplace_back();
+  InFlight &b = inFlight_.back();
+  b.out.resize(numLayers);
+  b.delta.resize(numLayers);
+  b.cache.resize(numLayers);
+  int64_t perSample = x.perSample();
+  for (unsigned m = 0; m < M; ++m) {
+    int64_t begin = 0, size = 0;
+    microBatchRange(x.batch(), M, m, begin, size);
+    b.index = step_;
+    b.input.shape = x.shape;
+    b.input.shape[0] = size;
+    b.input.data.assign(x.data.begin() + begin * perSample,
+                        x.data.begin() + (begin + size) * perSample);
+    b.labels.assign(labels.begin() + begin, labels.begin() + begin + size);
+    forwardBatch(b, step_ * int64_t(M) + m);
+    result.lossSum += b.cache.back().loss * double(size);
+    result.correct += b.cache.back().correct;
+    notePeak();
+    for (size_t l = numLayers; l-- > 0;) {
+      float *grad = nullptr;
+      if (net_.layers[l].hasParams()) {
+        microGrad_.resize(grads_[l].size());
+        grad = m == 0 ? grads_[l].data() : microGrad_.data();
+      }
+      backwardLayer(l, b, step_, grad);
+      if (grad && m > 0)
+        accumulate(int64_t(grads_[l].size()), microGrad_.data(),
+                   grads_[l].data());
+    }
+  }
+  b.input.clear();
+  for (size_t l = 0; l < numLayers; ++l)
+    if (net_.layers[l].hasParams()) {
+      averageMicroBatchGradient(int64_t(grads_[l].size()), M,
+                                grads_[l].data());
+      update(l, layerLearningRate(l, step_));
+    }
   notePeak();
   ++step_;
   return result;
@@ -320,23 +522,12 @@ void PipelineTrainer::update(size_t layer, float lr) {
   }
   if (step_ < d)
     return; // no gradient yet: the step is skipped entirely
-  const SgdConfig &sgd = config_.sgd;
-  const float *g = grads_[layer].data();
   std::vector<float> &v = ema_[layer];
-  if (v.empty()) {
-    sgdUpdate(int64_t(w.size()), lr, layerMomentum(layer), sgd.weightDecay,
-              w.data(),
-              momentum_[layer].empty() ? nullptr : momentum_[layer].data(), g);
-    return;
-  }
-  // ema without momentum: the same update, plus v ← β·v + (1 − β)·ΔW.
-  float beta = config_.emaBeta;
-  for (size_t i = 0; i < w.size(); ++i) {
-    float old = w[i];
-    float step = g[i] + sgd.weightDecay * w[i];
-    w[i] -= lr * step;
-    v[i] = beta * v[i] + (1.0f - beta) * (w[i] - old);
-  }
+  applyLayerUpdate(int64_t(w.size()), lr, layerMomentum(layer),
+                   config_.sgd.weightDecay, config_.emaBeta, w.data(),
+                   momentum_[layer].empty() ? nullptr
+                                            : momentum_[layer].data(),
+                   v.empty() ? nullptr : v.data(), grads_[layer].data());
 }
 
 void PipelineTrainer::switchToSynchronous() {
@@ -363,31 +554,8 @@ void PipelineTrainer::switchToSynchronous() {
 
 BatchResult PipelineTrainer::evaluate(const Tensor &x,
                                       const std::vector<int32_t> &labels) {
-  initRuntime();
-  size_t numLayers = net_.layers.size();
-  evalOut_.resize(numLayers);
-  ForwardContext ctx;
-  ctx.training = false;
-  ctx.seed = config_.seed;
-  ctx.labels = labels.data();
-  ctx.scratch = &scratch_;
-  std::vector<const Tensor *> ins;
-  for (size_t l = 0; l < numLayers; ++l) {
-    const LayerSpec &spec = net_.layers[l];
-    ins.clear();
-    if (spec.inputs.empty())
-      ins.push_back(&x);
-    for (int p : spec.inputs)
-      ins.push_back(&evalOut_[size_t(p)]);
-    layerForward(spec, spec.hasParams() ? params_[l].data() : nullptr,
-                 state_[l].empty() ? nullptr : state_[l].data(), ins,
-                 evalOut_[l], evalCache_, ctx);
-  }
-  BatchResult result;
-  result.samples = x.batch();
-  result.lossSum = evalCache_.loss * double(x.batch());
-  result.correct = evalCache_.correct;
-  return result;
+  return evaluateBatch(net_, params_, state_, config_.seed, x, labels,
+                       evalOut_, evalCache_, scratch_);
 }
 
 MemoryStats PipelineTrainer::memory() const {

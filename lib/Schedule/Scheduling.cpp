@@ -330,6 +330,7 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
   if (!S)
     return S.takeError();
   S->procs = opts.procs; // stages beyond the layers leave processors idle
+  S->stageOfLayer = *stages;
   if (!S->memoryLimit.empty())
     S->memoryLimit.resize(opts.procs, S->memoryLimit.back());
   R.schedule = std::move(*S);

@@ -15,6 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "layerpipe/CodeGen.h"
 #include "layerpipe/CostModel.h"
 #include "layerpipe/Model.h"
 #include "layerpipe/Transforms.h"
@@ -46,7 +47,9 @@ static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
                                       cl::desc("<model.json>"));
 static cl::opt<std::string> delaysFlag(
     "delays", cl::init("none"), cl::value_desc("rule"),
-    cl::desc("Gradient delays: none | layerpipe2 | auto | uniform:K"),
+    cl::desc("Gradient delays: none | layerpipe2 | auto | uniform:K | "
+             "list:D0,D1,... (one per layer, in model order: what a stage "
+             "program's README gives)"),
     cl::cat(pipelineCat));
 static cl::opt<unsigned>
     stagesCount("stages-count", cl::init(0), cl::value_desc("S"),
@@ -72,6 +75,13 @@ static cl::opt<int> hybridEpochs(
     "hybrid", cl::init(0), cl::value_desc("K"),
     cl::desc("Train K epochs pipelined, then synchronously (in-flight "
              "gradients dropped at the switch); 0 = pipelined throughout"),
+    cl::cat(pipelineCat));
+
+static cl::opt<unsigned> microBatches(
+    "micro-batches", cl::init(1), cl::value_desc("M"),
+    cl::desc("Split each mini-batch into M micro-batches whose gradients are "
+             "averaged before one update (synchronous runs, no delays; "
+             "default 1)"),
     cl::cat(pipelineCat));
 
 static cl::opt<int> epochs("epochs", cl::init(1), cl::value_desc("E"),
@@ -139,83 +149,6 @@ static Error fail(const std::string &message) {
 }
 
 //===----------------------------------------------------------------------===//
-// Model -> runtime network
-//===----------------------------------------------------------------------===//
-
-static rt::LayerType runtimeType(LayerKind kind) {
-  switch (kind) {
-  case LayerKind::Conv2d:
-    return rt::LayerType::Conv2d;
-  case LayerKind::Dense:
-    return rt::LayerType::Dense;
-  case LayerKind::MaxPool:
-    return rt::LayerType::MaxPool;
-  case LayerKind::AvgPool:
-    return rt::LayerType::AvgPool;
-  case LayerKind::Relu:
-    return rt::LayerType::Relu;
-  case LayerKind::Tanh:
-    return rt::LayerType::Tanh;
-  case LayerKind::Sigmoid:
-    return rt::LayerType::Sigmoid;
-  case LayerKind::Flatten:
-    return rt::LayerType::Flatten;
-  case LayerKind::Add:
-    return rt::LayerType::Add;
-  case LayerKind::BatchNorm:
-    return rt::LayerType::BatchNorm;
-  case LayerKind::Dropout:
-    return rt::LayerType::Dropout;
-  case LayerKind::SoftmaxCrossEntropy:
-    return rt::LayerType::SoftmaxCrossEntropy;
-  }
-  llvm_unreachable("unknown layer kind");
-}
-
-/// The runtime's view of \p model, checked against the frontend's shapes.
-static Expected<rt::NetSpec> toNet(const Model &model) {
-  rt::NetSpec net;
-  net.inputShape.assign(model.inputShape.dims.begin(),
-                        model.inputShape.dims.end());
-  for (const Layer &layer : model.layers) {
-    rt::LayerSpec l;
-    l.name = layer.name;
-    l.type = runtimeType(layer.kind);
-    for (unsigned p : layer.inputs)
-      l.inputs.push_back(int(p));
-    l.outChannels = layer.outChannels;
-    l.units = layer.units;
-    l.kernelH = layer.kernelH;
-    l.kernelW = layer.kernelW;
-    l.strideH = layer.strideH;
-    l.strideW = layer.strideW;
-    l.padH = layer.padH;
-    l.padW = layer.padW;
-    l.bias = layer.bias;
-    l.dropRate = float(layer.dropRate);
-    net.layers.push_back(std::move(l));
-  }
-  std::string error;
-  if (!rt::finalizeNet(net, error))
-    return fail("model '" + model.name + "': " + error);
-  for (size_t i = 0; i < net.layers.size(); ++i) {
-    const Layer &layer = model.layers[i];
-    const rt::LayerSpec &l = net.layers[i];
-    std::vector<int64_t> frontendShape(layer.outputShape.dims.begin(),
-                                       layer.outputShape.dims.end());
-    if (!layer.isLoss() && frontendShape != l.outShape)
-      return fail("layer '" + l.name + "': the frontend infers output " +
-                  rt::shapeToString(frontendShape) + ", the runtime " +
-                  rt::shapeToString(l.outShape));
-    if (layer.params != l.numParams)
-      return fail("layer '" + l.name + "': the frontend counts " +
-                  std::to_string(layer.params) + " parameters, the runtime " +
-                  std::to_string(l.numParams));
-  }
-  return net;
-}
-
-//===----------------------------------------------------------------------===//
 // Flags -> configuration
 //===----------------------------------------------------------------------===//
 
@@ -259,6 +192,24 @@ static Error planDelays(const Model &model, RunConfig &run) {
                   " needs --stages-count S (at least 1)");
     options.delays =
         rule == "auto" ? DelayRule::Auto : DelayRule::LayerPipe2;
+  } else if (rule.consume_front("list:")) {
+    SmallVector<StringRef, 16> items;
+    rule.split(items, ',');
+    if (items.size() != model.layers.size())
+      return fail(fmt::format("--delays=list: needs one delay per layer ({} "
+                              "layers), got {}",
+                              model.layers.size(), items.size()));
+    run.train.delays.assign(model.layers.size(), 0);
+    for (size_t l = 0; l < items.size(); ++l) {
+      long long d = 0;
+      if (items[l].getAsInteger(10, d) || d < 0 || d > (1 << 20))
+        return fail(fmt::format("--delays=list: entry {} (layer '{}') must "
+                                "be a whole number in [0, 2^20], got '{}'",
+                                l, model.layers[l].name, items[l].str()));
+      run.train.delays[l] = d;
+    }
+    run.stageOfLayer.assign(model.layers.size(), 0);
+    return Error::success();
   } else if (rule.consume_front("uniform:")) {
     long long k = 0;
     if (rule.getAsInteger(10, k) || k < 0)
@@ -268,7 +219,7 @@ static Error planDelays(const Model &model, RunConfig &run) {
     options.uniformDelay = k;
   } else {
     return fail("--delays: unknown rule '" + rule.str() +
-                "' (expected none, layerpipe2, auto or uniform:K)");
+                "' (expected none, layerpipe2, auto, uniform:K or list:...)");
   }
   MachineDesc machine;
   if (!machinePath.empty()) {
@@ -318,22 +269,10 @@ static Expected<RunConfig> readFlags(const Model &model) {
   sgd.momentum = momentum;
   sgd.weightDecay = weightDecay;
   sgd.warmupSteps = warmup;
-  if (lrSchedule == "constant")
-    sgd.schedule = rt::LrSchedule::Constant;
-  else if (lrSchedule == "step")
-    sgd.schedule = rt::LrSchedule::Step;
-  else if (lrSchedule == "cosine")
-    sgd.schedule = rt::LrSchedule::Cosine;
-  else
+  if (!rt::parseLrSchedule(lrSchedule, sgd.schedule))
     return fail("--lr-schedule: unknown schedule '" + lrSchedule +
                 "' (expected constant, step or cosine)");
-  if (compensationFlag == "none")
-    run.train.compensation = rt::DelayCompensation::None;
-  else if (compensationFlag == "momentum")
-    run.train.compensation = rt::DelayCompensation::Momentum;
-  else if (compensationFlag == "lr")
-    run.train.compensation = rt::DelayCompensation::Lr;
-  else
+  if (!rt::parseDelayCompensation(compensationFlag, run.train.compensation))
     return fail("--delay-compensation: unknown mode '" + compensationFlag +
                 "' (expected none, momentum or lr)");
   if (dataFlag != "fashion-mnist" && dataFlag != "synthetic")
@@ -348,6 +287,14 @@ static Expected<RunConfig> readFlags(const Model &model) {
     return policy.takeError();
   run.train.policy = *policy;
   run.train.seed = seed;
+  if (microBatches < 1 || microBatches > 4096)
+    return fail(fmt::format("--micro-batches must be in [1, 4096], got {}",
+                            microBatches.getValue()));
+  if (microBatches > 1 && delayed)
+    return fail("--micro-batches needs --delays=none (a synchronous run)");
+  if (microBatches > 1 && hybridEpochs > 0)
+    return fail("--micro-batches and --hybrid cannot be combined");
+  run.train.microBatches = microBatches;
   return run;
 }
 
@@ -404,22 +351,8 @@ struct EpochFigures {
 
 static rt::BatchResult evaluateAll(rt::PipelineTrainer &trainer,
                                    const rt::Dataset &data) {
-  rt::BatchResult sum;
-  std::vector<int64_t> order(static_cast<size_t>(data.count));
-  for (int64_t i = 0; i < data.count; ++i)
-    order[size_t(i)] = i;
-  rt::Tensor x;
-  std::vector<int32_t> labels;
-  const int64_t chunk = 500;
-  for (int64_t b = 0; b < data.count; b += chunk) {
-    int64_t n = std::min(chunk, data.count - b);
-    rt::gatherBatch(data, order, b, n, x, labels);
-    rt::BatchResult r = trainer.evaluate(x, labels);
-    sum.lossSum += r.lossSum;
-    sum.correct += r.correct;
-    sum.samples += r.samples;
-  }
-  return sum;
+  return rt::evaluateDataset(trainer.net(), trainer.params(), trainer.state(),
+                             trainer.config().seed, data);
 }
 
 static std::string delaysText(const rt::NetSpec &net,
@@ -489,6 +422,7 @@ static Error writeSummary(const std::string &path, const Model &model,
       "  \"lr\": {},\n  \"momentum\": {},\n  \"weight_decay\": {},\n"
       "  \"lr_schedule\": \"{}\",\n  \"lr_warmup\": {},\n  \"seed\": {},\n"
       "  \"delay_compensation\": \"{}\",\n"
+      "  \"micro_batches\": {},\n  \"weights_checksum\": \"{:016x}\",\n"
       "  \"test_accuracy\": {:.6f},\n  \"train_accuracy\": {:.6f},\n"
       "  \"final_loss\": {:.6f},\n  \"test_loss\": {:.6f},\n"
       "  \"samples_per_s\": {:.1f},\n  \"cpu_samples_per_s\": {:.1f},\n"
@@ -503,6 +437,8 @@ static Error writeSummary(const std::string &path, const Model &model,
       run.batch, lr.getValue(), momentum.getValue(), weightDecay.getValue(),
       rt::lrScheduleName(run.train.sgd.schedule), warmup.getValue(),
       seed.getValue(), rt::delayCompensationName(run.train.compensation),
+      run.train.microBatches,
+      rt::weightsChecksum(trainer.params(), trainer.state()),
       last.testAccuracy, last.trainAccuracy, last.loss, last.testLoss,
       samplesPerSecond, cpuSamplesPerSecond, peak.total(), peak.weights, peak.stashedWeights,
       peak.optimizer, peak.gradients, peak.activations, perEpoch);
@@ -516,7 +452,7 @@ static Error run() {
   Expected<Model> model = loadModel(modelPath);
   if (!model)
     return model.takeError();
-  Expected<rt::NetSpec> net = toNet(*model);
+  Expected<rt::NetSpec> net = lowerToRuntimeNet(*model);
   if (!net)
     return net.takeError();
   Expected<RunConfig> config = readFlags(*model);
@@ -527,6 +463,9 @@ static Error run() {
   if (Error err = loadData(*net, train, test))
     return err;
   int64_t batch = runConfig.batch;
+  if (batch < int64_t(runConfig.train.microBatches))
+    return fail(fmt::format("--batch {} is smaller than --micro-batches {}",
+                            batch, runConfig.train.microBatches));
   if (train.count < batch)
     return fail(fmt::format("--batch {} is larger than the {} training "
                             "samples",
@@ -653,10 +592,11 @@ static Error run() {
   }
   double samplesPerSecond = double(trainSamples) / trainSeconds;
   outs() << fmt::format("final: test-acc {:.2f}%  loss {:.4f}  {:.0f} "
-                        "samples/s  peak memory {}\n",
+                        "samples/s  peak memory {}  weights {:016x}\n",
                         100 * figures.back().testAccuracy,
                         figures.back().loss, samplesPerSecond,
-                        bytesText(trainer.peakMemory().total()));
+                        bytesText(trainer.peakMemory().total()),
+                        rt::weightsChecksum(trainer.params(), trainer.state()));
   if (!summaryJson.empty())
     return writeSummary(summaryJson, *model, trainer, runConfig, figures,
                         samplesPerSecond,

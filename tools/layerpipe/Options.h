@@ -35,6 +35,13 @@ llvm::Error readScheduleOptions(CompileOptions &options);
 /// Writes the outputs of the scheduling stage that have flags (-o, --gantt).
 llvm::Error writeScheduleOutputs(const Compilation &C);
 
+/// Remembers argv for the stage program's README.
+void recordCommandLine(int argc, char **argv);
+/// Whether --emit-cpp was given.
+bool stageProgramRequested();
+/// Writes the stage program of --emit-cpp, if given.
+llvm::Error writeStageProgram(const Compilation &C);
+
 } // namespace layerpipe
 
 #endif // LAYERPIPE_TOOLS_OPTIONS_H

@@ -287,8 +287,11 @@ static Error compile(StageTimes &times) {
           });
         }))
       return err;
-  return stage("schedule outputs", false,
-               [&] { return writeScheduleOutputs(C); });
+  if (Error err = stage("schedule outputs", false,
+                        [&] { return writeScheduleOutputs(C); }))
+    return err;
+  return stage("emit stage program", false,
+               [&] { return writeStageProgram(C); });
 }
 
 int main(int argc, char **argv) {
@@ -308,6 +311,7 @@ int main(int argc, char **argv) {
     errs() << "error: " << flagErrors;
     return 1;
   }
+  recordCommandLine(argc, argv);
   StageTimes times;
   int status = 0;
   try {

@@ -22,6 +22,7 @@
 #define LAYERPIPE_RUNTIME_OPTIMIZER_H
 
 #include <cstdint>
+#include <string>
 
 namespace layerpipe {
 namespace runtime {
@@ -34,6 +35,8 @@ enum class LrSchedule {
 
 /// "constant", "step", "cosine".
 const char *lrScheduleName(LrSchedule schedule);
+/// The schedule a name means; false for an unknown name.
+bool parseLrSchedule(const std::string &name, LrSchedule &out);
 
 struct SgdConfig {
   float lr = 0.01f;
@@ -60,6 +63,8 @@ enum class DelayCompensation {
 
 /// "none", "momentum", "lr".
 const char *delayCompensationName(DelayCompensation compensation);
+/// The mode a name means; false for an unknown name.
+bool parseDelayCompensation(const std::string &name, DelayCompensation &out);
 
 /// μ_l of a layer with gradient delay \p delay (exactly \p momentum when
 /// the delay is 0 or the mode is not Momentum).

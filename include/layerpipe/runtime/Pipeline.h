@@ -21,6 +21,7 @@
 #ifndef LAYERPIPE_RUNTIME_PIPELINE_H
 #define LAYERPIPE_RUNTIME_PIPELINE_H
 
+#include "layerpipe/runtime/Data.h"
 #include "layerpipe/runtime/Network.h"
 #include "layerpipe/runtime/Optimizer.h"
 
@@ -49,7 +50,65 @@ struct TrainConfig {
   float emaBeta = 0.9f;
   /// Per-layer μ_l / η_l from the layer's delay (none: the global ones).
   DelayCompensation compensation = DelayCompensation::None;
+  /// M: each mini-batch is split into M micro-batches (microBatchRange)
+  /// whose weight gradients are summed in order and scaled by 1/M before
+  /// the one update of the step (synchronous schedules; needs no delays).
+  /// Batchnorm statistics and dropout masks are per micro-batch.
+  unsigned microBatches = 1;
 };
+
+/// Loss and accuracy of one mini-batch (or a sum over many).
+struct BatchResult {
+  double lossSum = 0; ///< loss × samples
+  int64_t correct = 0;
+  int64_t samples = 0;
+};
+
+/// The effective delay of every layer: a layer with parameters keeps
+/// \p delays[l] (empty = all 0), a parameter-free one takes the largest delay
+/// of its consumers. Fails (naming the layers) on a negative delay or a
+/// producer whose delay is below a consumer's.
+bool effectiveDelays(const NetSpec &net, const std::vector<int64_t> &delays,
+                     std::vector<int64_t> &out, std::string &error);
+
+/// Micro-batch \p m of \p microBatches splits a mini-batch of \p batch
+/// samples at m·batch/M: samples [begin, begin + size).
+void microBatchRange(int64_t batch, unsigned microBatches, unsigned m,
+                     int64_t &begin, int64_t &size);
+
+/// The update U of one layer, the arithmetic both the trainer and the stage
+/// programs run: SGD with momentum (\p momentumBuf may be null when μ = 0);
+/// with an explicit moving average \p average (ema without momentum) plain
+/// SGD plus v ← β·v + (1 − β)·ΔW.
+void applyLayerUpdate(int64_t count, float lr, float momentum,
+                      float weightDecay, float emaBeta, float *weights,
+                      float *momentumBuf, float *average, const float *grad);
+
+/// Scales \p count floats by 1/\p microBatches (no-op for 1): the sum of
+/// the micro-batch gradients becomes their mean.
+void averageMicroBatchGradient(int64_t count, unsigned microBatches,
+                               float *grad);
+
+/// Inference-mode loss and accuracy of a network with parameters \p params
+/// and state \p state on one batch. \p outs and \p cache are reused buffers.
+BatchResult evaluateBatch(const NetSpec &net,
+                          const std::vector<std::vector<float>> &params,
+                          std::vector<std::vector<float>> &state, uint64_t seed,
+                          const Tensor &x, const std::vector<int32_t> &labels,
+                          std::vector<Tensor> &outs, LayerCache &cache,
+                          Scratch &scratch);
+
+/// evaluateBatch over a whole data set, in chunks of 500 samples in file
+/// order (the per-epoch test figures of the trainer and the stage programs).
+BatchResult evaluateDataset(const NetSpec &net,
+                            const std::vector<std::vector<float>> &params,
+                            std::vector<std::vector<float>> &state,
+                            uint64_t seed, const Dataset &data);
+
+/// FNV-1a (64 bit) over the bytes of every parameter and state buffer, in
+/// layer order: the final-weights checksum both summaries print.
+uint64_t weightsChecksum(const std::vector<std::vector<float>> &params,
+                         const std::vector<std::vector<float>> &state);
 
 /// Bytes held, by kind.
 struct MemoryStats {
@@ -63,12 +122,6 @@ struct MemoryStats {
   }
 };
 
-/// Loss and accuracy of one mini-batch (or a sum over many).
-struct BatchResult {
-  double lossSum = 0; ///< loss × samples
-  int64_t correct = 0;
-  int64_t samples = 0;
-};
 
 /// The `ema` policy's forward-time weights Ŵ = W + η·D·m (momentum SGD,
 /// \p momentum is the momentum buffer) or Ŵ = W − D·v (no momentum, \p
@@ -111,6 +164,8 @@ public:
   float layerLearningRate(size_t layer, int64_t step) const;
   std::vector<std::vector<float>> &params() { return params_; }
   std::vector<std::vector<float>> &state() { return state_; }
+  const std::vector<std::vector<float>> &params() const { return params_; }
+  const std::vector<std::vector<float>> &state() const { return state_; }
   /// Momentum buffers (empty vectors when momentum is 0).
   std::vector<std::vector<float>> &momentum() { return momentum_; }
   int64_t stepsDone() const { return step_; }
@@ -130,6 +185,11 @@ private:
   const float *backwardWeights(size_t layer, int64_t batchIndex, float lr);
   void update(size_t layer, float lr);
   void notePeak();
+  BatchResult stepMicroBatches(const Tensor &x,
+                               const std::vector<int32_t> &labels);
+  void forwardBatch(InFlight &b, int64_t batchIndex);
+  void backwardLayer(size_t l, InFlight &b, int64_t weightStep,
+                     float *paramGrad);
 
   NetSpec net_;
   TrainConfig config_;
@@ -143,6 +203,9 @@ private:
   std::vector<float> reconstructed_;
   std::vector<Tensor> inputGrads_;
   std::vector<Tensor> evalOut_;
+  std::vector<float> microGrad_;
+  Tensor microX_;
+  std::vector<int32_t> microLabels_;
   LayerCache evalCache_;
   Scratch scratch_;
   int64_t step_ = 0;

@@ -1,0 +1,1194 @@
+//===- StageProgram.cpp - Running a generated stage program --------------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// The executor behind Processor's calls, and runStageProgram: options, data,
+// threads, the host's lines and the outputs. Each op repeats exactly the
+// kernel calls and float operations PipelineTrainer makes for the same layer
+// and batch, so the numbers equal the reference trainer's bit for bit; only
+// where and when they run differs.
+//
+// Values move through a per-processor store: a value produced here is kept
+// for this processor's readers of it (counted from OpGraph::readers) and
+// sent once to every other processor that has a reader; a value produced
+// elsewhere is received on its first local read. Each store entry is
+// dropped after its last local read.
+//
+//===----------------------------------------------------------------------===//
+
+#include "layerpipe/runtime/StageProgram.h"
+
+#include "layerpipe/runtime/Data.h"
+#include "layerpipe/runtime/Optimizer.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <chrono>
+#include <cinttypes>
+#include <cstdarg>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+#include <unordered_map>
+
+namespace layerpipe {
+namespace runtime {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// A run's options: the reference trainer's training options, same names
+/// and defaults.
+struct Options {
+  int epochs = 1;
+  int64_t batch = 0;
+  float lr = 0.01f, momentum = 0.0f, weightDecay = 0.0f;
+  LrSchedule schedule = LrSchedule::Constant;
+  int64_t warmup = 0;
+  uint64_t seed = 0;
+  DelayCompensation compensation = DelayCompensation::None;
+  std::string data = "fashion-mnist";
+  std::string dataDir = defaultFashionMnistDir();
+  int64_t trainLimit = 0, testLimit = 0;
+  std::string summaryJson, tracePath;
+  int64_t progressEvery = 0;
+};
+
+/// Bytes of the values the processors' stores hold (not of messages in
+/// transit), by kind, and their peak. Weight versions beyond one per layer
+/// count as stashed.
+struct MemoryCounter {
+  std::mutex mutex;
+  int64_t baseWeights = 0; ///< one version of every layer's parameters
+  int64_t weights = 0, optimizer = 0, gradients = 0, activations = 0;
+  MemoryStats peak;
+  void add(ValueKind kind, const Value &value, int64_t sign) {
+    std::lock_guard<std::mutex> lock(mutex);
+    switch (kind) {
+    case ValueKind::Weights:
+      weights += sign * int64_t(value.weights.size() * sizeof(float));
+      optimizer += sign * int64_t((value.momentum.size() +
+                                   value.average.size()) *
+                                  sizeof(float));
+      break;
+    case ValueKind::WeightGradient:
+      gradients += sign * value.bytes();
+      break;
+    default:
+      activations += sign * value.bytes();
+      break;
+    }
+    MemoryStats now;
+    now.weights = std::min(weights, baseWeights);
+    now.stashedWeights = weights - now.weights;
+    now.optimizer = optimizer;
+    now.gradients = gradients;
+    now.activations = activations;
+    if (now.total() > peak.total())
+      peak = now;
+  }
+};
+
+/// One task instance as it ran: from its begin to its end, of which
+/// waitUs went to receiving values from other processors.
+struct TraceEvent {
+  unsigned task;
+  int64_t instance;
+  double startUs, endUs, waitUs;
+};
+
+/// What every processor shares.
+struct Execution {
+  const NetSpec &net;
+  const OpGraph &graph;
+  const ProgramPlan &plan;
+  const Options &options;
+  SgdConfig sgd;
+  float emaBeta = 0.9f;
+  const Dataset &train;
+  int64_t batch = 0, stepsPerEpoch = 0;
+  Transport &transport;
+  unsigned host = 0;
+  std::vector<std::vector<float>> initialParams, initialState;
+  Clock::time_point origin;
+  MemoryCounter memory;
+};
+
+std::string valueName(const NetSpec &net, const ValueRef &v) {
+  static const char *const names[] = {
+      "activation", "forward cache", "gradient part", "weight gradient",
+      "weights",    "result",        "snapshot",      "state snapshot"};
+  std::string s = std::string(names[size_t(v.kind)]) + " of layer '" +
+                  net.layers[size_t(v.layer)].name + "'";
+  if (v.kind == ValueKind::DeltaPart)
+    s += " (input " + std::to_string(v.slot) + ")";
+  return s + (v.kind == ValueKind::Weights ? " version " : " instance ") +
+         std::to_string(v.instance);
+}
+
+} // namespace
+
+struct Processor::Impl {
+  Impl(Execution &ex, unsigned me) : ex(ex), me(me) {}
+
+  Execution &ex;
+  unsigned me;
+  struct Entry {
+    ValuePtr value;
+    int64_t reads = 0;
+  };
+  std::unordered_map<uint64_t, Entry> store;
+  std::vector<std::vector<float>> state;
+  Scratch scratch;
+  unsigned task = 0;
+  int64_t instance = 0;
+  double taskStart = 0, taskWait = 0;
+  std::vector<TraceEvent> events;
+  // The last gathered data batch.
+  int64_t orderEpoch = -1, dataInstance = -1;
+  std::vector<int64_t> order;
+  Tensor x;
+  std::vector<int32_t> labels;
+  std::vector<const Tensor *> ins;
+  std::vector<ValuePtr> held;
+  std::vector<float> weightBuffer;
+
+  double now() const {
+    return std::chrono::duration<double, std::micro>(Clock::now() - ex.origin)
+        .count();
+  }
+  int placement(const OpRef &op) const {
+    return ex.plan.placement[size_t(op.layer)][size_t(op.kind)];
+  }
+
+  void keep(uint64_t key, ValuePtr value, int64_t reads, ValueKind kind) {
+    ex.memory.add(kind, *value, 1);
+    store[key] = Entry{std::move(value), reads};
+  }
+
+  int64_t localReaders(const ValueRef &v) const {
+    int64_t count = 0;
+    for (const OpRef &r : ex.graph.readers(v))
+      if (placement(r) == int(me))
+        ++count;
+    return count;
+  }
+
+  ValuePtr initialWeights(int layer) const {
+    auto v = std::make_shared<Value>();
+    v->weights = ex.initialParams[size_t(layer)];
+    if (ex.sgd.momentum != 0.0f)
+      v->momentum.assign(v->weights.size(), 0.0f);
+    else if (ex.plan.policy == WeightPolicy::Ema && ex.graph.delay(layer) > 0)
+      v->average.assign(v->weights.size(), 0.0f);
+    return v;
+  }
+
+  /// The value \p v for one local read.
+  ValuePtr get(const ValueRef &v) {
+    uint64_t key = v.tag();
+    auto it = store.find(key);
+    if (it != store.end()) {
+      ValuePtr value = it->second.value;
+      if (--it->second.reads == 0) {
+        ex.memory.add(v.kind, *value, -1);
+        store.erase(it);
+      }
+      return value;
+    }
+    OpRef producer;
+    ValuePtr value;
+    if (!ex.graph.producer(v, producer)) {
+      value = initialWeights(v.layer);
+    } else {
+      int from = placement(producer);
+      if (from == int(me) || from < 0)
+        throw std::runtime_error("internal error: the " +
+                                 valueName(ex.net, v) +
+                                 " is read before this processor made it");
+      double waitStart = now();
+      value = ex.transport.receive(me, unsigned(from), key);
+      taskWait += now() - waitStart;
+    }
+    int64_t reads = localReaders(v);
+    if (reads > 1)
+      keep(key, value, reads - 1, v.kind);
+    return value;
+  }
+
+  /// Keeps \p value for the local readers and sends it to the others.
+  void put(const ValueRef &v, ValuePtr value) {
+    std::set<unsigned> remote;
+    int64_t local = 0;
+    for (const OpRef &r : ex.graph.readers(v)) {
+      int p = placement(r);
+      if (p == int(me))
+        ++local;
+      else
+        remote.insert(unsigned(p));
+    }
+    uint64_t key = v.tag();
+    for (unsigned p : remote)
+      ex.transport.send(me, p, key, value);
+    if (local > 0)
+      keep(key, std::move(value), local, v.kind);
+  }
+
+  void toHost(ValueKind kind, int layer, int64_t instance, ValuePtr value) {
+    ex.transport.send(me, ex.host, ValueRef{kind, layer, 0, instance}.tag(),
+                      std::move(value));
+  }
+
+  /// Instance n's inputs (data or producers' activations) into ins.
+  void gatherInputs(int layer, int64_t n) {
+    const LayerSpec &spec = ex.net.layers[size_t(layer)];
+    ins.clear();
+    if (spec.inputs.empty()) {
+      loadData(n);
+      ins.push_back(&x);
+      return;
+    }
+    for (int p : spec.inputs) {
+      held.push_back(get({ValueKind::Activation, p, 0, n}));
+      ins.push_back(&held.back()->tensor);
+    }
+  }
+
+  /// Reads each duplicate input once: gatherInputs fetches a producer per
+  /// slot, so a repeated producer must not count as two reads.
+  void gatherUniqueInputs(int layer, int64_t n) {
+    const LayerSpec &spec = ex.net.layers[size_t(layer)];
+    ins.clear();
+    if (spec.inputs.empty()) {
+      loadData(n);
+      ins.push_back(&x);
+      return;
+    }
+    std::vector<std::pair<int, const Tensor *>> seen;
+    for (int p : spec.inputs) {
+      const Tensor *t = nullptr;
+      for (auto &s : seen)
+        if (s.first == p)
+          t = s.second;
+      if (!t) {
+        held.push_back(get({ValueKind::Activation, p, 0, n}));
+        t = &held.back()->tensor;
+        seen.push_back({p, t});
+      }
+      ins.push_back(t);
+    }
+  }
+
+  void loadData(int64_t n) {
+    if (n == dataInstance)
+      return;
+    unsigned M = ex.graph.microBatches();
+    int64_t step = n / M;
+    int64_t epoch = step / ex.stepsPerEpoch;
+    int64_t inEpoch = step % ex.stepsPerEpoch;
+    if (epoch != orderEpoch) {
+      order = epochOrder(ex.train.count, ex.options.seed, epoch);
+      orderEpoch = epoch;
+    }
+    int64_t begin = 0, size = 0;
+    microBatchRange(ex.batch, M, unsigned(n % M), begin, size);
+    gatherBatch(ex.train, order, inEpoch * ex.batch + begin, size, x, labels);
+    dataInstance = n;
+  }
+
+  /// Layer l's output gradient at n: its parts added in the trainer's order.
+  const Tensor *outputGradient(int layer, int64_t n, Tensor &sum) {
+    const auto &parts = ex.graph.deltaParts(layer);
+    if (parts.empty())
+      return &sum; // the loss layer: no gradient flows in
+    for (size_t i = 0; i < parts.size(); ++i) {
+      ValuePtr part =
+          get({ValueKind::DeltaPart, parts[i].first, parts[i].second, n});
+      if (parts.size() == 1) {
+        held.push_back(part);
+        return &held.back()->tensor;
+      }
+      if (i == 0) {
+        sum.shape = part->tensor.shape;
+        sum.data.assign(part->tensor.data.begin(), part->tensor.data.end());
+      } else {
+        accumulate(sum.size(), part->tensor.ptr(), sum.ptr());
+      }
+    }
+    return &sum;
+  }
+
+  bool runs(OpKind kind, int layer) const {
+    return ex.graph.exists({kind, layer, instance});
+  }
+
+  void forward(int layer) {
+    if (!runs(OpKind::Forward, layer))
+      return;
+    held.clear();
+    const LayerSpec &spec = ex.net.layers[size_t(layer)];
+    int64_t n = instance;
+    gatherUniqueInputs(layer, n);
+    const float *w = nullptr;
+    if (spec.hasParams()) {
+      held.push_back(
+          get({ValueKind::Weights, layer, 0, ex.graph.stepOf(n)}));
+      w = held.back()->weights.data();
+    }
+    std::vector<float> &st = state[size_t(layer)];
+    if (st.empty() && !ex.initialState[size_t(layer)].empty())
+      st = ex.initialState[size_t(layer)];
+    ForwardContext ctx;
+    ctx.training = true;
+    ctx.seed = ex.options.seed;
+    ctx.batchIndex = n;
+    ctx.scratch = &scratch;
+    auto out = std::make_shared<Value>();
+    auto cache = std::make_shared<Value>();
+    layerForward(spec, w, st.empty() ? nullptr : st.data(), ins, out->tensor,
+                 cache->cache, ctx);
+    held.clear();
+    put({ValueKind::Activation, layer, 0, n}, std::move(out));
+    put({ValueKind::Cache, layer, 0, n}, std::move(cache));
+    int64_t perEpoch = ex.stepsPerEpoch * ex.graph.microBatches();
+    if (!st.empty() && (n + 1) % perEpoch == 0) {
+      auto snapshot = std::make_shared<Value>();
+      snapshot->weights = st;
+      toHost(ValueKind::SnapshotState, layer, (n + 1) / perEpoch,
+             std::move(snapshot));
+    }
+  }
+
+  void loss(int layer) {
+    if (!runs(OpKind::Loss, layer))
+      return;
+    held.clear();
+    const LayerSpec &spec = ex.net.layers[size_t(layer)];
+    int64_t n = instance;
+    gatherUniqueInputs(layer, n);
+    loadData(n);
+    ForwardContext ctx;
+    ctx.training = true;
+    ctx.seed = ex.options.seed;
+    ctx.batchIndex = n;
+    ctx.labels = labels.data();
+    ctx.scratch = &scratch;
+    Tensor out;
+    LayerCache cache;
+    layerForward(spec, nullptr, nullptr, ins, out, cache, ctx);
+    auto result = std::make_shared<Value>();
+    result->loss = cache.loss;
+    result->correct = cache.correct;
+    result->samples = ins[0]->batch();
+    std::vector<Tensor> grads(spec.inputs.size());
+    Tensor none;
+    layerBackwardData(spec, nullptr, ins, out, cache, none, grads, scratch);
+    held.clear();
+    toHost(ValueKind::Result, 0, n, std::move(result));
+    for (size_t s = 0; s < grads.size(); ++s) {
+      auto part = std::make_shared<Value>();
+      part->tensor = std::move(grads[s]);
+      put({ValueKind::DeltaPart, layer, int(s), n}, std::move(part));
+    }
+  }
+
+  /// The weights B of layer l reads for instance n under the policy.
+  const float *backwardWeights(int layer, int64_t n) {
+    int64_t step = ex.graph.backwardWeightStep(layer, n);
+    held.push_back(get({ValueKind::Weights, layer, 0, step}));
+    const Value &v = *held.back();
+    int64_t d = ex.graph.delay(layer);
+    if (ex.plan.policy != WeightPolicy::Ema || d == 0)
+      return v.weights.data();
+    float lr = compensatedLearningRate(ex.options.compensation,
+                                       learningRate(ex.sgd, step), d);
+    weightBuffer.resize(v.weights.size());
+    bool withMomentum = ex.sgd.momentum != 0.0f;
+    reconstructForwardWeights(int64_t(v.weights.size()), d, lr,
+                              v.weights.data(),
+                              withMomentum ? v.momentum.data() : nullptr,
+                              withMomentum ? nullptr : v.average.data(),
+                              weightBuffer.data());
+    return weightBuffer.data();
+  }
+
+  /// The inputs, output, cache and output gradient B and G share.
+  struct Saved {
+    const Tensor *out = nullptr, *outGrad = nullptr;
+    const LayerCache *cache = nullptr;
+  };
+  Saved gatherSaved(int layer, int64_t n, Tensor &sum) {
+    gatherUniqueInputs(layer, n);
+    Saved s;
+    held.push_back(get({ValueKind::Activation, layer, 0, n}));
+    s.out = &held.back()->tensor;
+    held.push_back(get({ValueKind::Cache, layer, 0, n}));
+    s.cache = &held.back()->cache;
+    s.outGrad = outputGradient(layer, n, sum);
+    return s;
+  }
+
+  void backwardData(int layer) {
+    if (!runs(OpKind::ActivationGradient, layer))
+      return;
+    held.clear();
+    const LayerSpec &spec = ex.net.layers[size_t(layer)];
+    int64_t n = instance;
+    Tensor sum;
+    Saved s = gatherSaved(layer, n, sum);
+    const float *w = spec.hasParams() ? backwardWeights(layer, n) : nullptr;
+    std::vector<Tensor> grads(spec.inputs.size());
+    layerBackwardData(spec, w, ins, *s.out, *s.cache, *s.outGrad, grads,
+                      scratch);
+    held.clear();
+    for (size_t i = 0; i < grads.size(); ++i) {
+      auto part = std::make_shared<Value>();
+      part->tensor = std::move(grads[i]);
+      put({ValueKind::DeltaPart, layer, int(i), n}, std::move(part));
+    }
+  }
+
+  void backwardWeights(int layer) {
+    if (!runs(OpKind::WeightGradient, layer))
+      return;
+    held.clear();
+    const LayerSpec &spec = ex.net.layers[size_t(layer)];
+    int64_t n = instance;
+    Tensor sum;
+    Saved s = gatherSaved(layer, n, sum);
+    auto grad = std::make_shared<Value>();
+    grad->tensor.reshapeUninitialized({spec.numParams});
+    layerBackwardWeights(spec, ins, *s.out, *s.cache, *s.outGrad,
+                         grad->tensor.ptr(), scratch);
+    held.clear();
+    put({ValueKind::WeightGradient, layer, 0, n}, std::move(grad));
+  }
+
+  void update(int layer) {
+    if (!runs(OpKind::Update, layer))
+      return;
+    int64_t k = instance;
+    int64_t d = ex.graph.delay(layer);
+    ValuePtr previous = get({ValueKind::Weights, layer, 0, k});
+    ValuePtr next = previous;
+    if (k >= d) {
+      unsigned M = ex.graph.microBatches();
+      int64_t first = (k - d) * int64_t(M);
+      ValuePtr g0 = get({ValueKind::WeightGradient, layer, 0, first});
+      const float *grad = g0->tensor.ptr();
+      std::vector<float> sum;
+      if (M > 1) {
+        sum.assign(g0->tensor.data.begin(), g0->tensor.data.end());
+        for (unsigned m = 1; m < M; ++m) {
+          ValuePtr g = get({ValueKind::WeightGradient, layer, 0, first + m});
+          accumulate(int64_t(sum.size()), g->tensor.ptr(), sum.data());
+        }
+        averageMicroBatchGradient(int64_t(sum.size()), M, sum.data());
+        grad = sum.data();
+      }
+      auto updated = std::make_shared<Value>(*previous);
+      float lr = compensatedLearningRate(ex.options.compensation,
+                                         learningRate(ex.sgd, k), d);
+      float mu =
+          compensatedMomentum(ex.options.compensation, ex.sgd.momentum, d);
+      applyLayerUpdate(int64_t(updated->weights.size()), lr, mu,
+                       ex.sgd.weightDecay, ex.emaBeta,
+                       updated->weights.data(),
+                       updated->momentum.empty() ? nullptr
+                                                 : updated->momentum.data(),
+                       updated->average.empty() ? nullptr
+                                                : updated->average.data(),
+                       grad);
+      next = std::move(updated);
+    }
+    previous.reset();
+    if ((k + 1) % ex.stepsPerEpoch == 0)
+      toHost(ValueKind::SnapshotWeights, layer, (k + 1) / ex.stepsPerEpoch,
+             next);
+    put({ValueKind::Weights, layer, 0, k + 1}, std::move(next));
+  }
+};
+
+Processor::Processor(Impl *impl) : impl_(impl) {}
+Processor::~Processor() = default;
+
+bool Processor::begin(unsigned task, int64_t instance) {
+  const TaskInfo &info = impl_->ex.plan.tasks[task];
+  int64_t limit = info.kind == "U" ? impl_->ex.graph.steps()
+                                   : impl_->ex.graph.instances();
+  if (instance < 0 || instance >= limit)
+    return false;
+  impl_->task = task;
+  impl_->instance = instance;
+  impl_->taskStart = impl_->now();
+  impl_->taskWait = 0;
+  return true;
+}
+
+void Processor::end() {
+  impl_->events.push_back({impl_->task, impl_->instance, impl_->taskStart,
+                           impl_->now(), impl_->taskWait});
+}
+
+void Processor::forward(int layer) { impl_->forward(layer); }
+void Processor::loss(int layer) { impl_->loss(layer); }
+void Processor::backwardData(int layer) { impl_->backwardData(layer); }
+void Processor::backwardWeights(int layer) { impl_->backwardWeights(layer); }
+void Processor::update(int layer) { impl_->update(layer); }
+
+//===----------------------------------------------------------------------===//
+// The program: options, host, outputs
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+std::string format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string format(const char *fmt, ...) {
+  char buffer[1024];
+  va_list args;
+  va_start(args, fmt);
+  vsnprintf(buffer, sizeof(buffer), fmt, args);
+  va_end(args);
+  return buffer;
+}
+
+std::string bytesText(int64_t bytes) {
+  if (bytes >= 1024 * 1024)
+    return format("%.2f MiB", double(bytes) / (1024.0 * 1024.0));
+  if (bytes >= 1024)
+    return format("%.1f KiB", double(bytes) / 1024.0);
+  return format("%lld B", (long long)bytes);
+}
+
+/// \p text as a JSON string literal.
+std::string jsonString(const std::string &text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out += format("\\u%04x", int(c));
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+/// The shortest decimal that reads back as \p x.
+std::string shortest(float x) {
+  for (int digits = 1; digits < 12; ++digits) {
+    std::string s = format("%.*g", digits, double(x));
+    if (std::strtof(s.c_str(), nullptr) == x)
+      return s;
+  }
+  return format("%.9g", double(x));
+}
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+const char *const HelpText =
+    "USAGE: %s [options]\n\n"
+    "A LayerPipe stage program: trains %s with schedule '%s' on %u "
+    "processor thread(s).\nThe numbers equal the reference trainer's "
+    "(layerpipe-train) bit for bit; see README.md.\n\n"
+    "Optimizer:\n"
+    "  --epochs=E               Epochs (default 1)\n"
+    "  --batch=B                Mini-batch size (default: the model's, %lld)\n"
+    "  --lr=X                   Learning rate (default 0.01)\n"
+    "  --momentum=M             Momentum (default 0)\n"
+    "  --weight-decay=W         Weight decay (default 0)\n"
+    "  --lr-schedule=name       constant | step | cosine (default constant)\n"
+    "  --lr-warmup=N            Linear warm-up over N steps (default 0)\n"
+    "  --seed=S                 Seed of weights, shuffling, dropout, "
+    "synthetic data (default 0)\n"
+    "  --delay-compensation=m   none | momentum | lr (default none)\n"
+    "Data:\n"
+    "  --data=name              fashion-mnist | synthetic (default "
+    "fashion-mnist)\n"
+    "  --data-dir=dir           Fashion-MNIST IDX files (default %s)\n"
+    "  --train-limit=N          First N training samples (synthetic: N, "
+    "default 2048)\n"
+    "  --test-limit=N           First N test samples (synthetic: default "
+    "512)\n"
+    "Output:\n"
+    "  --summary-json=file      Final figures as JSON\n"
+    "  --trace=file             Measured Chrome trace (per processor)\n"
+    "  --progress-every=N       A progress line every N batches (default: "
+    "only on a terminal)\n"
+    "  --help, --version\n";
+
+bool parseInt(const std::string &text, int64_t &out) {
+  if (text.empty())
+    return false;
+  char *end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0')
+    return false;
+  out = v;
+  return true;
+}
+
+bool parseFloat(const std::string &text, float &out) {
+  if (text.empty())
+    return false;
+  char *end = nullptr;
+  errno = 0;
+  float v = std::strtof(text.c_str(), &end);
+  if (errno != 0 || *end != '\0')
+    return false;
+  out = v;
+  return true;
+}
+
+/// Parses argv; returns false after --help or --version.
+bool parseOptions(int argc, char **argv, const ProgramPlan &plan,
+                  Options &o) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-help" || arg == "-h") {
+      std::printf(HelpText, argv[0], plan.model.c_str(), plan.schedule.c_str(),
+                  plan.processors, (long long)plan.defaultBatch,
+                  defaultFashionMnistDir());
+      return false;
+    }
+    if (arg == "--version") {
+      std::printf("LayerPipe stage program (runtime %s)\n",
+                  LAYERPIPE_RUNTIME_VERSION);
+      return false;
+    }
+    if (arg.rfind("--", 0) != 0)
+      throw UsageError("unexpected argument '" + arg + "' (see --help)");
+    std::string name = arg.substr(2), value;
+    size_t eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else {
+      if (i + 1 >= argc)
+        throw UsageError("--" + name + " needs a value (see --help)");
+      value = argv[++i];
+    }
+    int64_t n = 0;
+    float f = 0;
+    auto integer = [&](int64_t lo, const char *what) {
+      if (!parseInt(value, n) || n < lo)
+        throw UsageError("--" + name + " must be " + what + ", got '" +
+                         value + "'");
+      return n;
+    };
+    auto real = [&]() {
+      if (!parseFloat(value, f))
+        throw UsageError("--" + name + " needs a number, got '" + value +
+                         "'");
+      return f;
+    };
+    if (name == "epochs")
+      o.epochs = int(std::min<int64_t>(integer(1, "at least 1"), 1 << 20));
+    else if (name == "batch")
+      o.batch = integer(1, "at least 1");
+    else if (name == "lr")
+      o.lr = real();
+    else if (name == "momentum")
+      o.momentum = real();
+    else if (name == "weight-decay")
+      o.weightDecay = real();
+    else if (name == "lr-warmup")
+      o.warmup = integer(0, ">= 0");
+    else if (name == "seed")
+      o.seed = uint64_t(integer(0, ">= 0"));
+    else if (name == "train-limit")
+      o.trainLimit = integer(0, ">= 0");
+    else if (name == "test-limit")
+      o.testLimit = integer(0, ">= 0");
+    else if (name == "progress-every")
+      o.progressEvery = integer(0, ">= 0");
+    else if (name == "data")
+      o.data = value;
+    else if (name == "data-dir")
+      o.dataDir = value;
+    else if (name == "summary-json")
+      o.summaryJson = value;
+    else if (name == "trace")
+      o.tracePath = value;
+    else if (name == "lr-schedule") {
+      if (!parseLrSchedule(value, o.schedule))
+        throw UsageError("--lr-schedule: unknown schedule '" + value +
+                         "' (expected constant, step or cosine)");
+    } else if (name == "delay-compensation") {
+      if (!parseDelayCompensation(value, o.compensation))
+        throw UsageError("--delay-compensation: unknown mode '" + value +
+                         "' (expected none, momentum or lr)");
+    } else {
+      throw UsageError("unknown option '--" + name + "' (see --help)");
+    }
+  }
+  if (!(o.lr > 0.0f))
+    throw UsageError("--lr must be positive, got " + shortest(o.lr));
+  if (!(o.momentum >= 0.0f && o.momentum < 1.0f))
+    throw UsageError("--momentum must be in [0, 1), got " +
+                     shortest(o.momentum));
+  if (!(o.weightDecay >= 0.0f))
+    throw UsageError("--weight-decay must be >= 0, got " +
+                     shortest(o.weightDecay));
+  if (o.data != "fashion-mnist" && o.data != "synthetic")
+    throw UsageError("--data: unknown data set '" + o.data +
+                     "' (expected fashion-mnist or synthetic)");
+  return true;
+}
+
+double cpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+struct EpochFigures {
+  double loss = 0, trainAccuracy = 0, testAccuracy = 0, testLoss = 0;
+  double samplesPerSecond = 0, seconds = 0;
+};
+
+/// The steady-state time per round: the median gap between consecutive
+/// instances of the same task, over the middle 80% of the run.
+double measuredPeriod(const std::vector<std::vector<TraceEvent>> &events,
+                      const ProgramPlan &plan) {
+  std::vector<double> gaps;
+  for (const auto &list : events) {
+    std::unordered_map<unsigned, std::vector<const TraceEvent *>> byTask;
+    for (const TraceEvent &e : list)
+      byTask[e.task].push_back(&e);
+    for (auto &[task, runs] : byTask) {
+      int64_t a = plan.tasks[task].a;
+      size_t lo = runs.size() / 10, hi = runs.size() - runs.size() / 10;
+      for (size_t i = lo + 1; i < hi; ++i)
+        gaps.push_back((runs[i]->startUs - runs[i - 1]->startUs) /
+                       double(std::max<int64_t>(
+                           1, (runs[i]->instance - runs[i - 1]->instance) /
+                                  a)));
+    }
+  }
+  if (gaps.empty())
+    return 0;
+  std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
+  return gaps[gaps.size() / 2];
+}
+
+bool writeFile(const std::string &path, const std::string &text,
+               std::string &error) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out || !(out << text) || !(out.flush())) {
+      error = "cannot write '" + path + "'";
+      std::remove(tmp.c_str());
+      return false;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    error = "cannot write '" + path + "'";
+    std::remove(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+std::string traceJson(const std::vector<std::vector<TraceEvent>> &events,
+                      const ProgramPlan &plan) {
+  std::ostringstream os;
+  os << "{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n";
+  os << "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 0, "
+        "\"args\": {\"name\": "
+     << jsonString("measured: " + plan.model + " (" + plan.schedule + ")")
+     << "}}";
+  for (unsigned p = 0; p < events.size(); ++p)
+    os << ",\n{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, "
+          "\"tid\": "
+       << p + 1 << ", \"args\": {\"name\": \"processor " << p << "\"}}";
+  for (unsigned p = 0; p < events.size(); ++p)
+    for (const TraceEvent &e : events[p]) {
+      const TaskInfo &t = plan.tasks[e.task];
+      // The bar shows the work; the wait for inputs before it is in args.
+      double start = std::min(e.endUs, e.startUs + e.waitUs);
+      os << ",\n{\"name\": " << jsonString(t.name) << ", \"cat\": \""
+         << t.kind << "\", \"ph\": \"X\", \"pid\": 1, \"tid\": " << p + 1
+         << format(", \"ts\": %.3f, \"dur\": %.3f", start,
+                   e.endUs - start)
+         << ", \"args\": {\"instance\": " << e.instance
+         << format(", \"wait_us\": %.3f}}", e.waitUs);
+    }
+  os << "\n]}\n";
+  return os.str();
+}
+
+} // namespace
+
+int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
+                    std::vector<ProcessorFunction> functions) {
+  const char *tool = argc > 0 ? argv[0] : "stage-program";
+  auto failWith = [&](const std::string &message) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "%s: error: %s\n", tool, message.c_str());
+    return 1;
+  };
+  Options o;
+  try {
+    if (!parseOptions(argc, argv, plan, o))
+      return 0;
+  } catch (const UsageError &e) {
+    return failWith(e.what());
+  }
+  initRuntime();
+  std::string error;
+  if (!finalizeNet(net, error))
+    return failWith("model '" + plan.model + "': " + error);
+  std::vector<int64_t> delays;
+  if (!effectiveDelays(net, plan.delays, delays, error))
+    return failWith(error);
+  unsigned P = plan.processors;
+  if (functions.size() != P || plan.placement.size() != net.layers.size())
+    return failWith("the generated program is inconsistent (processors or "
+                    "layers); emit it again");
+
+  // Data, as the reference trainer loads it.
+  Dataset train, test;
+  if (o.data == "synthetic") {
+    train = makeSyntheticBlobs(net.inputShape, net.numClasses,
+                               o.trainLimit > 0 ? o.trainLimit : 2048, o.seed,
+                               0);
+    test = makeSyntheticBlobs(net.inputShape, net.numClasses,
+                              o.testLimit > 0 ? o.testLimit : 512, o.seed, 1);
+  } else {
+    if (!loadFashionMnist(o.dataDir, true, train, error) ||
+        !loadFashionMnist(o.dataDir, false, test, error))
+      return failWith(error);
+    train.truncate(o.trainLimit);
+    test.truncate(o.testLimit);
+  }
+  if (!checkDataFits(train, net.inputShape, net.numClasses, error) ||
+      !checkDataFits(test, net.inputShape, net.numClasses, error))
+    return failWith(error);
+  int64_t batch = o.batch > 0 ? o.batch : plan.defaultBatch;
+  unsigned M = std::max(1u, plan.microBatches);
+  if (batch < int64_t(M))
+    return failWith(format("--batch %lld is smaller than the schedule's %u "
+                           "micro-batches",
+                           (long long)batch, M));
+  if (train.count < batch)
+    return failWith(format("--batch %lld is larger than the %lld training "
+                           "samples",
+                           (long long)batch, (long long)train.count));
+  int64_t stepsPerEpoch = train.count / batch;
+  int64_t steps = stepsPerEpoch * o.epochs;
+  if (steps * int64_t(M) >= (int64_t(1) << 32))
+    return failWith("the run has more than 2^32 micro-batches");
+
+  OpGraph graph(net, delays, plan.policy, M, steps);
+  // The host's mailbox is unbounded: it never blocks a processor.
+  std::vector<int64_t> capacity(size_t(P + 1) * (P + 1), 0);
+  for (unsigned a = 0; a < P; ++a)
+    for (unsigned b = 0; b < P; ++b)
+      if (size_t(a) * P + b < plan.capacity.size())
+        capacity[size_t(a) * (P + 1) + b] = plan.capacity[size_t(a) * P + b];
+  std::unique_ptr<Transport> transport = makeThreadTransport(P + 1, capacity);
+  Execution run{net,   graph, plan,          o,          SgdConfig(),
+                0.9f,  train, batch,         stepsPerEpoch, *transport,
+                P,     {},    {},            Clock::now(), {}};
+  run.sgd.lr = o.lr;
+  run.sgd.momentum = o.momentum;
+  run.sgd.weightDecay = o.weightDecay;
+  run.sgd.schedule = o.schedule;
+  run.sgd.warmupSteps = o.warmup;
+  run.sgd.totalSteps = steps;
+  initParams(net, o.seed, run.initialParams, run.initialState);
+  for (const std::vector<float> &w : run.initialParams)
+    run.memory.baseWeights += int64_t(w.size() * sizeof(float));
+
+  int lossLayer = int(net.layers.size()) - 1;
+  int lossProc = plan.placement[size_t(lossLayer)][size_t(OpKind::Loss)];
+  std::printf("%s: %s on %s (%lld train / %lld test samples), batch %lld, "
+              "%lld steps/epoch\n",
+              tool, plan.model.c_str(), train.name.c_str(),
+              (long long)train.count, (long long)test.count, (long long)batch,
+              (long long)stepsPerEpoch);
+  std::string delayText;
+  for (size_t l = 0; l < net.layers.size(); ++l)
+    if (net.layers[l].hasParams())
+      delayText += (delayText.empty() ? "" : " ") + net.layers[l].name + "=" +
+                   std::to_string(delays[l]);
+  std::printf("  schedule %s on %u processor%s, %u micro-batch%s per step, "
+              "predicted %.1f us/step\n",
+              plan.schedule.c_str(), P, P == 1 ? "" : "s", M,
+              M == 1 ? "" : "es", plan.predictedPeriodUs);
+  std::printf("  policy %s, delays %s (%u stage%s): %s\n",
+              weightPolicyName(plan.policy), plan.delaysRule.c_str(),
+              plan.stages, plan.stages == 1 ? "" : "s", delayText.c_str());
+  std::fflush(stdout);
+
+  // Processors.
+  std::vector<std::unique_ptr<Processor::Impl>> impls;
+  std::vector<std::unique_ptr<Processor>> procs;
+  for (unsigned p = 0; p < P; ++p) {
+    impls.push_back(std::make_unique<Processor::Impl>(run, p));
+    impls.back()->state.assign(net.layers.size(), {});
+    procs.push_back(std::make_unique<Processor>(impls.back().get()));
+  }
+  for (unsigned p = 0; p < P; ++p) {
+    int64_t first = INT64_MAX, end = INT64_MIN;
+    for (const TaskInfo &t : plan.tasks) {
+      if (t.proc != p)
+        continue;
+      int64_t limit = t.kind == "U" ? steps : steps * int64_t(M);
+      // a·r + b in [0, limit): r in [ceil(-b / a), ceil((limit - b) / a)).
+      auto ceilDiv = [](int64_t x, int64_t y) {
+        return x >= 0 ? (x + y - 1) / y : -((-x) / y);
+      };
+      first = std::min(first, ceilDiv(-t.b, t.a));
+      end = std::max(end, ceilDiv(limit - t.b, t.a));
+    }
+    if (first > end)
+      first = end = 0;
+    procs[p]->firstRound_ = first;
+    procs[p]->endRound_ = end;
+  }
+  run.origin = Clock::now();
+  double cpuStart = cpuSeconds();
+  std::vector<std::thread> threads;
+  for (unsigned p = 0; p < P; ++p)
+    threads.emplace_back([&, p] {
+      try {
+        functions[p](*procs[p]);
+      } catch (const TransportAborted &) {
+      } catch (const std::exception &e) {
+        transport->abort("processor " + std::to_string(p) + ": " + e.what());
+      }
+    });
+  auto joinAll = [&] {
+    for (std::thread &t : threads)
+      t.join();
+    threads.clear();
+  };
+
+  // The host: results in order, progress, epochs.
+  bool tty = isatty(fileno(stdout));
+  int64_t every = o.progressEvery > 0 ? o.progressEvery : (tty ? 1 : 0);
+  bool redraw = tty && o.progressEvery == 0;
+  auto lastDraw = Clock::now();
+  std::vector<EpochFigures> figures;
+  double trainSeconds = 0;
+  int64_t trainSamples = 0;
+  std::vector<std::vector<float>> params(net.layers.size()),
+      state(net.layers.size());
+  for (size_t l = 0; l < net.layers.size(); ++l)
+    state[l] = run.initialState[l];
+  auto epochStart = Clock::now();
+  try {
+    for (int epoch = 0; epoch < o.epochs; ++epoch) {
+      BatchResult sum;
+      for (int64_t s = 0; s < stepsPerEpoch; ++s) {
+        int64_t step = epoch * stepsPerEpoch + s;
+        BatchResult r;
+        for (unsigned m = 0; m < M; ++m) {
+          ValuePtr v = transport->receive(
+              P, unsigned(lossProc),
+              ValueRef{ValueKind::Result, 0, 0, step * int64_t(M) + m}.tag());
+          r.lossSum += v->loss * double(v->samples);
+          r.correct += v->correct;
+          r.samples += v->samples;
+        }
+        if (!std::isfinite(r.lossSum)) {
+          std::string message =
+              format("training diverged: the loss of epoch %d, batch %lld "
+                     "is %g",
+                     epoch + 1, (long long)(s + 1),
+                     r.lossSum / double(batch));
+          transport->abort(message);
+          joinAll();
+          if (redraw)
+            std::printf("\r\x1b[K");
+          if (!o.summaryJson.empty()) {
+            std::string text = "{\n  \"model\": " + jsonString(plan.model) +
+                               ",\n  \"policy\": \"" +
+                               weightPolicyName(plan.policy) +
+                               "\",\n  \"diverged\": true,\n  \"message\": " +
+                               jsonString(message) + "\n}\n";
+            std::string ignored;
+            writeFile(o.summaryJson, text, ignored);
+          }
+          return failWith(message);
+        }
+        sum.lossSum += r.lossSum;
+        sum.correct += r.correct;
+        sum.samples += r.samples;
+        if (every > 0 && (s + 1) % every == 0 && s + 1 < stepsPerEpoch) {
+          auto now = Clock::now();
+          if (redraw && now - lastDraw < std::chrono::milliseconds(200))
+            continue;
+          lastDraw = now;
+          std::string line =
+              format("  epoch %d/%d: batch %lld/%lld loss %.4f train-acc "
+                     "%.2f%%",
+                     epoch + 1, o.epochs, (long long)(s + 1),
+                     (long long)stepsPerEpoch,
+                     sum.lossSum / double(sum.samples),
+                     100.0 * double(sum.correct) / double(sum.samples));
+          std::printf("%s", (redraw ? "\r" + line : line + "\n").c_str());
+          std::fflush(stdout);
+        }
+      }
+      EpochFigures f;
+      auto epochEnd = Clock::now();
+      f.seconds = std::chrono::duration<double>(epochEnd - epochStart).count();
+      epochStart = epochEnd;
+      if (redraw)
+        std::printf("\r\x1b[K");
+      trainSeconds += f.seconds;
+      trainSamples += sum.samples;
+      f.loss = sum.lossSum / double(sum.samples);
+      f.trainAccuracy = double(sum.correct) / double(sum.samples);
+      f.samplesPerSecond = double(sum.samples) / f.seconds;
+      // The weights and batchnorm state after the epoch's last step.
+      for (size_t l = 0; l < net.layers.size(); ++l) {
+        int lp = int(l);
+        if (net.layers[l].hasParams()) {
+          int from = plan.placement[l][size_t(OpKind::Update)];
+          params[l] = transport
+                          ->receive(P, unsigned(from),
+                                    ValueRef{ValueKind::SnapshotWeights, lp,
+                                             0, epoch + 1}
+                                        .tag())
+                          ->weights;
+        }
+        if (!run.initialState[l].empty()) {
+          int from = plan.placement[l][size_t(OpKind::Forward)];
+          state[l] = transport
+                         ->receive(P, unsigned(from),
+                                   ValueRef{ValueKind::SnapshotState, lp, 0,
+                                            epoch + 1}
+                                       .tag())
+                         ->weights;
+        }
+      }
+      BatchResult t = evaluateDataset(net, params, state, o.seed, test);
+      f.testAccuracy = double(t.correct) / double(t.samples);
+      f.testLoss = t.lossSum / double(t.samples);
+      MemoryStats peak;
+      {
+        std::lock_guard<std::mutex> lock(run.memory.mutex);
+        peak = run.memory.peak;
+      }
+      std::printf("epoch %d/%d: loss %.4f  train-acc %.2f%%  test-acc %.2f%%  "
+                  "%.0f samples/s  memory %s (weights %s, stashed %s, "
+                  "activations %s)\n",
+                  epoch + 1, o.epochs, f.loss, 100 * f.trainAccuracy,
+                  100 * f.testAccuracy, f.samplesPerSecond,
+                  bytesText(peak.total()).c_str(),
+                  bytesText(peak.weights).c_str(),
+                  bytesText(peak.stashedWeights).c_str(),
+                  bytesText(peak.activations).c_str());
+      std::fflush(stdout);
+      figures.push_back(f);
+    }
+  } catch (const TransportAborted &) {
+    joinAll();
+    return failWith(transport->abortReason());
+  }
+  joinAll();
+  if (!transport->abortReason().empty())
+    return failWith(transport->abortReason());
+  double cpu = cpuSeconds() - cpuStart;
+
+  std::vector<std::vector<TraceEvent>> events;
+  for (auto &impl : impls)
+    events.push_back(std::move(impl->events));
+  double measured = measuredPeriod(events, plan);
+  double samplesPerSecond = double(trainSamples) / trainSeconds;
+  uint64_t checksum = weightsChecksum(params, state);
+  MemoryStats peak = run.memory.peak;
+  std::printf("final: test-acc %.2f%%  loss %.4f  %.0f samples/s  peak "
+              "memory %s  weights %016" PRIx64 "\n",
+              100 * figures.back().testAccuracy, figures.back().loss,
+              samplesPerSecond, bytesText(peak.total()).c_str(), checksum);
+  std::printf("period: measured %.1f us/step, predicted %.1f us/step "
+              "(measured/predicted %.2f)\n",
+              measured, plan.predictedPeriodUs,
+              plan.predictedPeriodUs > 0 ? measured / plan.predictedPeriodUs
+                                         : 0.0);
+  std::fflush(stdout);
+  if (!o.tracePath.empty() &&
+      !writeFile(o.tracePath, traceJson(events, plan), error))
+    return failWith(error);
+  if (!o.summaryJson.empty()) {
+    std::string delaysJson, perEpoch;
+    for (size_t l = 0; l < net.layers.size(); ++l)
+      if (net.layers[l].hasParams())
+        delaysJson += (delaysJson.empty() ? "" : ", ") +
+                      jsonString(net.layers[l].name) + ": " +
+                      std::to_string(plan.delays[l]);
+    for (size_t e = 0; e < figures.size(); ++e)
+      perEpoch += format("%s    {\"epoch\": %zu, \"loss\": %.6f, "
+                         "\"train_accuracy\": %.6f, \"test_accuracy\": %.6f, "
+                         "\"samples_per_s\": %.1f, \"pipelined\": %s}",
+                         e ? ",\n" : "", e + 1, figures[e].loss,
+                         figures[e].trainAccuracy, figures[e].testAccuracy,
+                         figures[e].samplesPerSecond,
+                         *std::max_element(delays.begin(), delays.end()) > 0
+                             ? "true"
+                             : "false");
+    const EpochFigures &last = figures.back();
+    std::ostringstream os;
+    os << "{\n  \"model\": " << jsonString(plan.model)
+       << ",\n  \"data\": \"" << o.data << "\",\n  \"policy\": \""
+       << weightPolicyName(plan.policy)
+       << "\",\n  \"delays_rule\": " << jsonString(plan.delaysRule)
+       << ",\n  \"stages\": " << plan.stages << ",\n  \"delays\": {"
+       << delaysJson << "},\n  \"hybrid\": 0,\n  \"epochs\": " << o.epochs
+       << ",\n  \"batch\": " << batch << ",\n  \"lr\": " << shortest(o.lr)
+       << ",\n  \"momentum\": " << shortest(o.momentum)
+       << ",\n  \"weight_decay\": " << shortest(o.weightDecay)
+       << ",\n  \"lr_schedule\": \"" << lrScheduleName(o.schedule)
+       << "\",\n  \"lr_warmup\": " << o.warmup << ",\n  \"seed\": " << o.seed
+       << ",\n  \"delay_compensation\": \""
+       << delayCompensationName(o.compensation)
+       << "\",\n  \"micro_batches\": " << M
+       << ",\n  \"weights_checksum\": \"" << format("%016" PRIx64, checksum)
+       << "\",\n"
+       << format("  \"test_accuracy\": %.6f,\n  \"train_accuracy\": %.6f,\n"
+                 "  \"final_loss\": %.6f,\n  \"test_loss\": %.6f,\n"
+                 "  \"samples_per_s\": %.1f,\n  \"cpu_samples_per_s\": %.1f,\n",
+                 last.testAccuracy, last.trainAccuracy, last.loss,
+                 last.testLoss, samplesPerSecond, double(trainSamples) / cpu)
+       << "  \"peak_memory_bytes\": " << peak.total()
+       << ",\n  \"weight_memory_bytes\": " << peak.weights
+       << ",\n  \"stashed_weight_bytes\": " << peak.stashedWeights
+       << ",\n  \"optimizer_bytes\": " << peak.optimizer
+       << ",\n  \"gradient_bytes\": " << peak.gradients
+       << ",\n  \"activation_bytes\": " << peak.activations
+       << ",\n  \"diverged\": false,\n  \"schedule\": "
+       << jsonString(plan.schedule) << ",\n  \"processors\": " << P
+       << format(",\n  \"measured_period_us\": %.3f,\n"
+                 "  \"predicted_period_us\": %.3f,\n",
+                 measured, plan.predictedPeriodUs)
+       << "  \"per_epoch\": [\n"
+       << perEpoch << "\n  ]\n}\n";
+    if (!writeFile(o.summaryJson, os.str(), error))
+      return failWith(error);
+  }
+  return 0;
+}
+
+} // namespace runtime
+} // namespace layerpipe
