@@ -22,6 +22,7 @@
 #include "llvm/Support/Path.h"
 
 #include <cinttypes>
+#include <cstdio>
 #include <cmath>
 
 using namespace llvm;
@@ -37,7 +38,9 @@ std::string cppStringLiteral(StringRef text) {
       out += char(c);
       continue;
     }
-    out += formatv("\\{0:o3}", unsigned(c)).str();
+    char escape[8];
+    std::snprintf(escape, sizeof(escape), "\\%03o", unsigned(c));
+    out += escape;
   }
   return out + "\"";
 }

@@ -123,6 +123,10 @@ struct Execution {
   std::vector<std::vector<float>> initialParams, initialState;
   Clock::time_point origin;
   MemoryCounter memory;
+  /// LAYERPIPE_INJECT_FAULT=P:N: processor P throws when it begins a task of
+  /// instance N or later (tests of the failure path).
+  int faultProcessor = -1;
+  int64_t faultInstance = 0;
 };
 
 std::string valueName(const NetSpec &net, const ValueRef &v) {
@@ -529,6 +533,9 @@ bool Processor::begin(unsigned task, int64_t instance) {
                                    : impl_->ex.graph.instances();
   if (instance < 0 || instance >= limit)
     return false;
+  if (int(impl_->me) == impl_->ex.faultProcessor &&
+      instance >= impl_->ex.faultInstance)
+    throw std::runtime_error("injected fault (LAYERPIPE_INJECT_FAULT)");
   impl_->task = task;
   impl_->instance = instance;
   impl_->taskStart = impl_->now();
@@ -907,6 +914,13 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   Execution run{net,   graph, plan,          o,          SgdConfig(),
                 0.9f,  train, batch,         stepsPerEpoch, *transport,
                 P,     {},    {},            Clock::now(), {}};
+  if (const char *fault = std::getenv("LAYERPIPE_INJECT_FAULT")) {
+    long long p = -1, n = 0;
+    if (std::sscanf(fault, "%lld:%lld", &p, &n) == 2) {
+      run.faultProcessor = int(p);
+      run.faultInstance = n;
+    }
+  }
   run.sgd.lr = o.lr;
   run.sgd.momentum = o.momentum;
   run.sgd.weightDecay = o.weightDecay;

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Stage programs against the reference trainer, bit for bit.
+
+For every case: `layerpipe MODEL FLAGS --emit-cpp DIR` writes a project; all
+projects are built as subdirectories of one CMake project (one configure, one
+parallel build, each through its own generated CMakeLists.txt and
+find_package(LayerPipeRuntime)); each program trains on synthetic data and its
+per-epoch figures and final-weights checksum must equal those of
+`layerpipe-train` run with the flags the project's README gives. Also checks
+that a failing processor thread or a diverging loss stops the program quickly
+with one error and exit status 1.
+
+Usage: stage_programs.py BUILD_DIR SOURCE_DIR [--only NAME ...]
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+LENET = "--data synthetic --train-limit 192 --test-limit 64 --epochs 2 " \
+        "--batch 8 --lr 0.05 --momentum 0.9"
+RESNET = "--data synthetic --train-limit 32 --test-limit 16 --epochs 2 " \
+         "--batch 8 --lr 0.05 --momentum 0.9"
+
+# name, model, compiler flags, training flags. On LeNet-5 at 2 processors
+# only conv1 is delayed, and it has no B: the weight policies differ from 4
+# processors on.
+CASES = [
+    ("lenet-p1", "lenet5", "--procs 1", LENET),
+    ("lenet-p2-stash", "lenet5", "--procs 2", LENET),
+    ("lenet-p4-latest", "lenet5", "--procs 4 --weights=latest", LENET),
+    ("lenet-p4-ema", "lenet5", "--procs 4 --weights=ema", LENET),
+    ("lenet-p4-ema-nomomentum", "lenet5", "--procs 4 --weights=ema",
+     LENET.replace("--momentum 0.9", "--momentum 0")),
+    ("lenet-p4-stash", "lenet5", "--procs 4", LENET),
+    ("lenet-p4-auto", "lenet5", "--procs 4 --delays=auto", LENET),
+    ("lenet-p4-none", "lenet5", "--procs 4 --delays=none", LENET),
+    ("lenet-p2-merged", "lenet5", "--procs 2 --merge-backward", LENET),
+    ("lenet-p2-options", "lenet5", "--procs 2",
+     LENET + " --lr-schedule cosine --weight-decay 0.001 --lr-warmup 3 "
+     "--delay-compensation lr --seed 7"),
+    ("lenet-gpipe-p2", "lenet5", "--procs 2 --schedule gpipe --micro-batches 4",
+     LENET),
+    ("lenet-1f1b-p4", "lenet5", "--procs 4 --schedule 1f1b --micro-batches 4",
+     LENET),
+    ("lenet-zbh1-p4", "lenet5", "--procs 4 --schedule zb-h1 --micro-batches 8",
+     LENET),
+    ("resnet-p1", "resnet20", "--procs 1", RESNET),
+    ("resnet-p2-stash", "resnet20", "--procs 2", RESNET),
+    ("resnet-p4-latest", "resnet20", "--procs 4 --weights=latest", RESNET),
+    ("resnet-p4-ema", "resnet20", "--procs 4 --weights=ema", RESNET),
+    ("resnet-p4-auto", "resnet20", "--procs 4 --delays=auto", RESNET),
+    ("resnet-1f1b-p2", "resnet20", "--procs 2 --schedule 1f1b --micro-batches 4",
+     RESNET),
+    ("resnet-zbh1-p4", "resnet20", "--procs 4 --schedule zb-h1 --micro-batches 4",
+     RESNET),
+    ("resnet-gpipe-p4", "resnet20", "--procs 4 --schedule gpipe --micro-batches 2",
+     RESNET),
+]
+
+FIELDS = ["final_loss", "test_loss", "test_accuracy", "train_accuracy",
+          "weights_checksum", "micro_batches", "batch", "epochs"]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, shell=isinstance(cmd, str), text=True,
+                          capture_output=True, **kw)
+
+
+def main():
+    build, source = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    only = sys.argv[sys.argv.index("--only") + 1:] if "--only" in sys.argv \
+        else None
+    cases = [c for c in CASES if not only or c[0] in only]
+    bindir = os.path.join(build, "bin")
+    work = os.path.join(build, "test", "codegen")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    failures = []
+
+    # 1. Emit.
+    for name, model, cflags, _ in cases:
+        out = run(f"{bindir}/layerpipe {source}/models/{model}.json {cflags} "
+                  f"--emit-cpp {work}/{name}")
+        if out.returncode != 0:
+            failures.append(f"{name}: emit failed: {out.stderr.strip()}")
+
+    # 2. Build every project through its own CMakeLists.txt, in one go.
+    with open(os.path.join(work, "CMakeLists.txt"), "w") as f:
+        f.write("cmake_minimum_required(VERSION 3.20)\n"
+                "project(stage_programs LANGUAGES C CXX)\n")
+        for name, *_ in cases:
+            f.write(f"add_subdirectory({name})\n")
+    t0 = time.time()
+    out = run(["cmake", "-S", work, "-B", f"{work}/build",
+               f"-DCMAKE_PREFIX_PATH={build}", "-DCMAKE_BUILD_TYPE=Release"])
+    if out.returncode != 0:
+        print(out.stdout, out.stderr)
+        return 1
+    jobs = str(os.cpu_count() or 2)
+    out = run(["cmake", "--build", f"{work}/build", "-j", jobs])
+    if out.returncode != 0:
+        print(out.stdout[-5000:], out.stderr[-5000:])
+        return 1
+    print(f"built {len(cases)} stage programs in {time.time() - t0:.1f} s")
+
+    # 3. Run each against the reference trainer.
+    for name, model, cflags, tflags in cases:
+        readme = open(f"{work}/{name}/README.md").read()
+        ref = re.search(r"layerpipe-train MODEL\.json(.*) \[same options\]",
+                        readme).group(1)
+        exe = f"{work}/build/{name}/{name}"
+        sp = run(f"{exe} {tflags} --summary-json {work}/{name}.sp.json "
+                 f"--trace {work}/{name}.trace.json")
+        tr = run(f"{bindir}/layerpipe-train {source}/models/{model}.json "
+                 f"{ref} {tflags} --summary-json {work}/{name}.ref.json")
+        if sp.returncode != 0 or tr.returncode != 0:
+            failures.append(f"{name}: exit {sp.returncode} / {tr.returncode}: "
+                            f"{sp.stderr.strip()} {tr.stderr.strip()}")
+            continue
+        a = json.load(open(f"{work}/{name}.sp.json"))
+        b = json.load(open(f"{work}/{name}.ref.json"))
+        diff = [k for k in FIELDS if a.get(k) != b.get(k)]
+        for ea, eb in zip(a["per_epoch"], b["per_epoch"]):
+            for k in ("loss", "train_accuracy", "test_accuracy"):
+                if ea[k] != eb[k]:
+                    diff.append(f"epoch {ea['epoch']} {k}")
+        if a["processors"] != int(re.search(r"--procs (\d+)", cflags)[1]):
+            diff.append("processors")
+        trace = json.load(open(f"{work}/{name}.trace.json"))
+        bars = [e for e in trace["traceEvents"] if e.get("ph") == "X"]
+        if not bars or a["measured_period_us"] <= 0:
+            diff.append("trace or measured period")
+        if diff:
+            failures.append(f"{name}: differs from the reference in {diff}")
+        else:
+            print(f"{name}: equal (weights {a['weights_checksum']}, "
+                  f"{len(bars)} traced tasks)")
+
+    # 4. Failures stop every thread quickly, with one message.
+    if not only or "faults" in only:
+        exe = f"{work}/build/lenet-p2-stash/lenet-p2-stash"
+        if os.path.exists(exe):
+            t0 = time.time()
+            env = dict(os.environ, LAYERPIPE_INJECT_FAULT="1:5")
+            out = run(f"{exe} {LENET}", env=env)
+            took = time.time() - t0
+            if out.returncode != 1 or "processor 1: injected fault" not in \
+                    out.stderr or took > 20:
+                failures.append(f"fault injection: exit {out.returncode} in "
+                                f"{took:.1f} s: {out.stderr.strip()}")
+            else:
+                print(f"faults: an injected fault stopped the run in "
+                      f"{took:.2f} s")
+            out = run(f"{exe} {LENET.replace('--lr 0.05', '--lr 1e30')}")
+            if out.returncode != 1 or "training diverged" not in out.stderr:
+                failures.append(f"divergence: exit {out.returncode}: "
+                                f"{out.stderr.strip()}")
+            out = run(f"{exe} --batch 0")
+            if out.returncode != 1 or "--batch must be at least 1" not in \
+                    out.stderr:
+                failures.append(f"bad flag: {out.stderr.strip()}")
+            out = run(f"{exe} --data-dir /nonexistent")
+            if out.returncode != 1 or "error:" not in out.stderr:
+                failures.append(f"missing data: {out.stderr.strip()}")
+
+    for f in failures:
+        print("FAIL:", f)
+    print(f"{len(cases) + 1 - len(failures)} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
