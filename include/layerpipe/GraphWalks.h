@@ -18,6 +18,7 @@
 
 #include "llvm/ADT/ArrayRef.h"
 
+#include <cstdint>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -51,6 +52,30 @@ stronglyConnectedComponents(unsigned numNodes,
 /// predecessors u of finish[u]. Requires: \p edges acyclic.
 std::vector<double> longestPathFinish(llvm::ArrayRef<double> nodeWeights,
                                       llvm::ArrayRef<GraphEdge> edges);
+
+//===----------------------------------------------------------------------===//
+// Walks over a training DFG (the clock period, FEAS and the verifiers)
+//===----------------------------------------------------------------------===//
+
+class TrainingDFG;
+
+/// Edge indices leaving (or entering) each task of a DFG.
+struct DFGAdjacency {
+  std::vector<std::vector<unsigned>> out, in;
+};
+DFGAdjacency buildAdjacency(const TrainingDFG &dfg);
+
+/// Delay of each edge, optionally after retiming by \p r.
+std::vector<int64_t> edgeDelays(const TrainingDFG &dfg,
+                                llvm::ArrayRef<int64_t> r = {});
+
+/// Delta(v): the longest zero-delay path ending at v, including t(v), for the
+/// edge delays \p delays. std::nullopt on a zero-delay cycle.
+std::optional<std::vector<double>>
+zeroDelayArrival(const TrainingDFG &dfg, llvm::ArrayRef<int64_t> delays);
+
+/// Relative tolerance for comparing sums of task times.
+inline bool timeLE(double a, double b) { return a <= b + 1e-9 * (1 + b); }
 
 } // namespace layerpipe
 

@@ -5,13 +5,16 @@
 //===----------------------------------------------------------------------===//
 //
 // Topological order, cycle search, strongly connected components and longest
-// paths over an edge list. Each walk first builds a compressed out-edge table
+// paths over an edge list, and the zero-delay walks of a training DFG built
+// on them. Each walk first builds a compressed out-edge table
 // (CSR) and then runs without recursion, so deep networks (10^5 tasks in a
 // chain) are safe.
 //
 //===----------------------------------------------------------------------===//
 
 #include "layerpipe/GraphWalks.h"
+
+#include "layerpipe/DFG.h"
 
 #include <algorithm>
 #include <cassert>
@@ -184,6 +187,41 @@ std::vector<double> longestPathFinish(ArrayRef<double> nodeWeights,
       finish[w] = std::max(finish[w], finish[v] + nodeWeights[w]);
     }
   return finish;
+}
+
+DFGAdjacency buildAdjacency(const TrainingDFG &dfg) {
+  DFGAdjacency adj;
+  adj.out.resize(dfg.tasks.size());
+  adj.in.resize(dfg.tasks.size());
+  for (unsigned e = 0; e < dfg.edges.size(); ++e) {
+    adj.out[dfg.edges[e].src].push_back(e);
+    adj.in[dfg.edges[e].dst].push_back(e);
+  }
+  return adj;
+}
+
+std::vector<int64_t> edgeDelays(const TrainingDFG &dfg, ArrayRef<int64_t> r) {
+  std::vector<int64_t> delays(dfg.edges.size());
+  for (unsigned e = 0; e < dfg.edges.size(); ++e) {
+    const Edge &edge = dfg.edges[e];
+    delays[e] = edge.delay + (r.empty() ? 0 : r[edge.dst] - r[edge.src]);
+  }
+  return delays;
+}
+
+std::optional<std::vector<double>>
+zeroDelayArrival(const TrainingDFG &dfg, ArrayRef<int64_t> delays) {
+  std::vector<GraphEdge> zero;
+  for (unsigned e = 0; e < dfg.edges.size(); ++e)
+    if (delays[e] == 0)
+      zero.push_back({dfg.edges[e].src, dfg.edges[e].dst});
+  unsigned n = dfg.tasks.size();
+  if (!topologicalOrder(n, zero))
+    return std::nullopt;
+  std::vector<double> times(n);
+  for (unsigned v = 0; v < n; ++v)
+    times[v] = dfg.tasks[v].timeUs;
+  return longestPathFinish(times, zero);
 }
 
 } // namespace layerpipe

@@ -18,7 +18,7 @@
 
 #include "layerpipe/Transforms/Retiming.h"
 
-#include "GraphWalks.h"
+#include "layerpipe/GraphWalks.h"
 #include "RetimingConstraints.h"
 
 #include <boost/graph/adjacency_list.hpp>

@@ -14,7 +14,7 @@
 
 #include "layerpipe/Transforms/Retiming.h"
 
-#include "GraphWalks.h"
+#include "layerpipe/GraphWalks.h"
 #include "RetimingConstraints.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -73,8 +73,8 @@ Expected<double> computeClockPeriod(const TrainingDFG &dfg) {
                                "edge %s has %lld delays",
                                edgeName(dfg, edge).c_str(),
                                (long long)edge.delay);
-  Adjacency adj = buildAdjacency(dfg);
-  auto arrival = zeroDelayArrival(dfg, adj, edgeDelays(dfg));
+  DFGAdjacency adj = buildAdjacency(dfg);
+  auto arrival = zeroDelayArrival(dfg, edgeDelays(dfg));
   if (!arrival)
     return createStringError(inconvertibleErrorCode(),
                              "the graph has a cycle without delays "
@@ -108,7 +108,7 @@ Error verifyRetiming(const TrainingDFG &before, const TrainingDFG &after,
   // Find a potential r with after = before + r(dst) - r(src) by a walk over
   // the undirected graph; any mismatch is a cycle whose delay count changed.
   size_t n = before.tasks.size();
-  Adjacency adj = buildAdjacency(before);
+  DFGAdjacency adj = buildAdjacency(before);
   Retiming r(n, 0);
   std::vector<bool> seen(n, false);
   for (unsigned root = 0; root < n; ++root) {
@@ -160,14 +160,14 @@ std::optional<Retiming> retimeFeasible(const TrainingDFG &dfg, double periodUs,
   for (const Task &task : dfg.tasks)
     if (!timeLE(task.timeUs, periodUs))
       return std::nullopt;
-  Adjacency adj = buildAdjacency(dfg);
+  DFGAdjacency adj = buildAdjacency(dfg);
   Retiming r(n, 0);
   for (size_t iter = 0; iter < std::min(n, maxRounds); ++iter) {
     std::vector<int64_t> delays = edgeDelays(dfg, r);
     if (std::any_of(delays.begin(), delays.end(),
                     [](int64_t w) { return w < 0; }))
       return std::nullopt;
-    auto arrival = zeroDelayArrival(dfg, adj, delays);
+    auto arrival = zeroDelayArrival(dfg, delays);
     if (!arrival)
       return std::nullopt;
     bool late = false;
@@ -189,7 +189,7 @@ std::optional<Retiming> retimeFeasible(const TrainingDFG &dfg, double periodUs,
 WDMatrices::WDMatrices(const TrainingDFG &dfg) : n(dfg.tasks.size()) {
   wMat.assign(n * n, kNoPath);
   dMat.assign(n * n, 0);
-  Adjacency adj = buildAdjacency(dfg);
+  DFGAdjacency adj = buildAdjacency(dfg);
   // Within one W level, tight zero-delay edges follow the topological order
   // of the zero-delay subgraph (a DAG: there is no deadlock).
   std::vector<unsigned> topoIndex(n, 0);
@@ -280,7 +280,7 @@ detail::periodConstraints(const TrainingDFG &dfg, const WDMatrices &wd,
   std::vector<DifferenceConstraint> cs;
   for (const Edge &edge : dfg.edges)
     cs.push_back({edge.src, edge.dst, edge.delay});
-  Adjacency adj = buildAdjacency(dfg);
+  DFGAdjacency adj = buildAdjacency(dfg);
   for (unsigned u = 0; u < n; ++u) {
     for (unsigned v = 0; v < n; ++v) {
       int32_t w = wd.w(u, v);
