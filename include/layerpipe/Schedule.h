@@ -234,6 +234,8 @@ struct ScheduleResult {
 /// C.schedule.
 llvm::Error runScheduling(Compilation &C);
 void printScheduleSummary(const Compilation &C, llvm::raw_ostream &os);
+/// Adds the schedule's keys to the shared `metrics` object of the report
+/// (scheduleMetricsJSON plus `verified`), never replacing the object.
 void addScheduleToReport(const Compilation &C, nlohmann::json &report);
 /// The `metrics` object of the report.
 nlohmann::json scheduleMetricsJSON(const ScheduleResult &result);

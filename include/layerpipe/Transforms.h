@@ -174,7 +174,10 @@ planStagesAndDelays(const Model &model, const MachineDesc &machine,
 llvm::Error runPlanning(Compilation &C);
 /// Human-readable part of the summary.
 void printPlanSummary(const Compilation &C, llvm::raw_ostream &os);
-/// Adds the plan's fields to the report JSON.
+/// Adds the plan's fields to the report JSON: its own objects (`plan`,
+/// `memory`), fields of `layers[i]`, and its own keys of the shared
+/// `metrics` (iteration_bound_initial, iteration_bound, clock_period,
+/// stages); it never replaces what another stage wrote.
 void addPlanToReport(const Compilation &C, nlohmann::json &report);
 
 } // namespace layerpipe

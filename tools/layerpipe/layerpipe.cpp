@@ -151,29 +151,6 @@ static Error runStage(Compilation &C, StageTimes &times, StringRef name,
   return Error::success();
 }
 
-/// Runs one stage's add*ToReport. Stages only add keys; one that assigns a
-/// whole object (say `metrics`) would drop what earlier stages wrote there,
-/// so the top-level objects' keys are put back where a stage removed them
-/// (values a stage did write are kept). `layers`, an array, is left alone:
-/// stages extend its elements in place.
-static void addKeepingEarlierKeys(const Compilation &C, nlohmann::json &report,
-                                  void (*add)(const Compilation &,
-                                              nlohmann::json &)) {
-  nlohmann::json before = nlohmann::json::object();
-  for (const auto &item : report.items())
-    if (item.value().is_object())
-      before[item.key()] = item.value();
-  add(C, report);
-  for (const auto &item : before.items()) {
-    nlohmann::json &now = report[item.key()];
-    if (!now.is_object())
-      continue;
-    for (const auto &key : item.value().items())
-      if (!now.contains(key.key()))
-        now[key.key()] = key.value();
-  }
-}
-
 /// Turns the flags into CompileOptions; the planner reads --procs, so the
 /// scheduling flags are read first.
 static Error readOptions(CompileOptions &options) {
@@ -256,7 +233,7 @@ static Error compile(StageTimes &times) {
     auto fill = [&](StringRef name, void (*add)(const Compilation &,
                                                 nlohmann::json &)) {
       return stage(name, false, [&] {
-        addKeepingEarlierKeys(C, report, add);
+        add(C, report);
         return Error::success();
       });
     };
