@@ -9,7 +9,11 @@
 #  4. trains LeNet-5 on Fashion-MNIST for one epoch with the delays of a
 #     4-stage pipeline and LayerPipe2's moving-average weights, on the runtime
 #     (with the per-layer learning-rate compensation: at lr 0.05 and momentum
-#     0.9 the uncompensated 4-stage delays stall, docs/results-training.md).
+#     0.9 the uncompensated 4-stage delays stall, docs/results-training.md);
+#  5. profiles LeNet-5 on this machine, compiles it for 2 processors with the
+#     measured times, emits the stage program (a C++ project), builds it
+#     against the runtime package and trains one epoch on Fashion-MNIST in a
+#     2-thread pipeline; its measured trace lands next to the predicted one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -39,6 +43,22 @@ build/bin/layerpipe-train models/lenet5.json --data fashion-mnist \
   --progress-every 200 --summary-json out/lenet5-train.json
 
 echo
+echo "== 4. a stage program: LeNet-5 on 2 processors, profiled, emitted, built, run"
+build/bin/layerpipe-profile models/lenet5.json -o out/lenet5-profiled.json \
+  --machine-out out/threads-machine.json
+$LP out/lenet5-profiled.json --procs 2 --machine out/threads-machine.json \
+  --gantt out/lenet5-p2-predicted.json --emit-cpp out/lenet5-p2 --force |
+  sed -n '/^schedule:/,$p'
+cmake -S out/lenet5-p2 -B out/lenet5-p2/build -DCMAKE_PREFIX_PATH="$PWD/build" \
+  >/dev/null
+cmake --build out/lenet5-p2/build -j"$(nproc)" >/dev/null
+out/lenet5-p2/build/lenet5-p2 --epochs 1 --lr 0.05 --momentum 0.9 \
+  --progress-every 200 --trace out/lenet5-p2-measured.json \
+  --summary-json out/lenet5-p2-run.json
+echo "the same numbers from the reference trainer: see out/lenet5-p2/README.md"
+
+echo
 echo "outputs in out/:"
 ls -1 out
-echo "open out/resnet20-gantt.html in a browser, or load out/resnet20-gantt.json in Perfetto."
+echo "open out/resnet20-gantt.html in a browser, or load out/resnet20-gantt.json in Perfetto;"
+echo "out/lenet5-p2-predicted.json and out/lenet5-p2-measured.json side by side (docs/codegen.md)."

@@ -1,0 +1,47 @@
+//===- Profile.h - Timing the runtime's tasks on this machine ---*- C++ -*-===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// What layerpipe-profile measures: every layer's F, B, G and U with the
+// runtime's own kernels on one thread (the kernels the stage programs run),
+// and the cost of one message of the threads transport. Each figure is the
+// median of repeated runs after a warm-up, on a synthetic batch of the
+// given size.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LAYERPIPE_RUNTIME_PROFILE_H
+#define LAYERPIPE_RUNTIME_PROFILE_H
+
+#include "layerpipe/runtime/Network.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace layerpipe {
+namespace runtime {
+
+/// Median task times of one layer, microseconds per mini-batch; -1 where
+/// the layer has no such task.
+struct LayerTimes {
+  double forward = -1, activationGradient = -1, weightGradient = -1,
+         update = -1;
+};
+
+/// Times every task of \p net (finalized) on a batch of \p batch samples:
+/// \p warmup untimed runs, then the median of \p repeats.
+std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
+                                       int warmup, int repeats,
+                                       uint64_t seed);
+
+/// The one-way time of one message between two threads of the threads
+/// transport (median of ping-pongs / 2), microseconds. Independent of the
+/// message's size: the transport passes a pointer.
+double measureThreadMessageUs(int repeats);
+
+} // namespace runtime
+} // namespace layerpipe
+
+#endif // LAYERPIPE_RUNTIME_PROFILE_H
