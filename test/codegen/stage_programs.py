@@ -168,9 +168,28 @@ def main():
             if out.returncode != 1 or "error:" not in out.stderr:
                 failures.append(f"missing data: {out.stderr.strip()}")
 
+    # 5. The same project against an installed runtime package.
+    if not only or "install" in only:
+        prefix = os.path.join(work, "prefix")
+        out = run(["cmake", "--install", build, "--prefix", prefix])
+        project = f"{work}/installed"
+        emit = run(f"{prefix}/bin/layerpipe {source}/models/lenet5.json "
+                   f"--procs 2 --emit-cpp {project}")
+        conf = run(["cmake", "-S", project, "-B", f"{project}/build",
+                    f"-DCMAKE_PREFIX_PATH={prefix}"])
+        make = run(["cmake", "--build", f"{project}/build"])
+        exe = f"{project}/build/installed"
+        res = run(f"{exe} {LENET}") if make.returncode == 0 else make
+        if any(r.returncode != 0 for r in (out, emit, conf, make, res)):
+            failures.append("install: " + " ".join(
+                r.stderr.strip()[-500:] for r in (out, emit, conf, make, res)))
+        else:
+            print("install: a project built against the installed package "
+                  "runs")
+
     for f in failures:
         print("FAIL:", f)
-    print(f"{len(cases) + 1 - len(failures)} passed, {len(failures)} failed")
+    print(f"{len(cases) + 2 - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
 
 
