@@ -333,7 +333,9 @@ Error emitStageProgram(const Compilation &C, const CodeGenOptions &options) {
     return design.takeError();
   design->plan.command = options.commandLine;
   design->plan.delaysRule =
-      C.plan.planned ? delayRuleName(C.options.plan.delays).str() : "none";
+      C.schedule.schedule.name == "pipedream" ? "pipedream 2(p-1-s)"
+      : C.plan.planned ? delayRuleName(C.options.plan.delays).str()
+                       : "none";
   Expected<rt::NetSpec> net = lowerToRuntimeNet(C.model);
   if (!net)
     return net.takeError();

@@ -264,9 +264,12 @@ Error periodicTasks(const Compilation &C, const rt::OpGraph &graph,
   return Error::success();
 }
 
-/// Stage-level tasks of one synchronous step (gpipe, 1f1b, zb-h1).
-Error synchronousTasks(const Compilation &C, const rt::OpGraph &graph,
-                       std::vector<ProgramTask> &tasks) {
+/// Stage-level tasks: one synchronous step (gpipe, 1f1b, zb-h1), or
+/// PipeDream's periodic F, BG and U per stage. PipeDream's stage graph is not
+/// retimed (its edge delays are the trainer's), so every task runs the
+/// instance of its schedule iteration.
+Error stageTasks(const Compilation &C, const rt::OpGraph &graph,
+                 std::vector<ProgramTask> &tasks) {
   const Schedule &S = C.schedule.schedule;
   if (S.stageOfLayer.size() != C.model.layers.size())
     return planError("the schedule does not say which stage runs each layer");
@@ -279,6 +282,12 @@ Error synchronousTasks(const Compilation &C, const rt::OpGraph &graph,
     bool update = st.kind == TaskKind::Update;
     t.a = update ? 1 : int64_t(S.microBatches);
     t.b = update ? 0 : st.microBatch;
+    if (S.periodic) {
+      int64_t n0 = int64_t(std::floor(st.start / S.period + 1e-9));
+      t.phase = std::max(0.0, st.start - double(n0) * S.period);
+      t.a = 1;
+      t.b = -n0;
+    }
     std::vector<int> layers;
     for (int l = 0; l < numLayers; ++l)
       if (int(S.stageOfLayer[size_t(l)]) == st.stage)
@@ -330,29 +339,43 @@ Expected<StageProgramDesign> designStageProgram(const Compilation &C) {
     return lowered.takeError();
   const rt::NetSpec &net = *lowered;
   size_t numLayers = net.layers.size();
-  std::vector<int64_t> delays(numLayers, 0);
-  if (C.plan.planned && C.plan.gradientDelay.size() == numLayers)
-    delays = C.plan.gradientDelay;
-  std::vector<int64_t> effective;
-  std::string error;
-  if (!rt::effectiveDelays(net, delays, effective, error))
-    return planError(error);
   bool stageLevel = std::any_of(S.tasks.begin(), S.tasks.end(),
                                 [](const ScheduledTask &t) {
                                   return t.layer < 0;
                                 });
-  if (S.periodic && stageLevel)
-    return planError(formatv("schedule '{0}' is not supported by --emit-cpp "
-                             "yet (layerpipe, gpipe, 1f1b and zb-h1 are)",
-                             S.name));
+  std::vector<int64_t> delays(numLayers, 0);
+  if (S.periodic && stageLevel) {
+    // PipeDream: stage s of p keeps 2 (p - 1 - s) gradient delays.
+    if (S.stageOfLayer.size() != numLayers)
+      return planError("the schedule does not say which stage runs each "
+                       "layer");
+    unsigned p = *std::max_element(S.stageOfLayer.begin(),
+                                   S.stageOfLayer.end()) +
+                 1;
+    for (size_t l = 0; l < numLayers; ++l)
+      if (net.layers[l].hasParams())
+        delays[l] = 2 * int64_t(p - 1 - S.stageOfLayer[l]);
+  } else if (C.plan.planned && C.plan.gradientDelay.size() == numLayers) {
+    delays = C.plan.gradientDelay;
+  }
+  std::vector<int64_t> effective;
+  std::string error;
+  if (!rt::effectiveDelays(net, delays, effective, error))
+    return planError(error);
   unsigned M = S.periodic ? 1 : std::max(1u, S.microBatches);
   rt::WeightPolicy policy = runtimeWeightPolicy(C);
+  if (S.periodic && stageLevel)
+    policy = std::any_of(delays.begin(), delays.end(),
+                         [](int64_t d) { return d > 0; })
+                 ? rt::WeightPolicy::Stash
+                 : rt::WeightPolicy::Sync;
   // A long run in the middle of which every op exists.
   const int64_t steps = int64_t(1) << 24;
   rt::OpGraph graph(net, effective, policy, M, steps);
   std::vector<ProgramTask> tasks;
-  if (Error err = S.periodic ? periodicTasks(C, graph, tasks)
-                             : synchronousTasks(C, graph, tasks))
+  Error err = stageLevel ? stageTasks(C, graph, tasks)
+                         : periodicTasks(C, graph, tasks);
+  if (err)
     return std::move(err);
 
   // Where each op runs: its task, by the instance's residue modulo a.
@@ -492,7 +515,7 @@ Expected<StageProgramDesign> designStageProgram(const Compilation &C) {
   plan.schedule = S.name;
   plan.processors = P;
   plan.stages = C.plan.planned ? C.plan.numStages : 1;
-  if (!S.periodic)
+  if (stageLevel)
     plan.stages =
         S.stageOfLayer.empty()
             ? 1

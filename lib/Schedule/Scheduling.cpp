@@ -354,8 +354,11 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
       Expected<std::vector<unsigned>> stages = stagesForBaselines(C, count);
       if (!stages)
         return stages.takeError();
-      return schedulePipeDream(buildStagePipeline(C, *stages, count),
-                               C.machine);
+      Expected<ModuloResult> result = schedulePipeDream(
+          buildStagePipeline(C, *stages, count), C.machine);
+      if (result)
+        result->schedule.stageOfLayer = *stages;
+      return result;
     }
     double bound = C.plan.planned ? C.plan.retimedBound.boundUs
                                   : C.initialBound.boundUs;

@@ -49,6 +49,7 @@ CASES = [
      LENET),
     ("lenet-zbh1-p4", "lenet5", "--procs 4 --schedule zb-h1 --micro-batches 8",
      LENET),
+    ("lenet-pipedream-p4", "lenet5", "--procs 4 --schedule pipedream", LENET),
     ("resnet-p1", "resnet20", "--procs 1", RESNET),
     ("resnet-p2-stash", "resnet20", "--procs 2", RESNET),
     ("resnet-p4-latest", "resnet20", "--procs 4 --weights=latest", RESNET),
@@ -59,6 +60,8 @@ CASES = [
     ("resnet-zbh1-p4", "resnet20", "--procs 4 --schedule zb-h1 --micro-batches 4",
      RESNET),
     ("resnet-gpipe-p4", "resnet20", "--procs 4 --schedule gpipe --micro-batches 2",
+     RESNET),
+    ("resnet-pipedream-p2", "resnet20", "--procs 2 --schedule pipedream",
      RESNET),
 ]
 
