@@ -44,9 +44,8 @@ build/bin/layerpipe-train models/lenet5.json --data fashion-mnist \
 
 echo
 echo "== 4. a stage program: LeNet-5 on 2 processors, profiled, emitted, built, run"
-build/bin/layerpipe-profile models/lenet5.json -o out/lenet5-profiled.json \
-  --machine-out out/threads-machine.json
-$LP out/lenet5-profiled.json --procs 2 --machine out/threads-machine.json \
+build/bin/layerpipe-profile models/lenet5.json -o out/lenet5-profile.json
+$LP models/lenet5.json --profile out/lenet5-profile.json --procs 2 \
   --gantt out/lenet5-p2-predicted.json --emit-cpp out/lenet5-p2 --force |
   sed -n '/^schedule:/,$p'
 cmake -S out/lenet5-p2 -B out/lenet5-p2/build -DCMAKE_PREFIX_PATH="$PWD/build" \

@@ -224,6 +224,7 @@ static void writeMain(const Compilation &C, const StageProgramDesign &design,
      << "  p.delays = " << list(plan.delays) << ";\n"
      << "  p.defaultBatch = " << plan.defaultBatch << ";\n"
      << formatv("  p.predictedPeriodUs = {0:e9};\n", plan.predictedPeriodUs)
+     << formatv("  p.roundUs = {0:e9};\n", plan.roundUs)
      << "  // Processor of each layer's F, L, B, G and U (-1: none).\n"
      << "  p.placement = {\n";
   for (size_t l = 0; l < plan.placement.size(); ++l) {

@@ -376,7 +376,7 @@ Expected<StageProgramDesign> designStageProgram(const Compilation &C) {
   Error err = stageLevel ? stageTasks(C, graph, tasks)
                          : periodicTasks(C, graph, tasks);
   if (err)
-    return std::move(err);
+    return err;
 
   // Where each op runs: its task, by the instance's residue modulo a.
   std::map<std::pair<int, int>, std::map<int64_t, OpHome>> homes;
@@ -530,6 +530,7 @@ Expected<StageProgramDesign> designStageProgram(const Compilation &C) {
   plan.predictedPeriodUs =
       S.periodic ? metrics.period
                  : (metrics.stepTime > 0 ? metrics.stepTime : S.period);
+  plan.roundUs = S.period;
   plan.capacity = std::move(capacity);
   for (unsigned t = 0; t < tasks.size(); ++t) {
     rt::TaskInfo info;
@@ -546,7 +547,7 @@ Expected<StageProgramDesign> designStageProgram(const Compilation &C) {
       design.taskOps.back().push_back({op.kind, op.layer});
   }
   design.rounds = std::move(byProc);
-  return std::move(design);
+  return design;
 }
 
 } // namespace layerpipe

@@ -137,9 +137,11 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
   return times;
 }
 
-double measureThreadMessageUs(int repeats) {
+double measureThreadMessageUs(int repeats, int64_t bytes) {
   std::unique_ptr<Transport> transport = makeThreadTransport(2, {});
-  auto value = std::make_shared<const Value>();
+  auto payload = std::make_shared<Value>();
+  payload->tensor.reshape({std::max<int64_t>(0, bytes) / 4}, 1.0f);
+  ValuePtr value = payload;
   int rounds = std::max(1, repeats);
   std::thread echo([&] {
     for (int i = 0; i < rounds; ++i)

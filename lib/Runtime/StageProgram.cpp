@@ -61,7 +61,7 @@ struct Options {
   std::string data = "fashion-mnist";
   std::string dataDir = defaultFashionMnistDir();
   int64_t trainLimit = 0, testLimit = 0;
-  std::string summaryJson, tracePath;
+  std::string summaryJson, tracePath, compareHtmlPath;
   int64_t progressEvery = 0;
 };
 
@@ -163,7 +163,7 @@ struct Processor::Impl {
   int64_t orderEpoch = -1, dataInstance = -1;
   std::vector<int64_t> order;
   Tensor x;
-  std::vector<int32_t> labels;
+  std::vector<int32_t> labels, lossLabels;
   std::vector<const Tensor *> ins;
   std::vector<ValuePtr> held;
   std::vector<float> weightBuffer;
@@ -311,6 +311,25 @@ struct Processor::Impl {
     dataInstance = n;
   }
 
+  /// The labels of instance n alone (the loss needs no samples), into
+  /// lossLabels: `labels` belongs to the last gathered batch.
+  void loadLabels(int64_t n) {
+    unsigned M = ex.graph.microBatches();
+    int64_t step = n / M;
+    int64_t epoch = step / ex.stepsPerEpoch;
+    if (epoch != orderEpoch) {
+      order = epochOrder(ex.train.count, ex.options.seed, epoch);
+      orderEpoch = epoch;
+    }
+    int64_t begin = 0, size = 0;
+    microBatchRange(ex.batch, M, unsigned(n % M), begin, size);
+    begin += (step % ex.stepsPerEpoch) * ex.batch;
+    lossLabels.resize(size_t(size));
+    for (int64_t i = 0; i < size; ++i)
+      lossLabels[size_t(i)] =
+          ex.train.labels[size_t(order[size_t(begin + i)])];
+  }
+
   /// Layer l's output gradient at n: its parts added in the trainer's order.
   const Tensor *outputGradient(int layer, int64_t n, Tensor &sum) {
     const auto &parts = ex.graph.deltaParts(layer);
@@ -381,12 +400,12 @@ struct Processor::Impl {
     const LayerSpec &spec = ex.net.layers[size_t(layer)];
     int64_t n = instance;
     gatherUniqueInputs(layer, n);
-    loadData(n);
+    loadLabels(n);
     ForwardContext ctx;
     ctx.training = true;
     ctx.seed = ex.options.seed;
     ctx.batchIndex = n;
-    ctx.labels = labels.data();
+    ctx.labels = lossLabels.data();
     ctx.scratch = &scratch;
     Tensor out;
     LayerCache cache;
@@ -633,7 +652,9 @@ const char *const HelpText =
     "512)\n"
     "Output:\n"
     "  --summary-json=file      Final figures as JSON\n"
-    "  --trace=file             Measured Chrome trace (per processor)\n"
+    "  --trace=file             Chrome trace: predicted and measured "
+    "timelines\n"
+    "  --compare-html=file      Both timelines of three rounds, overlaid\n"
     "  --progress-every=N       A progress line every N batches (default: "
     "only on a terminal)\n"
     "  --help, --version\n";
@@ -732,6 +753,8 @@ bool parseOptions(int argc, char **argv, const ProgramPlan &plan,
       o.summaryJson = value;
     else if (name == "trace")
       o.tracePath = value;
+    else if (name == "compare-html")
+      o.compareHtmlPath = value;
     else if (name == "lr-schedule") {
       if (!parseLrSchedule(value, o.schedule))
         throw UsageError("--lr-schedule: unknown schedule '" + value +
@@ -813,31 +836,180 @@ bool writeFile(const std::string &path, const std::string &text,
   return true;
 }
 
-std::string traceJson(const std::vector<std::vector<TraceEvent>> &events,
-                      const ProgramPlan &plan) {
+/// Predicted and measured timelines of the same task instances.
+struct Timelines {
+  const std::vector<std::vector<TraceEvent>> &events;
+  const ProgramPlan &plan;
+  int64_t firstRound = 0;
+
+  int64_t roundOf(const TraceEvent &e) const {
+    const TaskInfo &t = plan.tasks[e.task];
+    return (e.instance - t.b) / t.a;
+  }
+  /// The predicted start of an instance, with the first round at 0.
+  double predictedStart(const TraceEvent &e) const {
+    return double(roundOf(e) - firstRound) * plan.roundUs +
+           plan.tasks[e.task].startUs;
+  }
+  /// The work of a measured bar (its wait for inputs comes before it).
+  static double workStart(const TraceEvent &e) {
+    return std::min(e.endUs, e.startUs + e.waitUs);
+  }
+};
+
+std::string traceJson(const Timelines &lines) {
+  const ProgramPlan &plan = lines.plan;
   std::ostringstream os;
   os << "{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n";
-  os << "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 0, "
-        "\"args\": {\"name\": "
-     << jsonString("measured: " + plan.model + " (" + plan.schedule + ")")
-     << "}}";
-  for (unsigned p = 0; p < events.size(); ++p)
-    os << ",\n{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, "
-          "\"tid\": "
-       << p + 1 << ", \"args\": {\"name\": \"processor " << p << "\"}}";
-  for (unsigned p = 0; p < events.size(); ++p)
-    for (const TraceEvent &e : events[p]) {
+  const char *sep = "";
+  auto meta = [&](const char *what, int pid, int tid, const std::string &name) {
+    os << sep << "{\"name\": \"" << what << "\", \"ph\": \"M\", \"pid\": "
+       << pid << ", \"tid\": " << tid << ", \"args\": {\"name\": "
+       << jsonString(name) << "}}";
+    sep = ",\n";
+  };
+  meta("process_name", 1,
+       0, "predicted: " + plan.model + " (" + plan.schedule + ")");
+  meta("process_name", 2, 0,
+       "measured: " + plan.model + " (" + plan.schedule + ")");
+  for (unsigned p = 0; p < lines.events.size(); ++p)
+    for (int pid : {1, 2})
+      meta("thread_name", pid, int(p) + 1, "processor " + std::to_string(p));
+  for (unsigned p = 0; p < lines.events.size(); ++p)
+    for (const TraceEvent &e : lines.events[p]) {
       const TaskInfo &t = plan.tasks[e.task];
-      // The bar shows the work; the wait for inputs before it is in args.
-      double start = std::min(e.endUs, e.startUs + e.waitUs);
+      double start = Timelines::workStart(e);
       os << ",\n{\"name\": " << jsonString(t.name) << ", \"cat\": \""
-         << t.kind << "\", \"ph\": \"X\", \"pid\": 1, \"tid\": " << p + 1
-         << format(", \"ts\": %.3f, \"dur\": %.3f", start,
-                   e.endUs - start)
+         << t.kind << "\", \"ph\": \"X\", \"pid\": 2, \"tid\": " << p + 1
+         << format(", \"ts\": %.3f, \"dur\": %.3f", start, e.endUs - start)
          << ", \"args\": {\"instance\": " << e.instance
          << format(", \"wait_us\": %.3f}}", e.waitUs);
+      os << ",\n{\"name\": " << jsonString(t.name) << ", \"cat\": \""
+         << t.kind << "\", \"ph\": \"X\", \"pid\": 1, \"tid\": " << p + 1
+         << format(", \"ts\": %.3f, \"dur\": %.3f", lines.predictedStart(e),
+                   t.durationUs)
+         << ", \"args\": {\"instance\": " << e.instance << "}}";
     }
   os << "\n]}\n";
+  return os.str();
+}
+
+/// Mean absolute percentage error of the predicted task times against the
+/// measured median work of each task, and (in \p weighted) the same error
+/// weighted by the predicted times: Σ|measured − predicted| / Σ predicted.
+double taskTimeError(const Timelines &lines, int &tasks, double &weighted) {
+  std::unordered_map<unsigned, std::vector<double>> work;
+  for (const auto &list : lines.events)
+    for (const TraceEvent &e : list)
+      work[e.task].push_back(e.endUs - Timelines::workStart(e));
+  double sum = 0, absolute = 0, total = 0;
+  tasks = 0;
+  for (auto &[task, list] : work) {
+    double predicted = lines.plan.tasks[task].durationUs;
+    if (predicted <= 0 || list.empty())
+      continue;
+    std::nth_element(list.begin(), list.begin() + list.size() / 2, list.end());
+    double miss = std::fabs(list[list.size() / 2] - predicted);
+    sum += miss / predicted;
+    absolute += miss;
+    total += predicted;
+    ++tasks;
+  }
+  weighted = total > 0 ? absolute / total : 0;
+  return tasks ? sum / tasks : 0;
+}
+
+/// A page with both timelines of three rounds in the middle of the run, one
+/// pair of lanes per processor, the measured one shifted so that the
+/// window's instances start together on average.
+std::string compareHtml(const Timelines &lines, double measuredUs,
+                        double errorFraction) {
+  const ProgramPlan &plan = lines.plan;
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (const auto &list : lines.events)
+    for (const TraceEvent &e : list) {
+      lo = std::min(lo, lines.roundOf(e));
+      hi = std::max(hi, lines.roundOf(e));
+    }
+  int64_t first = lo + (hi - lo) / 2 - 1, last = first + 2;
+  double windowStart = double(first - lines.firstRound) * plan.roundUs;
+  double windowLength = 3 * plan.roundUs;
+  std::vector<double> shifts;
+  for (const auto &list : lines.events)
+    for (const TraceEvent &e : list)
+      if (lines.roundOf(e) == first)
+        shifts.push_back(Timelines::workStart(e) - lines.predictedStart(e));
+  std::nth_element(shifts.begin(), shifts.begin() + shifts.size() / 2,
+                   shifts.end());
+  double shift = shifts.empty() ? 0 : shifts[shifts.size() / 2];
+  // The measured rounds may be longer: show as much of them as 3 rounds of
+  // the slower timeline take.
+  double ratio = plan.predictedPeriodUs > 0 && measuredUs > 0
+                     ? measuredUs / plan.predictedPeriodUs
+                     : 1;
+  windowLength *= std::max(1.0, ratio);
+  const double width = 1400, left = 150, lane = 26;
+  double scale = (width - left - 10) / windowLength;
+  unsigned P = unsigned(lines.events.size());
+  double height = 60 + P * (2 * lane + 16);
+  std::ostringstream os;
+  os << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
+     << "predicted vs measured</title><style>body{font-family:sans-serif}"
+        "text{font-size:11px}</style></head><body>\n<h3>"
+     << "Predicted vs measured: " << plan.model << ", schedule "
+     << plan.schedule << ", " << P << " processor(s)</h3>\n<p>"
+     << format("Period per step: predicted %.1f us, measured %.1f us "
+               "(measured/predicted %.2f). Task times: error weighted by time "
+               "%.1f%%. Rounds %lld to %lld; the measured lane is shifted by "
+               "%.1f us so both start together.",
+               plan.predictedPeriodUs, measuredUs, ratio,
+               100 * errorFraction, (long long)first, (long long)last, shift)
+     << "</p>\n<svg width=\"" << width << "\" height=\"" << height
+     << "\" xmlns=\"http://www.w3.org/2000/svg\">\n";
+  auto color = [](const std::string &kind) {
+    if (kind == "F")
+      return "#4e79a7";
+    if (kind == "B" || kind == "BG")
+      return "#f28e2b";
+    if (kind == "G" || kind == "W")
+      return "#59a14f";
+    if (kind == "U")
+      return "#e15759";
+    return "#9c755f";
+  };
+  auto bar = [&](double y, double start, double length,
+                 const TaskInfo &task) {
+    double x0 = left + (start - windowStart) * scale;
+    double x1 = x0 + std::max(1.0, length * scale);
+    if (x1 < left || x0 > width)
+      return;
+    x0 = std::max(x0, left);
+    os << format("<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\""
+                 " fill=\"%s\" stroke=\"white\" stroke-width=\"0.5\">"
+                 "<title>",
+                 x0, y, x1 - x0, lane - 4, color(task.kind));
+    for (char c : task.name)
+      os << (c == '<' ? std::string("&lt;")
+             : c == '&' ? std::string("&amp;")
+                        : std::string(1, c));
+    os << "</title></rect>\n";
+  };
+  for (unsigned p = 0; p < P; ++p) {
+    double y = 40 + p * (2 * lane + 16);
+    os << format("<text x=\"4\" y=\"%.1f\">P%u predicted</text>\n",
+                 y + lane * 0.6, p)
+       << format("<text x=\"4\" y=\"%.1f\">P%u measured</text>\n",
+                 y + lane * 1.6, p);
+    for (const TraceEvent &e : lines.events[p]) {
+      const TaskInfo &t = plan.tasks[e.task];
+      bar(y, lines.predictedStart(e), t.durationUs, t);
+      double start = Timelines::workStart(e) - shift;
+      bar(y + lane, start, e.endUs - Timelines::workStart(e), t);
+    }
+  }
+  os << "</svg>\n<p>Colours: forward and loss blue/brown, activation "
+        "gradient orange, weight gradient green, update red. Hover a bar for "
+        "its task.</p>\n</body></html>\n";
   return os.str();
 }
 
@@ -1129,6 +1301,12 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   for (auto &impl : impls)
     events.push_back(std::move(impl->events));
   double measured = measuredPeriod(events, plan);
+  Timelines lines{events, plan, INT64_MAX};
+  for (const auto &proc : procs)
+    lines.firstRound = std::min(lines.firstRound, proc->firstRound_);
+  int timedTasks = 0;
+  double weightedError = 0;
+  double taskError = taskTimeError(lines, timedTasks, weightedError);
   double samplesPerSecond = double(trainSamples) / trainSeconds;
   uint64_t checksum = weightsChecksum(params, state);
   MemoryStats peak = run.memory.peak;
@@ -1142,8 +1320,16 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
               plan.predictedPeriodUs > 0 ? measured / plan.predictedPeriodUs
                                          : 0.0);
   std::fflush(stdout);
+  std::printf("tasks: predicted vs measured work of %d tasks: mean absolute "
+              "error %.1f%% per task, %.1f%% weighted by time\n",
+              timedTasks, 100 * taskError, 100 * weightedError);
+  std::fflush(stdout);
   if (!o.tracePath.empty() &&
-      !writeFile(o.tracePath, traceJson(events, plan), error))
+      !writeFile(o.tracePath, traceJson(lines), error))
+    return failWith(error);
+  if (!o.compareHtmlPath.empty() &&
+      !writeFile(o.compareHtmlPath,
+                 compareHtml(lines, measured, weightedError), error))
     return failWith(error);
   if (!o.summaryJson.empty()) {
     std::string delaysJson, perEpoch;
@@ -1194,8 +1380,10 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
        << ",\n  \"diverged\": false,\n  \"schedule\": "
        << jsonString(plan.schedule) << ",\n  \"processors\": " << P
        << format(",\n  \"measured_period_us\": %.3f,\n"
-                 "  \"predicted_period_us\": %.3f,\n",
-                 measured, plan.predictedPeriodUs)
+                 "  \"predicted_period_us\": %.3f,\n"
+                 "  \"task_time_error\": %.4f,\n"
+                 "  \"task_time_error_weighted\": %.4f,\n",
+                 measured, plan.predictedPeriodUs, taskError, weightedError)
        << "  \"per_epoch\": [\n"
        << perEpoch << "\n  ]\n}\n";
     if (!writeFile(o.summaryJson, os.str(), error))

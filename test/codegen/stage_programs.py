@@ -84,6 +84,7 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     failures = []
+    checks = len(cases)
 
     # 1. Emit.
     for name, model, cflags, _ in cases:
@@ -136,18 +137,38 @@ def main():
             diff.append("processors")
         trace = json.load(open(f"{work}/{name}.trace.json"))
         bars = [e for e in trace["traceEvents"] if e.get("ph") == "X"]
-        if not bars or a["measured_period_us"] <= 0:
-            diff.append("trace or measured period")
+        measured = [e for e in bars if e["pid"] == 2]
+        predicted = [e for e in bars if e["pid"] == 1]
+        if not measured or len(measured) != len(predicted) or \
+                a["measured_period_us"] <= 0:
+            diff.append("trace (predicted and measured) or measured period")
         if diff:
             failures.append(f"{name}: differs from the reference in {diff}")
         else:
             print(f"{name}: equal (weights {a['weights_checksum']}, "
                   f"{len(bars)} traced tasks)")
 
-    # 4. Failures stop every thread quickly, with one message.
+    # 4. The loop closed: plan again from a measured trace; the overlay page.
+    if not only or "lenet-p2-stash" in only:
+        checks += 1
+        out = run(f"{bindir}/layerpipe {source}/models/lenet5.json --procs 2 "
+                  f"--times-from-trace {work}/lenet-p2-stash.trace.json")
+        page = f"{work}/compare.html"
+        html = run(f"{work}/build/lenet-p2-stash/lenet-p2-stash {LENET} "
+                   f"--compare-html {page}")
+        if out.returncode != 0 or "period:" not in out.stdout or \
+                html.returncode != 0 or "<svg" not in open(page).read():
+            failures.append(f"times from trace / compare page: "
+                            f"{out.stderr.strip()} {html.stderr.strip()}")
+        else:
+            print("times-from-trace: planned again from the measured trace; "
+                  "compare page written")
+
+    # 5. Failures stop every thread quickly, with one message.
     if not only or "faults" in only:
         exe = f"{work}/build/lenet-p2-stash/lenet-p2-stash"
         if os.path.exists(exe):
+            checks += 4
             t0 = time.time()
             env = dict(os.environ, LAYERPIPE_INJECT_FAULT="1:5")
             out = run(f"{exe} {LENET}", env=env)
@@ -171,8 +192,9 @@ def main():
             if out.returncode != 1 or "error:" not in out.stderr:
                 failures.append(f"missing data: {out.stderr.strip()}")
 
-    # 5. The same project against an installed runtime package.
+    # 6. The same project against an installed runtime package.
     if not only or "install" in only:
+        checks += 1
         prefix = os.path.join(work, "prefix")
         out = run(["cmake", "--install", build, "--prefix", prefix])
         project = f"{work}/installed"
@@ -192,7 +214,7 @@ def main():
 
     for f in failures:
         print("FAIL:", f)
-    print(f"{len(cases) + 2 - len(failures)} passed, {len(failures)} failed")
+    print(f"{checks - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
 
 

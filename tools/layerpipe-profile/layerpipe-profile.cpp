@@ -4,12 +4,10 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Times every layer's tasks with the runtime's kernels on this machine and
-// writes the model again with measured `times` fields (per mini-batch of
-// the profiled batch size, which becomes the model's batch_size), and
-// optionally a machine file whose link is the threads transport's measured
-// message cost. The compiler then plans and schedules with what this machine
-// really does: `layerpipe PROFILED.json --machine MACHINE.json ...`.
+// Times every layer's tasks with the runtime's kernels on this machine, and
+// the threads transport's messages, and writes a profile (docs/profile.md)
+// that the compiler reads with --profile: it then plans and schedules with
+// what this machine really does.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,13 +17,12 @@
 #include "layerpipe/runtime/Profile.h"
 
 #include "llvm/Support/CommandLine.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <map>
+#include <cmath>
 
 using namespace llvm;
 using namespace layerpipe;
@@ -36,12 +33,7 @@ static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
                                       cl::desc("<model.json>"));
 static cl::opt<std::string> outputPath(
     "o", cl::value_desc("file"), cl::Required,
-    cl::desc("The model with measured times (per mini-batch)"),
-    cl::cat(profileCat));
-static cl::opt<std::string> machineOut(
-    "machine-out", cl::value_desc("file"),
-    cl::desc("Also write a machine file whose link is the threads "
-             "transport's measured message cost"),
+    cl::desc("The profile (JSON, docs/profile.md) for layerpipe --profile"),
     cl::cat(profileCat));
 static cl::opt<int> batchFlag("batch", cl::init(0), cl::value_desc("B"),
                               cl::desc("Batch size (default: the model's)"),
@@ -74,53 +66,61 @@ static Error run() {
   std::vector<rt::LayerTimes> times =
       rt::profileNetwork(*net, batch, warmup, repeats, 1);
 
-  auto buffer = MemoryBuffer::getFile(modelPath);
-  if (!buffer)
-    return fail("cannot read '" + modelPath + "'");
-  nlohmann::ordered_json json =
-      nlohmann::ordered_json::parse((*buffer)->getBuffer().str());
-  std::map<std::string, size_t> index;
-  for (size_t l = 0; l < net->layers.size(); ++l)
-    index[net->layers[l].name] = l;
-  json["batch_size"] = batch;
+  nlohmann::ordered_json layers = nlohmann::ordered_json::object();
   double total = 0;
-  for (auto &layer : json["layers"]) {
-    const rt::LayerTimes &t = times[index.at(layer["name"].get<std::string>())];
+  for (size_t l = 0; l < net->layers.size(); ++l) {
+    const rt::LayerTimes &t = times[l];
     nlohmann::ordered_json entry = nlohmann::ordered_json::object();
     auto put = [&](const char *key, double us) {
-      if (us >= 0) {
-        entry[key] = std::round(us * 1000.0) / 1000.0;
-        total += us;
-      }
+      if (us < 0)
+        return;
+      entry[key] = std::round(us * 1000.0) / 1000.0;
+      total += us;
     };
     put("forward", t.forward);
     put("activation_gradient", t.activationGradient);
     put("weight_gradient", t.weightGradient);
     put("update", t.update);
-    layer["times"] = entry;
+    layers[net->layers[l].name] = entry;
   }
+  // The transport: one message of each size, there and back.
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  std::vector<std::pair<double, double>> points;
+  for (int64_t bytes : {int64_t(0), int64_t(4) << 10, int64_t(256) << 10,
+                        int64_t(16) << 20}) {
+    double us = rt::measureThreadMessageUs(1000, bytes);
+    points.push_back({double(bytes), us});
+    messages.push_back({{"bytes", bytes},
+                        {"one_way_us", std::round(us * 1000.0) / 1000.0}});
+  }
+  double latency = points.front().second;
+  double slope = (points.back().second - points.front().second) /
+                 (points.back().first - points.front().first);
+  // A message of the threads transport passes a pointer: unless the largest
+  // one costs clearly more than the smallest, its size costs nothing.
+  bool sizeMatters = points.back().second > 2 * points.front().second;
+  double bandwidth = sizeMatters && slope > 0 ? 1e6 / slope : 1e15;
+  nlohmann::ordered_json profile = {
+      {"format", "layerpipe-profile"},
+      {"version", 1},
+      {"model", model->name},
+      {"batch_size", batch},
+      {"threads", 1},
+      {"layers", layers},
+      {"machine",
+       {{"name", "this machine, threads transport (layerpipe-profile)"},
+        {"link_latency_us", std::round(latency * 1000.0) / 1000.0},
+        {"link_bandwidth", bandwidth}}},
+      {"transport", {{"kind", "threads"}, {"messages", messages}}}};
   if (Error err = writeOutputFile(outputPath, [&](raw_ostream &os) {
-        os << json.dump(2) << "\n";
+        os << profile.dump(2) << "\n";
       }))
     return err;
-  outs() << fmt::format("layerpipe-profile: {} layers of '{}' at batch {}: "
-                        "{:.1f} us per training step on one thread -> {}\n",
-                        net->layers.size(), model->name, batch, total,
+  outs() << fmt::format("layerpipe-profile: '{}' at batch {}: {:.1f} us per "
+                        "training step on one thread; a message costs "
+                        "{:.2f} us -> {}\n",
+                        model->name, batch, total, latency,
                         outputPath.getValue());
-  if (machineOut.empty())
-    return Error::success();
-  double messageUs = rt::measureThreadMessageUs(2000);
-  nlohmann::ordered_json machine = {
-      {"name", "threads (measured by layerpipe-profile)"},
-      {"link_latency_us", std::round(messageUs * 1000.0) / 1000.0},
-      {"link_bandwidth", 1.0e15}};
-  if (Error err = writeOutputFile(machineOut, [&](raw_ostream &os) {
-        os << machine.dump(2) << "\n";
-      }))
-    return err;
-  outs() << fmt::format("  threads transport: {:.2f} us per message (a "
-                        "pointer passes; bytes cost nothing) -> {}\n",
-                        messageUs, machineOut.getValue());
   return Error::success();
 }
 

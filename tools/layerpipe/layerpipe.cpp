@@ -16,6 +16,7 @@
 #include "Options.h"
 
 #include "layerpipe/OutputFile.h"
+#include "layerpipe/Profile.h"
 #include "layerpipe/Summary.h"
 
 #include "llvm/Support/raw_ostream.h"
@@ -68,6 +69,16 @@ static cl::opt<std::string>
                 cl::desc("Machine description (JSON, docs/cost-model.md); "
                          "default: the built-in machine"),
                 cl::cat(inputCategory()));
+static cl::opt<std::string> profilePath(
+    "profile", cl::value_desc("file"),
+    cl::desc("Measured task times and message cost from layerpipe-profile "
+             "(docs/profile.md); replaces the cost model's estimates"),
+    cl::cat(inputCategory()));
+static cl::opt<std::string> traceTimesPath(
+    "times-from-trace", cl::value_desc("file"),
+    cl::desc("Task times from a stage program's measured trace (--trace): "
+             "the median work of each task, to plan again from a real run"),
+    cl::cat(inputCategory()));
 static cl::opt<bool> mergeBackward(
     "merge-backward",
     cl::desc("Fold each layer's activation- and weight-gradient tasks into "
@@ -197,6 +208,16 @@ static Error compile(StageTimes &times) {
         return Error::success();
       }))
     return err;
+  if (!profilePath.empty())
+    if (Error err = stage("load profile", false, [&] {
+          return applyProfile(profilePath, C.model, C.machine);
+        }))
+      return err;
+  if (!traceTimesPath.empty())
+    if (Error err = stage("load trace times", false, [&] {
+          return applyTraceTimes(traceTimesPath, C.model);
+        }))
+      return err;
   if (Error err = stage("build training DFG", true, [&]() -> Error {
         Expected<TrainingDFG> dfg =
             buildTrainingDFG(C.model, C.machine, C.options.dfg);

@@ -36,10 +36,9 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
                                        int warmup, int repeats,
                                        uint64_t seed);
 
-/// The one-way time of one message between two threads of the threads
-/// transport (median of ping-pongs / 2), microseconds. Independent of the
-/// message's size: the transport passes a pointer.
-double measureThreadMessageUs(int repeats);
+/// The one-way time of one message of \p bytes between two threads of the
+/// threads transport (median of ping-pongs / 2), microseconds.
+double measureThreadMessageUs(int repeats, int64_t bytes);
 
 } // namespace runtime
 } // namespace layerpipe

@@ -148,6 +148,9 @@ struct ProgramPlan {
   int64_t defaultBatch = 1;
   /// Predicted time per step (per iteration), microseconds.
   double predictedPeriodUs = 0;
+  /// Length of one round of the static schedule (the period; a
+  /// synchronous step's makespan), microseconds: the predicted timeline.
+  double roundUs = 0;
   std::vector<TaskInfo> tasks;
   /// placement[l][kind]: the processor that runs that op of layer l, -1
   /// if the layer has none.

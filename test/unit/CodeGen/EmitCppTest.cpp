@@ -34,7 +34,7 @@ const char *const Hostile[] = {
     "\"; system(\"id\"); //",
     "line\nbreak",
     "*/ int x; /*",
-    "??/",
+    "\?\?/",
     "ends with a backslash\\",
     "caf\xc3\xa9 \xe2\x9c\x93",
     "tab\there\r",

@@ -1,0 +1,46 @@
+//===- Profile.h - Measured task times into the compiler --------*- C++ -*-===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// Two sources of measured times for the cost model (docs/profile.md):
+//
+//  * a profile written by layerpipe-profile: every layer's F, B, G and U
+//    timed with the runtime's kernels on one thread, plus the transport's
+//    measured message cost (--profile FILE);
+//  * the measured trace of a stage program (--times-from-trace FILE): the
+//    median work of every task, so a schedule can be planned again from
+//    what a run really did.
+//
+// Both replace the model's task times (as its `times` fields would) and
+// fail with the file, the layer or task, and the mismatching figures.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LAYERPIPE_PROFILE_H
+#define LAYERPIPE_PROFILE_H
+
+#include "layerpipe/CostModel.h"
+#include "layerpipe/Model.h"
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+namespace layerpipe {
+
+/// Applies the profile at \p path: measured times to every layer of
+/// \p model, link latency and bandwidth to \p machine. Fails if the profile
+/// is of another model, batch size or set of layers.
+llvm::Error applyProfile(llvm::StringRef path, Model &model,
+                         MachineDesc &machine);
+
+/// Applies the median measured work of each task of a stage program's trace
+/// at \p path (per-layer task names such as "F.conv1"; the loss task's time
+/// goes to its forward). Tasks the trace lacks keep their times. Fails on a
+/// trace without measured tasks of this model.
+llvm::Error applyTraceTimes(llvm::StringRef path, Model &model);
+
+} // namespace layerpipe
+
+#endif // LAYERPIPE_PROFILE_H
