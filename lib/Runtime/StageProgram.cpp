@@ -101,11 +101,12 @@ struct MemoryCounter {
 };
 
 /// One task instance as it ran: from its begin to its end, of which
-/// waitUs went to receiving values from other processors.
+/// waitUs went to receiving values from other processors (before the work)
+/// and sendWaitUs to waiting for room on full channels (after it).
 struct TraceEvent {
   unsigned task;
   int64_t instance;
-  double startUs, endUs, waitUs;
+  double startUs, endUs, waitUs, sendWaitUs;
 };
 
 /// What every processor shares.
@@ -157,7 +158,7 @@ struct Processor::Impl {
   Scratch scratch;
   unsigned task = 0;
   int64_t instance = 0;
-  double taskStart = 0, taskWait = 0;
+  double taskStart = 0, taskWait = 0, taskSendWait = 0;
   std::vector<TraceEvent> events;
   // The last gathered data batch.
   int64_t orderEpoch = -1, dataInstance = -1;
@@ -243,8 +244,11 @@ struct Processor::Impl {
         remote.insert(unsigned(p));
     }
     uint64_t key = v.tag();
+    double sendStart = now();
     for (unsigned p : remote)
       ex.transport.send(me, p, key, value);
+    if (!remote.empty())
+      taskSendWait += now() - sendStart;
     if (local > 0)
       keep(key, std::move(value), local, v.kind);
   }
@@ -559,12 +563,14 @@ bool Processor::begin(unsigned task, int64_t instance) {
   impl_->instance = instance;
   impl_->taskStart = impl_->now();
   impl_->taskWait = 0;
+  impl_->taskSendWait = 0;
   return true;
 }
 
 void Processor::end() {
   impl_->events.push_back({impl_->task, impl_->instance, impl_->taskStart,
-                           impl_->now(), impl_->taskWait});
+                           impl_->now(), impl_->taskWait,
+                           impl_->taskSendWait});
 }
 
 void Processor::forward(int layer) { impl_->forward(layer); }
@@ -851,9 +857,13 @@ struct Timelines {
     return double(roundOf(e) - firstRound) * plan.roundUs +
            plan.tasks[e.task].startUs;
   }
-  /// The work of a measured bar (its wait for inputs comes before it).
+  /// The work of a measured bar: its wait for inputs comes before it, its
+  /// wait for room to send after it.
   static double workStart(const TraceEvent &e) {
     return std::min(e.endUs, e.startUs + e.waitUs);
+  }
+  static double workEnd(const TraceEvent &e) {
+    return std::max(workStart(e), e.endUs - e.sendWaitUs);
   }
 };
 
@@ -881,9 +891,11 @@ std::string traceJson(const Timelines &lines) {
       double start = Timelines::workStart(e);
       os << ",\n{\"name\": " << jsonString(t.name) << ", \"cat\": \""
          << t.kind << "\", \"ph\": \"X\", \"pid\": 2, \"tid\": " << p + 1
-         << format(", \"ts\": %.3f, \"dur\": %.3f", start, e.endUs - start)
+         << format(", \"ts\": %.3f, \"dur\": %.3f", start,
+                   Timelines::workEnd(e) - start)
          << ", \"args\": {\"instance\": " << e.instance
-         << format(", \"wait_us\": %.3f}}", e.waitUs);
+         << format(", \"wait_us\": %.3f, \"send_wait_us\": %.3f}}", e.waitUs,
+                   e.sendWaitUs);
       os << ",\n{\"name\": " << jsonString(t.name) << ", \"cat\": \""
          << t.kind << "\", \"ph\": \"X\", \"pid\": 1, \"tid\": " << p + 1
          << format(", \"ts\": %.3f, \"dur\": %.3f", lines.predictedStart(e),
@@ -901,7 +913,7 @@ double taskTimeError(const Timelines &lines, int &tasks, double &weighted) {
   std::unordered_map<unsigned, std::vector<double>> work;
   for (const auto &list : lines.events)
     for (const TraceEvent &e : list)
-      work[e.task].push_back(e.endUs - Timelines::workStart(e));
+      work[e.task].push_back(Timelines::workEnd(e) - Timelines::workStart(e));
   double sum = 0, absolute = 0, total = 0;
   tasks = 0;
   for (auto &[task, list] : work) {
@@ -932,9 +944,15 @@ std::string compareHtml(const Timelines &lines, double measuredUs,
       hi = std::max(hi, lines.roundOf(e));
     }
   int64_t first = lo + (hi - lo) / 2 - 1, last = first + 2;
+  auto inWindow = [&](const TraceEvent &e) {
+    int64_t r = lines.roundOf(e);
+    return r >= first && r <= last;
+  };
+  // Both lanes start at the window's first predicted instant; the measured
+  // one is shifted by the median offset of the first round's tasks.
   double windowStart = double(first - lines.firstRound) * plan.roundUs;
-  double windowLength = 3 * plan.roundUs;
   std::vector<double> shifts;
+  double predictedEnd = windowStart, measuredEnd = windowStart;
   for (const auto &list : lines.events)
     for (const TraceEvent &e : list)
       if (lines.roundOf(e) == first)
@@ -942,12 +960,18 @@ std::string compareHtml(const Timelines &lines, double measuredUs,
   std::nth_element(shifts.begin(), shifts.begin() + shifts.size() / 2,
                    shifts.end());
   double shift = shifts.empty() ? 0 : shifts[shifts.size() / 2];
-  // The measured rounds may be longer: show as much of them as 3 rounds of
-  // the slower timeline take.
+  for (const auto &list : lines.events)
+    for (const TraceEvent &e : list)
+      if (inWindow(e)) {
+        predictedEnd = std::max(predictedEnd, lines.predictedStart(e) +
+                                                  plan.tasks[e.task].durationUs);
+        measuredEnd = std::max(measuredEnd, Timelines::workEnd(e) - shift);
+      }
+  double windowLength =
+      std::max(1.0, std::max(predictedEnd, measuredEnd) - windowStart);
   double ratio = plan.predictedPeriodUs > 0 && measuredUs > 0
                      ? measuredUs / plan.predictedPeriodUs
                      : 1;
-  windowLength *= std::max(1.0, ratio);
   const double width = 1400, left = 150, lane = 26;
   double scale = (width - left - 10) / windowLength;
   unsigned P = unsigned(lines.events.size());
@@ -960,10 +984,12 @@ std::string compareHtml(const Timelines &lines, double measuredUs,
      << plan.schedule << ", " << P << " processor(s)</h3>\n<p>"
      << format("Period per step: predicted %.1f us, measured %.1f us "
                "(measured/predicted %.2f). Task times: error weighted by time "
-               "%.1f%%. Rounds %lld to %lld; the measured lane is shifted by "
-               "%.1f us so both start together.",
+               "%.1f%%. Rounds %lld to %lld (the same task instances in both "
+               "lanes); the measured lane is shifted by %.1f us so both "
+               "start together; the axis spans %.1f us.",
                plan.predictedPeriodUs, measuredUs, ratio,
-               100 * errorFraction, (long long)first, (long long)last, shift)
+               100 * errorFraction, (long long)first, (long long)last, shift,
+               windowLength)
      << "</p>\n<svg width=\"" << width << "\" height=\"" << height
      << "\" xmlns=\"http://www.w3.org/2000/svg\">\n";
   auto color = [](const std::string &kind) {
@@ -1001,10 +1027,12 @@ std::string compareHtml(const Timelines &lines, double measuredUs,
        << format("<text x=\"4\" y=\"%.1f\">P%u measured</text>\n",
                  y + lane * 1.6, p);
     for (const TraceEvent &e : lines.events[p]) {
+      if (!inWindow(e))
+        continue;
       const TaskInfo &t = plan.tasks[e.task];
       bar(y, lines.predictedStart(e), t.durationUs, t);
       double start = Timelines::workStart(e) - shift;
-      bar(y + lane, start, e.endUs - Timelines::workStart(e), t);
+      bar(y + lane, start, Timelines::workEnd(e) - Timelines::workStart(e), t);
     }
   }
   os << "</svg>\n<p>Colours: forward and loss blue/brown, activation "
