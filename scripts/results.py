@@ -138,8 +138,16 @@ def main():
             "staleness and pay the fill/drain bubble instead.\n")
     out.append("Accuracy of the delayed pipelines in training: see "
                "[results-training.md](results-training.md).")
+    # The stage-program section (scripts/stage_results.py) is measured, not
+    # computed here: keep it.
+    marker = "<!-- stage programs: scripts/stage_results.py -->"
+    kept = ""
+    if os.path.exists(opts.out):
+        old = open(opts.out).read()
+        if marker in old:
+            kept = "\n" + old[old.find(marker):]
     with open(opts.out, "w") as f:
-        f.write("\n".join(out) + "\n")
+        f.write("\n".join(out) + "\n" + kept)
 
 
 if __name__ == "__main__":

@@ -151,7 +151,8 @@ static std::string referenceFlags(const rt::ProgramPlan &plan) {
     s += rt::weightPolicyName(plan.policy);
   }
   if (plan.microBatches > 1)
-    s += " --micro-batches " + std::to_string(plan.microBatches);
+    s += " --micro-batches " + std::to_string(plan.microBatches) +
+         " --batch " + std::to_string(plan.defaultBatch);
   return s;
 }
 
@@ -392,8 +393,16 @@ Error emitStageProgram(const Compilation &C, const CodeGenOptions &options) {
        << "    build/" << target
        << " --epochs 1 --trace measured.json   # --help lists the options\n\n"
        << "The options are the reference trainer's (`layerpipe-train`), with "
-          "the same\ndefaults. For the same options the numbers equal "
-          "these, bit for bit:\n\n"
+          "the same\ndefaults"
+       << (plan.microBatches > 1
+               ? " (but --batch: a step runs " +
+                     std::to_string(plan.microBatches) +
+                     " micro-batches of the model's batch, so the default\n"
+                     "mini-batch is " +
+                     std::to_string(plan.defaultBatch) +
+                     " samples; give both programs the same --batch)"
+               : std::string())
+       << ". For the same options the numbers equal these, bit for bit:\n\n"
        << "    layerpipe-train MODEL.json" << referenceFlags(plan)
        << " [same options]\n\n"
        << "`main.cpp` holds the network, the plan and one function per "

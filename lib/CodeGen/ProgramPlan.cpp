@@ -525,7 +525,10 @@ Expected<StageProgramDesign> designStageProgram(const Compilation &C) {
   plan.microBatches = M;
   plan.policy = policy;
   plan.delays = delays;
-  plan.defaultBatch = C.model.batchSize;
+  // The schedule's task times are those of the model's batch; a
+  // synchronous step runs M such micro-batches, so its mini-batch is M times
+  // the model's (the trainer's --batch with --micro-batches M).
+  plan.defaultBatch = C.model.batchSize * int64_t(M);
   const ScheduleMetrics &metrics = C.schedule.metrics;
   plan.predictedPeriodUs =
       S.periodic ? metrics.period

@@ -117,6 +117,8 @@ def main():
         readme = open(f"{work}/{name}/README.md").read()
         ref = re.search(r"layerpipe-train MODEL\.json(.*) \[same options\]",
                         readme).group(1)
+        # The README's --batch is the synchronous default; ours is explicit.
+        ref = re.sub(r" --batch \d+", "", ref)
         exe = f"{work}/build/{name}/{name}"
         sp = run(f"{exe} {tflags} --summary-json {work}/{name}.sp.json "
                  f"--trace {work}/{name}.trace.json")

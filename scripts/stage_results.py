@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Stage programs measured: speed against the reference trainer, measured
+period against the predicted one, and the ranking of schedules.
+
+For LeNet-5 and ResNet-20 (Fashion-MNIST input) it profiles the model on this
+machine (layerpipe-profile), compiles it with that profile for 1 and 2
+processors, emits, builds and runs each stage program for one epoch on
+Fashion-MNIST, and runs the single-thread reference trainer with the flags the
+program's README gives. At 2 processors it also runs the layerpipe, pipedream,
+1f1b and zb-h1 schedules to compare their ranking measured and predicted.
+Writes docs/results-stage-programs.md and the matching section of
+docs/results.md.
+
+Usage: python3 scripts/stage_results.py [--build build] [--out DIR]
+       [--lenet-limit N] [--resnet-limit N]
+Run it on an otherwise idle machine: two processor threads need both cores.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+MARKER = "<!-- stage programs: scripts/stage_results.py -->"
+
+
+def sh(cmd, **kw):
+    out = subprocess.run(cmd, shell=True, text=True, capture_output=True, **kw)
+    if out.returncode != 0:
+        sys.exit(f"failed: {cmd}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    return out.stdout
+
+
+def emit(opts, model, profile, flags, name):
+    d = os.path.join(opts.out, name)
+    sh(f"{opts.build}/bin/layerpipe models/{model}.json --profile {profile} "
+       f"{flags} --emit-cpp {d} --force")
+    sh(f"cmake -S {d} -B {d}/build -DCMAKE_PREFIX_PATH={opts.build} "
+       f"-DCMAKE_BUILD_TYPE=Release")
+    sh(f"cmake --build {d}/build -j2")
+    readme = open(f"{d}/README.md").read()
+    ref = re.search(r"layerpipe-train MODEL\.json(.*) \[same options\]",
+                    readme).group(1)
+    return d, ref
+
+
+def run_program(d, name, train):
+    summary = f"{d}.summary.json"
+    sh(f"{d}/build/{name} {train} --summary-json {summary} "
+       f"--trace {d}.trace.json")
+    return json.load(open(summary))
+
+
+def run_reference(opts, model, ref, train, name):
+    summary = os.path.join(opts.out, f"{name}.reference.json")
+    sh(f"{opts.build}/bin/layerpipe-train models/{model}.json {ref} {train} "
+       f"--summary-json {summary}")
+    return json.load(open(summary))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--out", default="out/stage-results")
+    ap.add_argument("--lenet-limit", type=int, default=0)
+    ap.add_argument("--resnet-limit", type=int, default=6400)
+    opts = ap.parse_args()
+    opts.build = os.path.abspath(opts.build)
+    shutil.rmtree(opts.out, ignore_errors=True)
+    os.makedirs(opts.out)
+    cpu = sh("lscpu | sed -n 's/^Model name: *//p'").strip()
+    models = [("lenet5", opts.lenet_limit), ("resnet20-fmnist",
+                                              opts.resnet_limit)]
+    speed, ranking = [], []
+    for model, limit in models:
+        profile = os.path.join(opts.out, f"{model}.profile.json")
+        sh(f"{opts.build}/bin/layerpipe-profile models/{model}.json "
+           f"-o {profile}")
+        train = "--epochs 1 --lr 0.05 --momentum 0.9 --seed 1"
+        if limit:
+            train += f" --train-limit {limit}"
+        for p in (1, 2):
+            name = f"{model}-p{p}"
+            d, ref = emit(opts, model, profile, f"--procs {p}", name)
+            prog = run_program(d, name, train)
+            base = run_reference(opts, model, ref, train, name)
+            same = prog["weights_checksum"] == base["weights_checksum"]
+            speed.append((model, p, prog, base, same, ref))
+        for sched in ("layerpipe", "pipedream", "1f1b", "zb-h1"):
+            flags = f"--procs 2 --schedule {sched}"
+            if sched in ("1f1b", "zb-h1"):
+                flags += " --micro-batches 4"
+            name = f"{model}-{sched}-p2"
+            d, _ = emit(opts, model, profile, flags, name)
+            prog = run_program(d, name, train)
+            ranking.append((model, sched, prog))
+
+    out = [MARKER, "",
+           "## Stage programs: measured against predicted", "",
+           f"Regenerate with `python3 scripts/stage_results.py` (on an idle "
+           f"machine); this run: {cpu}, {os.cpu_count()} cores. Each model is "
+           f"profiled on this machine (`layerpipe-profile`), compiled with "
+           f"`--profile` for P processors, emitted (`--emit-cpp`), built and "
+           f"run for one epoch of Fashion-MNIST (lr 0.05, momentum 0.9, seed "
+           f"1; ResNet-20 on its first {opts.resnet_limit} samples"
+           + (f", LeNet-5 on its first {opts.lenet_limit}" if opts.lenet_limit
+              else "") +
+           "). The reference is `layerpipe-train`, one thread, with the flags "
+           "the program's README gives (same numbers: the weights checksum "
+           "column). Samples/s are over the epoch (fill and drain included); "
+           "periods per step are the steady state (median), the task error is "
+           "|measured − predicted| over the predicted work, weighted by time "
+           "(and per task).", "",
+           "| model | P | stage program samples/s | reference samples/s | "
+           "speedup | predicted period (µs/step) | measured period | "
+           "measured/predicted | task error weighted (per task) | same "
+           "weights |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for model, p, prog, base, same, _ in speed:
+        out.append(
+            f"| {model} | {p} | {prog['samples_per_s']:.0f} | "
+            f"{base['samples_per_s']:.0f} | "
+            f"{prog['samples_per_s'] / base['samples_per_s']:.2f}x | "
+            f"{prog['predicted_period_us']:.0f} | "
+            f"{prog['measured_period_us']:.0f} | "
+            f"{prog['measured_period_us'] / prog['predicted_period_us']:.2f} "
+            f"| {100 * prog['task_time_error_weighted']:.1f}% "
+            f"({100 * prog['task_time_error']:.0f}%) | "
+            f"{'yes' if same else 'NO'} |")
+    out += ["", "Schedules at 2 processors (synchronous ones with 4 "
+            "micro-batches per step), predicted and measured samples/s "
+            "(batch over period per step) and their rank:", "",
+            "| model | schedule | predicted samples/s | rank | measured "
+            "samples/s | rank |", "|---|---|---|---|---|---|"]
+    for model, _ in models:
+        rows = [(s, pr) for m, s, pr in ranking if m == model]
+        pred = {s: pr["batch"] / pr["predicted_period_us"] * 1e6
+                for s, pr in rows}
+        meas = {s: pr["batch"] / pr["measured_period_us"] * 1e6
+                for s, pr in rows}
+        prank = {s: i + 1 for i, s in enumerate(
+            sorted(pred, key=lambda s: -pred[s]))}
+        mrank = {s: i + 1 for i, s in enumerate(
+            sorted(meas, key=lambda s: -meas[s]))}
+        for s, _ in rows:
+            out.append(f"| {model} | {s} | {pred[s]:.0f} | {prank[s]} | "
+                       f"{meas[s]:.0f} | {mrank[s]} |")
+    text = "\n".join(out) + "\n"
+    with open("docs/results-stage-programs.md", "w") as f:
+        f.write("# Stage programs measured\n\n" + "\n".join(out[2:]) + "\n")
+    results = open("docs/results.md").read()
+    at = results.find(MARKER)
+    results = (results[:at] if at >= 0 else results.rstrip() + "\n\n") + text
+    with open("docs/results.md", "w") as f:
+        f.write(results)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
