@@ -258,23 +258,9 @@ struct Processor::Impl {
                       std::move(value));
   }
 
-  /// Instance n's inputs (data or producers' activations) into ins.
-  void gatherInputs(int layer, int64_t n) {
-    const LayerSpec &spec = ex.net.layers[size_t(layer)];
-    ins.clear();
-    if (spec.inputs.empty()) {
-      loadData(n);
-      ins.push_back(&x);
-      return;
-    }
-    for (int p : spec.inputs) {
-      held.push_back(get({ValueKind::Activation, p, 0, n}));
-      ins.push_back(&held.back()->tensor);
-    }
-  }
-
-  /// Reads each duplicate input once: gatherInputs fetches a producer per
-  /// slot, so a repeated producer must not count as two reads.
+  /// Instance n's inputs (the data, or the producers' activations) into
+  /// ins, one per input slot; a producer feeding two slots is read once (each
+  /// read counts against the value's local readers).
   void gatherUniqueInputs(int layer, int64_t n) {
     const LayerSpec &spec = ex.net.layers[size_t(layer)];
     ins.clear();
