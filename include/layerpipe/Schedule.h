@@ -218,6 +218,14 @@ struct ScheduleMetrics {
   double simulatedPeriod = 0;
   std::vector<int64_t> simulatedPeakMemory;
   unsigned simulatedIterations = 0;
+  /// The model's name (for chart titles).
+  std::string model;
+  /// The common yardstick of every schedule: training samples per second.
+  /// Asynchronous: one mini-batch per iteration; synchronous: the
+  /// micro-batches of a step (each a mini-batch) per steady-state step.
+  double samplesPerSecond = 0;
+  /// Samples behind samplesPerSecond: per iteration or per step.
+  int64_t samplesPerIteration = 0;
 };
 
 /// The schedule and its metrics.
@@ -231,6 +239,10 @@ struct ScheduleResult {
 /// C.schedule.
 llvm::Error runScheduling(Compilation &C);
 void printScheduleSummary(const Compilation &C, llvm::raw_ostream &os);
+/// The short summary printed by default: a few lines of headline figures
+/// (bound, plan, period, speedup, throughput, transfers, memory) with units,
+/// whatever the size of the model.
+void printHeadline(const Compilation &C, llvm::raw_ostream &os);
 void addScheduleToReport(const Compilation &C, nlohmann::json &report);
 /// The `metrics` object of the report.
 nlohmann::json scheduleMetricsJSON(const ScheduleResult &result);
