@@ -22,3 +22,8 @@ if shutil.which("node"):
     config.available_features.add("node")
 if shutil.which("chromium"):
     config.available_features.add("chromium")
+try:
+    import jsonschema  # noqa: F401
+    config.available_features.add("jsonschema")
+except ImportError:
+    pass
