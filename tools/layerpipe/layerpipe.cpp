@@ -174,8 +174,10 @@ public:
     if (enabled)
       ticker = std::thread([this] { run(); });
   }
-  ~ProgressLine() {
-    if (!enabled)
+  ~ProgressLine() { finish(); }
+  /// Stops the ticker and erases the line: call before printing results.
+  void finish() {
+    if (!ticker.joinable())
       return;
     {
       std::lock_guard<std::mutex> lock(mutex);
@@ -185,6 +187,7 @@ public:
     ticker.join();
     if (shown)
       errs() << "\r\x1b[K";
+    errs().flush();
   }
   void setStage(StringRef name) {
     std::lock_guard<std::mutex> lock(mutex);
@@ -400,6 +403,7 @@ static Error compile(StageTimes &times) {
   if (Error err = stage("scheduling", false, [&] { return runScheduling(C); }))
     return err;
 
+  progress.finish();
   if (Error err = stage("summary", false, [&] {
         // With -o -, stdout carries the schedule JSON alone.
         raw_ostream &os =
