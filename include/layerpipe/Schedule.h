@@ -87,6 +87,10 @@ struct ScheduledTask {
   unsigned proc = 0;
   double start = 0;    ///< microseconds (iteration 0 / step 0)
   double duration = 0; ///< microseconds
+  /// Periodic schedules of a retimed graph: the task's retiming lag r(v),
+  /// i.e. how many training iterations it runs behind the graph's
+  /// iteration counter (charts label bars with it); 0 otherwise.
+  int64_t lag = 0;
   double end() const { return start + duration; }
 };
 

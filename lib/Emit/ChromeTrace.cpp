@@ -156,7 +156,7 @@ void writeGanttChromeTrace(const ScheduleResult &R, raw_ostream &os) {
     const ScheduledTask &t = S.tasks[bar.task];
     nlohmann::json args = {{"task", t.name}};
     if (S.periodic)
-      args["iteration"] = bar.iteration;
+      args["iteration"] = bar.iteration - t.lag;
     else if (t.microBatch >= 0)
       args["micro_batch"] = t.microBatch;
     if (t.stage >= 0)

@@ -77,8 +77,10 @@ std::vector<std::string> barLabels(const Schedule &S, const Bar &bar) {
   const ScheduledTask &t = S.tasks[bar.task];
   std::string prefix = taskKindPrefix(t.kind).str();
   if (S.periodic) {
-    // Period n runs iteration n - floor(start / T) of this task.
-    int64_t offset = S.period > 0 ? int64_t(std::floor(t.start / S.period)) : 0;
+    // Period n runs iteration n - floor(start / T) of this task, which is
+    // training iteration n - floor(start / T) - lag.
+    int64_t offset =
+        (S.period > 0 ? int64_t(std::floor(t.start / S.period)) : 0) + t.lag;
     std::string withOffset = offset == 0
                                  ? t.name + " i"
                                  : formatv("{0} i-{1}", t.name, offset).str();
@@ -94,7 +96,7 @@ std::string barTitle(const Schedule &S, const Bar &bar, double origin,
   const ScheduledTask &t = S.tasks[bar.task];
   std::string what =
       S.periodic
-          ? formatv("iteration {0}", bar.iteration).str()
+          ? formatv("iteration {0}", bar.iteration - t.lag).str()
           : (t.microBatch >= 0 ? formatv("micro-batch {0}", t.microBatch).str()
                                : std::string("step"));
   std::string stage =

@@ -46,9 +46,9 @@ struct Chart {
 Chart layoutChart(const Schedule &S, unsigned periods = 3);
 
 /// Labels of a bar, longest first, for the widest one that fits: periodic
-/// "F.conv1 i-2" (the bar runs the iteration two before the one the period
-/// started), then "F.conv1", then "F"; synchronous "F3" (micro-batch 3),
-/// then "F".
+/// "F.conv1 i-2" (the bar runs the training iteration two before the one
+/// the period started, from its start time and retiming lag), then
+/// "F.conv1", then "F"; synchronous "F3" (micro-batch 3), then "F".
 std::vector<std::string> barLabels(const Schedule &S, const Bar &bar);
 /// The tooltip of a bar: full name, iteration, processor, times, kind.
 std::string barTitle(const Schedule &S, const Bar &bar, double origin,

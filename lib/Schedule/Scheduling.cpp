@@ -505,6 +505,13 @@ Error runScheduling(Compilation &C) {
         samplesPerSecond(double(M.samplesPerIteration),
                          M.stepTime > 0 ? M.stepTime : M.makespan);
   }
+  // Charts label bars with the training iteration they run: the retiming
+  // lag of their task (an unfolded schedule holds J copies of each task).
+  const size_t V = C.dfg.numTasks();
+  if (S.periodic && opts.kind == ScheduleKind::LayerPipe &&
+      C.plan.retiming.size() == V && V > 0)
+    for (size_t v = 0; v < R.schedule.tasks.size(); ++v)
+      R.schedule.tasks[v].lag = C.plan.retiming[v % V];
   // Charts colour layer tasks by the stage (layer group) of the plan.
   if (C.plan.stageOfLayer.size() == C.model.layers.size())
     for (ScheduledTask &task : R.schedule.tasks)

@@ -152,3 +152,41 @@ TEST_CASE("unknown chart extensions are errors") {
   CHECK(llvm::toString(std::move(err)).find("unknown chart format '.pdf'") !=
         std::string::npos);
 }
+
+TEST_CASE("bar labels carry the training iteration offset") {
+  ScheduleResult R = tinySchedule();
+  // U.x starts in the second period (offset 1); a retiming lag of 2 puts
+  // it three training iterations behind the period's own.
+  R.schedule.tasks[3].lag = 2;
+  R.schedule.tasks[3].duration = 3.9;
+  std::string svg;
+  llvm::raw_string_ostream os(svg);
+  writeGanttSVG(R, os);
+  os.flush();
+  CHECK(svg.find(">U.x i-3</text>") != std::string::npos);
+  CHECK(svg.find(">B.x i</text>") != std::string::npos);
+}
+
+TEST_CASE("charts of tiny and huge periods finish with bounded ticks") {
+  for (double period : {1e-9, 1e-3, 1e12}) {
+    ScheduleResult R = tinySchedule();
+    Schedule &S = R.schedule;
+    double scale = period / S.period;
+    S.period = period;
+    for (ScheduledTask &t : S.tasks) {
+      t.start *= scale;
+      t.duration *= scale;
+    }
+    std::string svg, html;
+    llvm::raw_string_ostream svgOs(svg), htmlOs(html);
+    writeGanttSVG(R, svgOs);
+    writeGanttHTML(R, htmlOs);
+    svgOs.flush();
+    size_t ticks = 0;
+    for (size_t at = svg.find("class=\"tick\""); at != std::string::npos;
+         at = svg.find("class=\"tick\"", at + 1))
+      ++ticks;
+    CHECK(ticks <= 60);
+    CHECK(svg.find("</svg>") != std::string::npos);
+  }
+}
