@@ -17,6 +17,7 @@
 
 #include "layerpipe/CostModel.h"
 #include "layerpipe/Model.h"
+#include "layerpipe/OutputFile.h"
 #include "layerpipe/ToolMain.h"
 #include "layerpipe/Transforms.h"
 #include "layerpipe/runtime/Data.h"
@@ -522,6 +523,9 @@ static Error writeSummary(const std::string &path, const Model &model,
 }
 
 static Error run() {
+  // Training takes minutes: a bad output path fails before it starts.
+  if (Error err = checkOutputPath("--summary-json", summaryJson))
+    return err;
   Expected<Model> model = loadModel(modelPath);
   if (!model)
     return model.takeError();
