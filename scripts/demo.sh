@@ -33,7 +33,7 @@ done
 echo
 echo "== 2. the PipeDream-style schedule of the same network, for comparison"
 $LP "$MODEL" --procs 4 --stages-count 4 --schedule=pipedream \
-  --gantt out/resnet20-pipedream.svg | sed -n '/^schedule:/,$p'
+  --gantt out/resnet20-pipedream.svg --print=schedule
 
 echo
 echo "== 3. train LeNet-5 on Fashion-MNIST, 4-stage delays (6/4/2/0), ema weights"

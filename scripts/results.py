@@ -15,6 +15,65 @@ import tempfile
 PROCS = [1, 2, 4, 7, 8, 9, 12, 16]
 SCHEDULES = ["layerpipe", "pipedream", "gpipe", "1f1b", "zb-h1"]
 SYNCHRONOUS = {"gpipe", "1f1b", "zb-h1"}
+COLOURS = {"layerpipe": "#4e79a7", "pipedream": "#e15759", "gpipe": "#59a14f",
+           "1f1b": "#f28e2b", "zb-h1": "#b07aa1"}
+
+
+def speedup_plot(name, procs, results):
+    """An SVG line plot of speedup against processor count, one line per
+    schedule, with the ideal speedup (= p) dashed."""
+    width, height, left, right, top, bottom = 640, 400, 56, 130, 40, 48
+    plot_w, plot_h = width - left - right, height - top - bottom
+    top_p = max(procs)
+    top_s = max([top_p] + [results[(name, p, s)]["speedup"]
+                           for p in procs for s in SCHEDULES])
+
+    def x(p):
+        return left + plot_w * (p - 1) / max(1, top_p - 1)
+
+    def y(v):
+        return top + plot_h * (1 - v / top_s)
+
+    svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+           'viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">'
+           % (width, height, width, height),
+           '<rect width="100%" height="100%" fill="#fff"/>',
+           '<text x="%d" y="22" font-size="15" font-weight="bold">%s: speedup '
+           'against processors</text>' % (left, name)]
+    for p in procs:
+        svg.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#eee"/>'
+                   '<text x="%.1f" y="%d" text-anchor="middle">%d</text>'
+                   % (x(p), top, x(p), top + plot_h, x(p), top + plot_h + 16, p))
+    step = 2 if top_s <= 16 else 4
+    for v in range(0, int(top_s) + 1, step):
+        svg.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>'
+                   '<text x="%d" y="%.1f" text-anchor="end">%d</text>'
+                   % (left, y(v), left + plot_w, y(v), left - 6, y(v) + 4, v))
+    svg.append('<text x="%d" y="%d" text-anchor="middle">processors</text>'
+               % (left + plot_w / 2, height - 10))
+    svg.append('<text x="14" y="%d" transform="rotate(-90 14 %d)" '
+               'text-anchor="middle">speedup (sequential time / period)</text>'
+               % (top + plot_h / 2, top + plot_h / 2))
+    svg.append('<polyline fill="none" stroke="#999" stroke-dasharray="5,4" '
+               'points="%s"/>' % " ".join("%.1f,%.1f" % (x(p), y(p))
+                                          for p in procs))
+    entries = [("ideal (= p)", "#999")] + [(s, COLOURS[s]) for s in SCHEDULES]
+    for s in SCHEDULES:
+        points = [(x(p), y(results[(name, p, s)]["speedup"])) for p in procs]
+        svg.append('<polyline fill="none" stroke="%s" stroke-width="2" '
+                   'points="%s"/>' % (COLOURS[s], " ".join(
+                       "%.1f,%.1f" % pt for pt in points)))
+        for px, py in points:
+            svg.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>'
+                       % (px, py, COLOURS[s]))
+    for i, (label, colour) in enumerate(entries):
+        ly = top + 10 + 20 * i
+        svg.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" '
+                   'stroke-width="2"/><text x="%d" y="%d">%s</text>'
+                   % (left + plot_w + 14, ly, left + plot_w + 34, ly, colour,
+                      left + plot_w + 40, ly + 4, label))
+    svg.append("</svg>")
+    return "\n".join(svg) + "\n"
 
 
 def run(tool, model, procs, schedule):
@@ -75,9 +134,15 @@ def main():
                "(fewer when the model has fewer layers).\n")
 
     gains = []
+    plot_dir = os.path.join(os.path.dirname(opts.out) or ".", "results")
+    os.makedirs(plot_dir, exist_ok=True)
     for model in models:
         name = model[:-5]
         out.append("## %s\n" % name)
+        with open(os.path.join(plot_dir, name + "-speedup.svg"), "w") as f:
+            f.write(speedup_plot(name, procs, results))
+        out.append("![%s: speedup against processors, per schedule]"
+                   "(results/%s-speedup.svg)\n" % (name, name))
         out.append("| p | " + " | ".join(
             "%s speedup | util." % s for s in SCHEDULES) + " | layerpipe / pipedream |")
         out.append("|---:|" + "---:|---:|" * len(SCHEDULES) + "---:|")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates docs/results.md: LayerPipe vs PipeDream, GPipe, 1F1B and ZB-H1
+# Regenerates docs/results.md and its plots (docs/results/MODEL-speedup.svg,
+# speedup against processors per schedule): LayerPipe vs PipeDream, GPipe, 1F1B and ZB-H1
 # on the model zoo at 1..16 processors. Usage: bash scripts/results.sh
 # [BUILD_DIR] (default build; built if the tool is missing).
 set -euo pipefail
@@ -10,4 +11,4 @@ if [ ! -x "$build/bin/layerpipe" ]; then
   cmake --build "$build" -j"$(nproc)" --target layerpipe
 fi
 python3 scripts/results.py --build "$build" --out docs/results.md
-echo "wrote docs/results.md"
+echo "wrote docs/results.md and the speedup plots docs/results/*.svg"

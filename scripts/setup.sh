@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs LayerPipe's build and test dependencies from Debian (skipping what is
-# already installed), then configures and builds into build/.
-# Usage: scripts/setup.sh [extra cmake args]
+# already installed), then configures and builds the tools into build/, without
+# the tests (scripts/test.sh builds those).
+# Usage: scripts/setup.sh [extra cmake args, e.g. -DLAYERPIPE_BUILD_TESTS=ON]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,5 +22,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLAYERPIPE_BUILD_TESTS=OFF "$@" \
+  >/dev/null
 cmake --build build -j"$(nproc)"

@@ -26,6 +26,13 @@ namespace layerpipe {
 llvm::Error writeOutputFile(llvm::StringRef path,
                             llvm::function_ref<void(llvm::raw_ostream &)> write);
 
+/// Checks, before any work, that \p path can be written: its directory
+/// exists and is writable and the path is not a directory. "-" (stdout)
+/// always can. The error names the flag and the path, in the words of
+/// writeOutputFile ("cannot write 'out/x.json': No such file or
+/// directory"), so a typo costs no compilation time.
+llvm::Error checkOutputPath(llvm::StringRef flag, llvm::StringRef path);
+
 } // namespace layerpipe
 
 #endif // LAYERPIPE_OUTPUTFILE_H

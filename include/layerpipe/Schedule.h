@@ -87,6 +87,10 @@ struct ScheduledTask {
   unsigned proc = 0;
   double start = 0;    ///< microseconds (iteration 0 / step 0)
   double duration = 0; ///< microseconds
+  /// Periodic schedules of a retimed graph: the task's retiming lag r(v),
+  /// i.e. how many training iterations it runs behind the graph's
+  /// iteration counter (charts label bars with it); 0 otherwise.
+  int64_t lag = 0;
   double end() const { return start + duration; }
 };
 
@@ -221,6 +225,14 @@ struct ScheduleMetrics {
   double simulatedPeriod = 0;
   std::vector<int64_t> simulatedPeakMemory;
   unsigned simulatedIterations = 0;
+  /// The model's name (for chart titles).
+  std::string model;
+  /// The common yardstick of every schedule: training samples per second.
+  /// Asynchronous: one mini-batch per iteration; synchronous: the
+  /// micro-batches of a step (each a mini-batch) per steady-state step.
+  double samplesPerSecond = 0;
+  /// Samples behind samplesPerSecond: per iteration or per step.
+  int64_t samplesPerIteration = 0;
 };
 
 /// The schedule and its metrics.
@@ -234,6 +246,10 @@ struct ScheduleResult {
 /// C.schedule.
 llvm::Error runScheduling(Compilation &C);
 void printScheduleSummary(const Compilation &C, llvm::raw_ostream &os);
+/// The short summary printed by default: a few lines of headline figures
+/// (bound, plan, period, speedup, throughput, transfers, memory) with units,
+/// whatever the size of the model.
+void printHeadline(const Compilation &C, llvm::raw_ostream &os);
 /// Adds the schedule's keys to the shared `metrics` object of the report
 /// (scheduleMetricsJSON plus `verified`), never replacing the object.
 void addScheduleToReport(const Compilation &C, nlohmann::json &report);

@@ -4,25 +4,22 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Draws a schedule with processors as rows and task instances as bars: SVG
-// (self-contained, coloured by task kind, labels where a bar is wide enough,
-// full names in <title> tooltips, a time axis, period markers and a legend),
-// an HTML page around the SVG with zoom and the metrics, a Chrome trace
-// (chrome://tracing, Perfetto) and a plain-text chart for terminals.
-//
-// A periodic schedule is drawn over three periods of its steady state (every
-// processor then runs instances of several iterations, each labelled with
-// its iteration); a synchronous schedule over its whole step.
+// The chart window and labels every format shares (GanttLayout.h), the SVG
+// and the plain-text chart. The SVG is meant to be read without zooming:
+// it is as wide as the bars need for their labels (within limits), every
+// bar is at least a few pixels wide so short update and loss tasks show,
+// idle time is hatched, period boundaries are marked and the title carries
+// the model, schedule, processors, period and throughput. The HTML page
+// (GanttHTML.cpp) and the Chrome trace (ChromeTrace.cpp) draw the same bars.
 //
 //===----------------------------------------------------------------------===//
 
-#include "layerpipe/Schedule.h"
+#include "GanttLayout.h"
 
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/Format.h"
+#include "layerpipe/OutputFile.h"
+#include "layerpipe/Units.h"
+
 #include "llvm/Support/FormatVariadic.h"
-
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -31,26 +28,11 @@
 using namespace llvm;
 
 namespace layerpipe {
+namespace gantt {
 
-namespace {
-/// One bar of the chart.
-struct Bar {
-  unsigned task;
-  unsigned proc;
-  double begin, end; ///< clipped to the window, relative to its start
-  int iteration;     ///< periodic: the iteration; synchronous: micro-batch
-};
-
-/// The time window drawn and the bars in it.
-struct Chart {
-  double origin = 0, length = 0;
-  unsigned periods = 0;
-  std::vector<Bar> bars;
-};
-} // namespace
-
-static Chart layoutChart(const Schedule &S, unsigned periods = 3) {
+Chart layoutChart(const Schedule &S, unsigned periods) {
   Chart chart;
+  chart.busy.assign(S.procs, 0);
   if (!S.periodic) {
     chart.length = S.period;
     for (unsigned v = 0; v < S.tasks.size(); ++v) {
@@ -58,36 +40,132 @@ static Chart layoutChart(const Schedule &S, unsigned periods = 3) {
       if (t.duration > 0)
         chart.bars.push_back({v, t.proc, t.start, t.end(), t.microBatch});
     }
-    return chart;
-  }
-  double T = S.period;
-  double latest = 0;
-  for (const ScheduledTask &t : S.tasks)
-    latest = std::max(latest, t.start);
-  // From here on every task runs once per period: the steady state.
-  chart.origin = std::ceil(latest / T) * T;
-  chart.periods = periods;
-  chart.length = periods * T;
-  double windowEnd = chart.origin + chart.length;
-  for (unsigned v = 0; v < S.tasks.size(); ++v) {
-    const ScheduledTask &t = S.tasks[v];
-    if (t.duration <= 0)
-      continue;
-    int first = int(std::floor((chart.origin - t.end()) / T));
-    for (int i = std::max(first, 0);; ++i) {
-      double b = t.start + i * T, e = b + t.duration;
-      if (b >= windowEnd)
-        break;
-      if (e <= chart.origin)
+  } else {
+    double T = S.period;
+    double latest = 0;
+    for (const ScheduledTask &t : S.tasks)
+      latest = std::max(latest, t.start);
+    // From here on every task runs once per period: the steady state.
+    chart.origin = T > 0 ? std::ceil(latest / T) * T : 0;
+    chart.periods = periods;
+    chart.length = periods * T;
+    double windowEnd = chart.origin + chart.length;
+    for (unsigned v = 0; T > 0 && v < S.tasks.size(); ++v) {
+      const ScheduledTask &t = S.tasks[v];
+      if (t.duration <= 0)
         continue;
-      chart.bars.push_back({v, t.proc, std::max(b, chart.origin) - chart.origin,
-                            std::min(e, windowEnd) - chart.origin, i});
+      int first = int(std::floor((chart.origin - t.end()) / T));
+      for (int i = std::max(first, 0);; ++i) {
+        double b = t.start + i * T, e = b + t.duration;
+        if (b >= windowEnd)
+          break;
+        if (e <= chart.origin)
+          continue;
+        chart.bars.push_back({v, t.proc,
+                              std::max(b, chart.origin) - chart.origin,
+                              std::min(e, windowEnd) - chart.origin, i});
+      }
     }
   }
+  for (const Bar &bar : chart.bars)
+    if (bar.proc < chart.busy.size())
+      chart.busy[bar.proc] += bar.end - bar.begin;
   return chart;
 }
 
-static std::string xmlEscape(StringRef text) {
+std::vector<std::string> barLabels(const Schedule &S, const Bar &bar) {
+  const ScheduledTask &t = S.tasks[bar.task];
+  std::string prefix = taskKindPrefix(t.kind).str();
+  if (S.periodic) {
+    // Period n runs iteration n - floor(start / T) of this task, which is
+    // training iteration n - floor(start / T) - lag.
+    int64_t offset =
+        (S.period > 0 ? int64_t(std::floor(t.start / S.period)) : 0) + t.lag;
+    std::string withOffset = offset == 0
+                                 ? t.name + " i"
+                                 : formatv("{0} i-{1}", t.name, offset).str();
+    return {withOffset, t.name, prefix};
+  }
+  if (t.microBatch >= 0)
+    return {formatv("{0}{1}", prefix, t.microBatch).str(), prefix};
+  return {prefix};
+}
+
+std::string barTitle(const Schedule &S, const Bar &bar, double origin,
+                     const char *micro) {
+  const ScheduledTask &t = S.tasks[bar.task];
+  std::string what =
+      S.periodic
+          ? formatv("iteration {0}", bar.iteration - t.lag).str()
+          : (t.microBatch >= 0 ? formatv("micro-batch {0}", t.microBatch).str()
+                               : std::string("step"));
+  std::string stage =
+      t.stage >= 0 ? formatv(", stage {0}", t.stage).str() : std::string();
+  return formatv("{0} ({1}{2}) on P{3}: {4} to {5}, {6} {7}", t.name, what,
+                 stage, t.proc, formatDuration(bar.begin + origin, micro),
+                 formatDuration(bar.end + origin, micro), taskKindName(t.kind),
+                 formatDuration(t.duration, micro))
+      .str();
+}
+
+std::string chartTitle(const ScheduleResult &R) {
+  const Schedule &S = R.schedule;
+  std::string model = R.metrics.model.empty() ? "" : R.metrics.model + ": ";
+  return formatv("{0}{1} schedule on {2} processors", model, S.name, S.procs)
+      .str();
+}
+
+std::string chartSubtitle(const ScheduleResult &R, const char *micro) {
+  const Schedule &S = R.schedule;
+  const ScheduleMetrics &M = R.metrics;
+  std::string timing =
+      S.periodic
+          ? formatv("asynchronous, period {0}", formatDuration(S.period, micro))
+                .str()
+          : formatv("synchronous, {0} micro-batches, step {1}", S.microBatches,
+                    formatDuration(S.period, micro))
+                .str();
+  std::string text = timing;
+  if (M.samplesPerSecond > 0)
+    text += " · " + formatRate(M.samplesPerSecond);
+  if (M.speedup > 0)
+    text += formatv(" · speedup {0:f2}x", M.speedup).str();
+  if (M.utilization > 0)
+    text += " · utilization " + formatPercent(M.utilization);
+  return text;
+}
+
+const char *kindColour(TaskKind kind) {
+  switch (kind) {
+  case TaskKind::Forward:
+    return "#4e79a7";
+  case TaskKind::Loss:
+    return "#e15759";
+  case TaskKind::ActivationGradient:
+    return "#f28e2b";
+  case TaskKind::WeightGradient:
+    return "#59a14f";
+  case TaskKind::Backward:
+    return "#b07aa1";
+  case TaskKind::Update:
+    return "#9c755f";
+  }
+  return "#888888";
+}
+
+static const char *const stagePalette[] = {
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+const char *stageColour(int stage) {
+  if (stage < 0)
+    return "#888888";
+  return stagePalette[unsigned(stage) % numStageColours()];
+}
+
+unsigned numStageColours() { return std::size(stagePalette); }
+
+std::string xmlEscape(StringRef text) {
   std::string out;
   for (char c : text) {
     switch (c) {
@@ -113,38 +191,42 @@ static std::string xmlEscape(StringRef text) {
   return out;
 }
 
-static const char *kindColour(TaskKind kind) {
-  switch (kind) {
-  case TaskKind::Forward:
-    return "#4e79a7";
-  case TaskKind::Loss:
-    return "#e15759";
-  case TaskKind::ActivationGradient:
-    return "#f28e2b";
-  case TaskKind::WeightGradient:
-    return "#59a14f";
-  case TaskKind::Backward:
-    return "#b07aa1";
-  case TaskKind::Update:
-    return "#9c755f";
-  }
-  return "#888888";
+AxisUnit axisUnit(double spanUs) {
+  if (spanUs >= 2e6)
+    return {1e6, "s"};
+  if (spanUs >= 2e3)
+    return {1e3, "ms"};
+  return {1, "µs"};
 }
 
-/// A tick step of 1, 2 or 5 times a power of ten giving about 10 ticks.
-static double tickStep(double length) {
-  if (!(length > 0))
-    return 1;
-  double raw = length / 10;
+std::vector<double> axisTicks(double from, double to, unsigned maxTicks,
+                              double &step) {
+  std::vector<double> ticks;
+  step = 0;
+  double span = to - from;
+  if (!(span > 0) || !std::isfinite(span) || maxTicks == 0)
+    return ticks;
+  double raw = span / maxTicks;
   double power = std::pow(10.0, std::floor(std::log10(raw)));
+  step = 10 * power;
   for (double m : {1.0, 2.0, 5.0})
-    if (m * power >= raw)
-      return m * power;
-  return 10 * power;
+    if (m * power >= raw) {
+      step = m * power;
+      break;
+    }
+  // Ticks by index, never by repeated addition: with `from` huge next to
+  // the step, t += step could stand still.
+  double first = std::ceil(from / step - 1e-9);
+  for (unsigned k = 0; k <= 2 * maxTicks; ++k) {
+    double t = (first + k) * step;
+    if (t > to + step * 1e-9)
+      break;
+    ticks.push_back(t);
+  }
+  return ticks;
 }
 
-/// "20000", "12.5": a tick value without trailing zeros.
-static std::string formatTick(double value) {
+std::string formatTick(double value) {
   std::string text = formatv("{0:f3}", value).str();
   while (text.back() == '0')
     text.pop_back();
@@ -153,39 +235,52 @@ static std::string formatTick(double value) {
   return text == "-0" ? "0" : text;
 }
 
-/// The short label of a bar: layer (or stage) name and iteration.
-static std::string barLabel(const Schedule &S, const Bar &bar) {
-  const ScheduledTask &t = S.tasks[bar.task];
-  if (S.periodic)
-    return formatv("{0} i{1}", t.name, bar.iteration).str();
-  if (t.microBatch >= 0)
-    return formatv("{0}{1}", taskKindPrefix(t.kind), t.microBatch).str();
-  return taskKindPrefix(t.kind).str();
+} // namespace gantt
+
+using namespace gantt;
+
+/// Kinds present in the schedule, in TaskKind order.
+static std::vector<TaskKind> kindsPresent(const Schedule &S) {
+  std::map<int, TaskKind> kinds;
+  for (const ScheduledTask &t : S.tasks)
+    kinds[int(t.kind)] = t.kind;
+  std::vector<TaskKind> out;
+  for (auto &entry : kinds)
+    out.push_back(entry.second);
+  return out;
 }
 
-static std::string barTitle(const Schedule &S, const Bar &bar,
-                            double origin) {
-  const ScheduledTask &t = S.tasks[bar.task];
-  std::string what = S.periodic
-                         ? formatv("iteration {0}", bar.iteration).str()
-                         : (t.microBatch >= 0
-                                ? formatv("micro-batch {0}", t.microBatch).str()
-                                : std::string("step"));
-  return formatv("{0} ({1}) on P{2}: [{3:f2}, {4:f2}) us, {5} {6:f2} us",
-                 t.name, what, t.proc, bar.begin + origin, bar.end + origin,
-                 taskKindName(t.kind), t.duration)
-      .str();
+/// Plot width in pixels: wide enough that the median bar can carry its
+/// middle label, between 1200 and 24000 pixels.
+static double svgPlotWidth(const Schedule &S, const Chart &chart) {
+  if (chart.bars.empty() || !(chart.length > 0))
+    return 1200;
+  std::vector<double> widths;
+  size_t chars = 0;
+  for (const Bar &bar : chart.bars) {
+    widths.push_back(bar.end - bar.begin);
+    std::vector<std::string> labels = barLabels(S, bar);
+    chars += labels[labels.size() > 1 ? 1 : 0].size();
+  }
+  std::nth_element(widths.begin(), widths.begin() + widths.size() / 2,
+                   widths.end());
+  double median = widths[widths.size() / 2];
+  double labelPx = 6.5 * double(chars) / chart.bars.size() + 8;
+  if (!(median > 0))
+    return 1200;
+  return std::clamp(labelPx * chart.length / median, 1200.0, 24000.0);
 }
 
 void writeGanttSVG(const ScheduleResult &R, raw_ostream &os) {
   const Schedule &S = R.schedule;
   Chart chart = layoutChart(S);
-  const double left = 60, top = 40, rowHeight = 28, rowGap = 6;
-  const double plotWidth = 1400;
+  const double left = 96, top = 76, rowHeight = 30, rowGap = 6;
+  const double minBarPx = 3;
+  const double plotWidth = svgPlotWidth(S, chart);
   double scale = chart.length > 0 ? plotWidth / chart.length : 1;
   double plotHeight = S.procs * (rowHeight + rowGap);
   double width = left + plotWidth + 20;
-  double height = top + plotHeight + 70;
+  double height = top + plotHeight + 76;
   os << formatv("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" "
                 "height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
                 "font-family=\"sans-serif\" font-size=\"11\">\n",
@@ -193,170 +288,114 @@ void writeGanttSVG(const ScheduleResult &R, raw_ostream &os) {
   os << "<style>.bar{stroke:#fff;stroke-width:0.5}"
         ".lbl{fill:#fff;pointer-events:none}"
         ".tick{stroke:#ccc;stroke-width:0.5}"
-        ".period{stroke:#333;stroke-width:1;stroke-dasharray:4,3}</style>\n";
+        ".period{stroke:#222;stroke-width:1.5;stroke-dasharray:6,3}"
+        ".idle{fill:#888}</style>\n";
+  os << "<defs><pattern id=\"idle\" width=\"6\" height=\"6\" "
+        "patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
+        "<rect width=\"6\" height=\"6\" fill=\"#f4f4f4\"/>"
+        "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#d8d8d8\" "
+        "stroke-width=\"2\"/></pattern></defs>\n";
   os << "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n";
-  std::string heading =
+  os << formatv("<text x=\"{0}\" y=\"22\" font-size=\"16\" "
+                "font-weight=\"bold\">{1}</text>\n",
+                left, xmlEscape(chartTitle(R)));
+  std::string window =
       S.periodic
-          ? formatv("{0}: period {1:f1} us on {2} processors, {3} periods of "
-                    "the steady state",
-                    S.name, S.period, S.procs, chart.periods)
-                .str()
-          : formatv("{0}: one step of {1} micro-batches, makespan {2:f1} us "
-                    "on {3} processors",
-                    S.name, S.microBatches, S.period, S.procs)
-                .str();
-  os << formatv("<text x=\"{0}\" y=\"20\" font-size=\"14\">{1}</text>\n",
-                left, xmlEscape(heading));
-  // Rows and the time axis.
+          ? formatv(" · {0} periods of the steady state", chart.periods).str()
+          : std::string();
+  os << formatv("<text x=\"{0}\" y=\"42\" font-size=\"12\">{1}</text>\n", left,
+                xmlEscape(chartSubtitle(R, "µs") + window));
+  // Lanes: hatched where idle, named with their idle share.
   for (unsigned p = 0; p < S.procs; ++p) {
     double y = top + p * (rowHeight + rowGap);
     os << formatv("<rect x=\"{0}\" y=\"{1}\" width=\"{2}\" height=\"{3}\" "
-                  "fill=\"#f3f3f3\"/>\n",
+                  "fill=\"url(#idle)\"/>\n",
                   left, y, plotWidth, rowHeight);
-    os << formatv("<text x=\"{0}\" y=\"{1}\" text-anchor=\"end\">P{2}</text>\n",
-                  left - 8, y + rowHeight / 2 + 4, p);
+    double idle = chart.length > 0 ? 1 - chart.busy[p] / chart.length : 0;
+    os << formatv("<text x=\"{0}\" y=\"{1}\" text-anchor=\"end\" "
+                  "font-weight=\"bold\">P{2}</text>",
+                  left - 8, y + 12, p);
+    os << formatv("<text class=\"idle\" x=\"{0}\" y=\"{1}\" "
+                  "text-anchor=\"end\" font-size=\"10\">idle {2}</text>\n",
+                  left - 8, y + 25, formatPercent(std::max(0.0, idle)));
   }
-  double step = tickStep(chart.length);
+  // Time axis below the lanes, in one unit for all ticks.
+  AxisUnit unit = axisUnit(chart.length);
   double axisY = top + plotHeight;
-  // Ticks at multiples of the step in absolute time.
-  double firstTick = std::ceil(chart.origin / step - 1e-9) * step - chart.origin;
-  for (double t = firstTick; t <= chart.length + 1e-9; t += step) {
-    double x = left + t * scale;
+  double step = 0;
+  unsigned maxTicks = unsigned(std::max(2.0, plotWidth / 110));
+  for (double t :
+       axisTicks(chart.origin, chart.origin + chart.length, maxTicks, step)) {
+    double x = left + (t - chart.origin) * scale;
     os << formatv("<line class=\"tick\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" "
                   "y2=\"{2}\"/>\n",
                   x, top, axisY + 4);
-    os << formatv("<text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\">{2}</text>\n",
-                  x, axisY + 16, formatTick(t + chart.origin));
+    os << formatv(
+        "<text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\">{2}</text>\n", x,
+        axisY + 16, formatTick(t / unit.us));
   }
-  os << formatv("<text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\">time "
-                "(us)</text>\n",
-                left + plotWidth / 2, axisY + 32);
-  // Bars, labelled where the label fits (about 6.5 px per character).
+  os << formatv("<text x=\"{0}\" y=\"{1}\">time ({2})</text>\n", left,
+                axisY + 34, unit.name);
+  // Bars at least minBarPx wide, labelled with the longest label that fits
+  // (about 6.5 px per character).
   for (const Bar &bar : chart.bars) {
     const ScheduledTask &t = S.tasks[bar.task];
     double x = left + bar.begin * scale;
-    double w = std::max(0.5, (bar.end - bar.begin) * scale);
+    double w = (bar.end - bar.begin) * scale;
+    if (w < minBarPx) {
+      x -= (minBarPx - w) / 2;
+      w = minBarPx;
+    }
     double y = top + bar.proc * (rowHeight + rowGap);
     os << formatv("<g><title>{0}</title><rect class=\"bar\" x=\"{1}\" "
                   "y=\"{2}\" width=\"{3}\" height=\"{4}\" fill=\"{5}\"/>",
-                  xmlEscape(barTitle(S, bar, chart.origin)), x, y, w,
+                  xmlEscape(barTitle(S, bar, chart.origin, "µs")), x, y, w,
                   rowHeight, kindColour(t.kind));
-    std::string label = barLabel(S, bar);
-    if (label.size() * 6.5 + 4 <= w)
-      os << formatv("<text class=\"lbl\" x=\"{0}\" y=\"{1}\" "
-                    "text-anchor=\"middle\">{2}</text>",
-                    x + w / 2, y + rowHeight / 2 + 4, xmlEscape(label));
+    for (const std::string &label : barLabels(S, bar))
+      if (label.size() * 6.5 + 6 <= w) {
+        os << formatv("<text class=\"lbl\" x=\"{0}\" y=\"{1}\" "
+                      "text-anchor=\"middle\">{2}</text>",
+                      x + w / 2, y + rowHeight / 2 + 4, xmlEscape(label));
+        break;
+      }
     os << "</g>\n";
   }
-  // Period markers.
+  // Period boundaries, numbered above the lanes.
   if (S.periodic)
     for (unsigned k = 0; k <= chart.periods; ++k) {
       double x = left + k * S.period * scale;
       os << formatv("<line class=\"period\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" "
-                    "y2=\"{2}\"><title>period boundary t={3:f1} us</title>"
+                    "y2=\"{2}\"><title>period boundary t={3}</title>"
                     "</line>\n",
-                    x, top - 6, axisY, chart.origin + k * S.period);
+                    x, top - 14, axisY,
+                    formatDuration(chart.origin + k * S.period, "µs"));
+      if (k < chart.periods)
+        os << formatv("<text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\" "
+                      "font-size=\"10\">period {2}</text>\n",
+                      x + S.period * scale / 2, top - 5, k + 1);
     }
-  // Legend of the kinds present.
-  std::map<int, TaskKind> kinds;
-  for (const ScheduledTask &t : S.tasks)
-    kinds[int(t.kind)] = t.kind;
+  // Legend of the kinds present, and of idle time.
   double lx = left;
   double ly = axisY + 46;
-  for (auto &entry : kinds) {
-    TaskKind kind = entry.second;
+  for (TaskKind kind : kindsPresent(S)) {
     os << formatv("<rect x=\"{0}\" y=\"{1}\" width=\"12\" height=\"12\" "
                   "fill=\"{2}\"/><text x=\"{3}\" y=\"{4}\">{5} {6}</text>\n",
                   lx, ly, kindColour(kind), lx + 16, ly + 10,
                   taskKindPrefix(kind), taskKindName(kind));
     lx += 170;
   }
+  os << formatv("<rect x=\"{0}\" y=\"{1}\" width=\"12\" height=\"12\" "
+                "fill=\"url(#idle)\" stroke=\"#ccc\"/><text x=\"{2}\" "
+                "y=\"{3}\">idle</text>\n",
+                lx, ly, lx + 16, ly + 10);
   os << "</svg>\n";
-}
-
-void writeGanttHTML(const ScheduleResult &R, raw_ostream &os) {
-  std::string svg;
-  raw_string_ostream svgOs(svg);
-  writeGanttSVG(R, svgOs);
-  svgOs.flush();
-  os << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<title>"
-     << xmlEscape("LayerPipe schedule: " + R.schedule.name)
-     << "</title>\n<style>body{font-family:sans-serif;margin:16px}"
-        "#chart{overflow:auto;border:1px solid #ccc;max-height:80vh}"
-        "table{border-collapse:collapse;margin-top:12px}"
-        "td{border:1px solid #ddd;padding:2px 8px}"
-        "button{margin-right:4px}</style></head><body>\n";
-  os << "<h2>" << xmlEscape("Schedule " + R.schedule.name) << "</h2>\n";
-  os << "<div><button id=\"zin\">zoom in</button><button id=\"zout\">zoom "
-        "out</button><button id=\"zreset\">reset</button> (or ctrl + "
-        "mouse wheel over the chart)</div>\n";
-  os << "<div id=\"chart\">" << svg << "</div>\n<table>\n";
-  nlohmann::json metrics = scheduleMetricsJSON(R);
-  for (auto &item : metrics.items()) {
-    const nlohmann::json &value = item.value();
-    std::string text = value.is_number_float()
-                           ? formatv("{0}", format("%.4g", value.get<double>()))
-                                 .str()
-                           : value.is_string() ? value.get<std::string>()
-                                               : value.dump();
-    os << "<tr><td>" << xmlEscape(item.key()) << "</td><td>"
-       << xmlEscape(text) << "</td></tr>\n";
-  }
-  os << "</table>\n<script>\n"
-        "const svg = document.querySelector('#chart svg');\n"
-        "const w0 = svg.width.baseVal.value, h0 = svg.height.baseVal.value;\n"
-        "let zoom = 1;\n"
-        "function apply() { svg.setAttribute('width', w0 * zoom); "
-        "svg.setAttribute('height', h0 * Math.max(1, Math.sqrt(zoom))); }\n"
-        "document.getElementById('zin').onclick = () => { zoom *= 1.5; "
-        "apply(); };\n"
-        "document.getElementById('zout').onclick = () => { zoom /= 1.5; "
-        "apply(); };\n"
-        "document.getElementById('zreset').onclick = () => { zoom = 1; "
-        "apply(); };\n"
-        "document.getElementById('chart').addEventListener('wheel', e => {\n"
-        "  if (!e.ctrlKey) return;\n"
-        "  e.preventDefault(); zoom *= e.deltaY < 0 ? 1.2 : 1 / 1.2; apply();\n"
-        "}, {passive: false});\n"
-        "</script>\n</body></html>\n";
-}
-
-void writeGanttChromeTrace(const ScheduleResult &R, raw_ostream &os) {
-  const Schedule &S = R.schedule;
-  Chart chart = layoutChart(S);
-  nlohmann::json events = nlohmann::json::array();
-  for (unsigned p = 0; p < S.procs; ++p)
-    events.push_back({{"name", "process_name"},
-                      {"ph", "M"},
-                      {"pid", p},
-                      {"tid", p},
-                      {"args", {{"name", formatv("P{0}", p).str()}}}});
-  for (const Bar &bar : chart.bars) {
-    const ScheduledTask &t = S.tasks[bar.task];
-    nlohmann::json args = {{"task", t.name}};
-    if (S.periodic)
-      args["iteration"] = bar.iteration;
-    else if (t.microBatch >= 0)
-      args["micro_batch"] = t.microBatch;
-    events.push_back({{"name", barLabel(S, bar)},
-                      {"cat", taskKindName(t.kind).str()},
-                      {"ph", "X"},
-                      {"ts", bar.begin + chart.origin},
-                      {"dur", bar.end - bar.begin},
-                      {"pid", bar.proc},
-                      {"tid", bar.proc},
-                      {"args", std::move(args)}});
-  }
-  nlohmann::json root = {{"traceEvents", std::move(events)},
-                         {"displayTimeUnit", "ms"},
-                         {"otherData", scheduleMetricsJSON(R)}};
-  os << root.dump() << "\n";
 }
 
 void writeGanttText(const ScheduleResult &R, raw_ostream &os,
                     unsigned width) {
   const Schedule &S = R.schedule;
   Chart chart = layoutChart(S);
+  width = std::max(width, 1u);
   double slot = chart.length > 0 ? chart.length / width : 1;
   os << formatv("{0}: {1} processors, {2} {3:f1} us, one column = {4:f2} us\n",
                 S.name, S.procs, S.periodic ? "period" : "makespan", S.period,
@@ -410,13 +449,7 @@ Error writeGantt(const ScheduleResult &R, StringRef path) {
                              "--gantt %s: unknown chart format '.%s' "
                              "(expected .svg, .html, .json or .txt)",
                              path.str().c_str(), ext.str().c_str());
-  std::error_code ec;
-  raw_fd_ostream os(path, ec, sys::fs::OF_Text);
-  if (ec)
-    return createStringError(ec, "cannot write %s: %s", path.str().c_str(),
-                             ec.message().c_str());
-  writer(R, os);
-  return Error::success();
+  return writeOutputFile(path, [&](raw_ostream &os) { writer(R, os); });
 }
 
 } // namespace layerpipe

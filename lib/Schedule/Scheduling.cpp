@@ -11,9 +11,10 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "layerpipe/Compilation.h"
 #include "layerpipe/Schedule.h"
 #include "layerpipe/Transforms/Unfolding.h"
-#include "layerpipe/Compilation.h"
+#include "layerpipe/Units.h"
 
 #include "ScheduleInternal.h"
 
@@ -48,7 +49,7 @@ std::optional<ScheduleKind> parseScheduleKind(StringRef name) {
   for (ScheduleKind kind :
        {ScheduleKind::LayerPipe, ScheduleKind::PipeDream, ScheduleKind::GPipe,
         ScheduleKind::OneFOneB, ScheduleKind::ZBH1})
-    if (scheduleKindName(kind) == name)
+    if (scheduleKindName(kind).equals_insensitive(name))
       return kind;
   return std::nullopt;
 }
@@ -498,6 +499,29 @@ Error runScheduling(Compilation &C) {
   M.simulatedPeakMemory = sim.peakMemory;
   if (!S.periodic)
     M.stepTime = sim.period;
+  M.model = C.model.name;
+  if (S.periodic) {
+    M.samplesPerIteration = C.model.batchSize;
+    M.samplesPerSecond = samplesPerSecond(double(C.model.batchSize), M.period);
+  } else {
+    M.samplesPerIteration = C.model.batchSize * S.microBatches;
+    M.samplesPerSecond =
+        samplesPerSecond(double(M.samplesPerIteration),
+                         M.stepTime > 0 ? M.stepTime : M.makespan);
+  }
+  // Charts label bars with the training iteration they run: the retiming
+  // lag of their task (an unfolded schedule holds J copies of each task).
+  const size_t V = C.dfg.numTasks();
+  if (S.periodic && opts.kind == ScheduleKind::LayerPipe &&
+      C.plan.retiming.size() == V && V > 0)
+    for (size_t v = 0; v < R.schedule.tasks.size(); ++v)
+      R.schedule.tasks[v].lag = C.plan.retiming[v % V];
+  // Charts colour layer tasks by the stage (layer group) of the plan.
+  if (C.plan.stageOfLayer.size() == C.model.layers.size())
+    for (ScheduledTask &task : R.schedule.tasks)
+      if (task.stage < 0 && task.layer >= 0 &&
+          unsigned(task.layer) < C.plan.stageOfLayer.size())
+        task.stage = int(C.plan.stageOfLayer[task.layer]);
   R.scheduled = true;
   return Error::success();
 }
@@ -539,6 +563,9 @@ void printScheduleSummary(const Compilation &C, raw_ostream &os) {
                 "{2:f1}%, bubble {3:f1}%\n",
                 M.sequentialTime, M.speedup, 100 * M.utilization,
                 100 * M.bubbleFraction);
+  os << formatv("  throughput: {0} ({1} samples per {2})\n",
+                formatRate(M.samplesPerSecond), M.samplesPerIteration,
+                S.periodic ? "iteration" : "step");
   os << formatv("  communication: {0} bytes per {1}\n", M.commBytes,
                 S.periodic ? "iteration" : "step");
   os << "  peak memory per processor (bytes): " << formatList(M.peakMemory)
@@ -570,6 +597,9 @@ nlohmann::json scheduleMetricsJSON(const ScheduleResult &R) {
       {"simulated_peak_memory", M.simulatedPeakMemory},
       {"simulated_iterations", M.simulatedIterations},
   };
+  metrics["samples_per_second"] = M.samplesPerSecond;
+  metrics[R.schedule.periodic ? "samples_per_iteration" : "samples_per_step"] =
+      M.samplesPerIteration;
   if (R.schedule.periodic) {
     metrics["attempts"] = M.attempts;
   } else {

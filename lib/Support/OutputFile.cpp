@@ -13,6 +13,7 @@
 #include "layerpipe/OutputFile.h"
 
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 
 using namespace llvm;
 
@@ -32,6 +33,28 @@ Error writeOutputFile(StringRef path, function_ref<void(raw_ostream &)> write) {
   os.clear_error();
   return createStringError(failure, "cannot write '%s': %s",
                            path.str().c_str(), failure.message().c_str());
+}
+
+Error checkOutputPath(StringRef flag, StringRef path) {
+  if (path.empty() || path == "-")
+    return Error::success();
+  auto fail = [&](std::errc code) {
+    std::error_code ec = std::make_error_code(code);
+    return createStringError(ec, "%s: cannot write '%s': %s",
+                             flag.str().c_str(), path.str().c_str(),
+                             ec.message().c_str());
+  };
+  if (sys::fs::is_directory(path))
+    return fail(std::errc::is_a_directory);
+  StringRef dir = sys::path::parent_path(path);
+  if (dir.empty())
+    dir = ".";
+  if (!sys::fs::is_directory(dir))
+    return fail(std::errc::no_such_file_or_directory);
+  if (sys::fs::exists(path) ? sys::fs::access(path, sys::fs::AccessMode::Write)
+                            : sys::fs::access(dir, sys::fs::AccessMode::Write))
+    return fail(std::errc::permission_denied);
+  return Error::success();
 }
 
 } // namespace layerpipe

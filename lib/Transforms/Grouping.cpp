@@ -61,7 +61,10 @@ GroupingProblem GroupingProblem::build(const Model &model,
     p.layerWork[task.layer] += task.timeUs;
   // A tensor produced by u and last read by v crosses the cuts u..v-1.
   std::vector<double> delta(numLayers + 1, 0);
-  std::vector<size_t> lastUse(numLayers, 0);
+  // assign, not the sized constructor: GCC 12 -O3 reports a false
+  // -Walloc-size-larger-than on the constructor here.
+  std::vector<size_t> lastUse;
+  lastUse.assign(numLayers, 0);
   for (size_t v = 0; v < numLayers; ++v)
     for (unsigned u : model.layers[v].inputs)
       lastUse[u] = std::max(lastUse[u], v);

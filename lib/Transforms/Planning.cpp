@@ -12,12 +12,13 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "layerpipe/Transforms.h"
 #include "layerpipe/Compilation.h"
+#include "layerpipe/Transforms.h"
 #include "layerpipe/Transforms/GradientDelays.h"
 #include "layerpipe/Transforms/Grouping.h"
 #include "layerpipe/Transforms/Memory.h"
 #include "layerpipe/Transforms/Retiming.h"
+#include "layerpipe/Units.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -309,18 +310,9 @@ Error runPlanning(Compilation &C) {
 // Summary and report
 //===----------------------------------------------------------------------===//
 
-/// "1.5 MiB" style sizes for the table.
-static std::string formatBytes(int64_t bytes) {
-  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = bytes;
-  int unit = 0;
-  while (value >= 1024 && unit < 4) {
-    value /= 1024;
-    ++unit;
-  }
-  if (unit == 0)
-    return formatv("{0} B", bytes).str();
-  return formatv("{0:f1} {1}", value, units[unit]).str();
+/// "1.5 MiB" style sizes for the table: one decimal, so columns align.
+static std::string formatTableBytes(int64_t bytes) {
+  return formatBytes(double(bytes), 1);
 }
 
 /// Delay of each stage: the largest of its layers'.
@@ -381,13 +373,13 @@ void printPlanSummary(const Compilation &C, raw_ostream &os) {
     ++layerCount[s];
   auto row = [&](StringRef name, StringRef layers, StringRef delay,
                  const MemoryBreakdown &m) {
-    os << formatv("  {0,5} {1,7} {2,6} {3,11} {4,11} {5,11} {6,11} {7,11} "
-                  "{8,11} {9,11}\n",
-                  name, layers, delay, formatBytes(m.parameters),
-                  formatBytes(m.optimizerState),
-                  formatBytes(m.weightVersions), formatBytes(m.activations),
-                  formatBytes(m.gradients), formatBytes(m.movingAverage),
-                  formatBytes(m.total()));
+    os << formatv(
+        "  {0,5} {1,7} {2,6} {3,11} {4,11} {5,11} {6,11} {7,11} "
+        "{8,11} {9,11}\n",
+        name, layers, delay, formatTableBytes(m.parameters),
+        formatTableBytes(m.optimizerState), formatTableBytes(m.weightVersions),
+        formatTableBytes(m.activations), formatTableBytes(m.gradients),
+        formatTableBytes(m.movingAverage), formatTableBytes(m.total()));
   };
   for (unsigned s = 0; s < plan.numStages; ++s)
     row(std::to_string(s), std::to_string(layerCount[s]),
@@ -399,8 +391,8 @@ void printPlanSummary(const Compilation &C, raw_ostream &os) {
   for (WeightPolicy p : {WeightPolicy::Stash, WeightPolicy::Latest,
                          WeightPolicy::Ema, WeightPolicy::Sync})
     os << formatv("  {0,-7} {1,11} {2,11}  {3}{4}\n", weightPolicyName(p),
-                  formatBytes(mem.weightBytesByPolicy[size_t(p)]),
-                  formatBytes(mem.totalByPolicy[size_t(p)]),
+                  formatTableBytes(mem.weightBytesByPolicy[size_t(p)]),
+                  formatTableBytes(mem.totalByPolicy[size_t(p)]),
                   mem.totalByPolicy[size_t(p)],
                   p == options.weights ? "  (selected)" : "");
 

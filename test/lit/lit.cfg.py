@@ -14,3 +14,16 @@ config.environment["PATH"] = os.pathsep.join(
     [bin_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
 config.substitutions.append(("%models", os.path.join(config.layerpipe_src_root, "models")))
 config.substitutions.append(("%src", config.layerpipe_src_root))
+
+# The HTML chart's view logic runs under node; the page itself in headless
+# Chromium. Tests that need them say REQUIRES: node / chromium.
+import shutil
+if shutil.which("node"):
+    config.available_features.add("node")
+if shutil.which("chromium"):
+    config.available_features.add("chromium")
+try:
+    import jsonschema  # noqa: F401
+    config.available_features.add("jsonschema")
+except ImportError:
+    pass

@@ -18,10 +18,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "layerpipe/Model.h"
+#include "layerpipe/ToolMain.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <nlohmann/json.hpp>
@@ -35,17 +35,21 @@ using json = nlohmann::ordered_json; // keeps "name" and "type" first
 static cl::OptionCategory genCategory("Generator options");
 
 static cl::opt<std::string>
-    kindOpt("kind", cl::desc("Network family: mlp, cnn or resnet"),
+    kindOpt("kind",
+            cl::desc("Network family: mlp, cnn or resnet (required, no "
+                     "default)"),
             cl::value_desc("mlp|cnn|resnet"), cl::Required,
             cl::cat(genCategory));
 static cl::opt<int64_t>
     layersOpt("layers",
               cl::desc("mlp/cnn: number of hidden blocks (dense+relu or "
-                       "conv+relu), 1..1000000"),
+                       "conv+relu), 1..1000000 (required for mlp/cnn, no "
+                       "default)"),
               cl::init(0), cl::cat(genCategory));
 static cl::opt<int64_t>
     depthOpt("depth",
-             cl::desc("resnet: depth 6n+2 (20, 56, 110, ...), at least 8"),
+             cl::desc("resnet: depth 6n+2 (20, 56, 110, ...), at least 8 "
+                      "(required for resnet, no default)"),
              cl::init(0), cl::cat(genCategory));
 static cl::opt<int64_t>
     widthOpt("width",
@@ -60,9 +64,11 @@ static cl::opt<int64_t>
     imageOpt("image-size",
              cl::desc("cnn/resnet: image height and width (default 8 / 32)"),
              cl::init(0), cl::cat(genCategory));
-static cl::opt<int64_t> inputSizeOpt("input-size",
-                                     cl::desc("mlp: input vector length"),
-                                     cl::init(784), cl::cat(genCategory));
+static cl::opt<int64_t>
+    inputSizeOpt("input-size",
+                 cl::desc("mlp: input vector length (default "
+                          "784)"),
+                 cl::init(784), cl::cat(genCategory));
 static cl::opt<int64_t> classesOpt("classes",
                                    cl::desc("Number of classes (default 10)"),
                                    cl::init(10), cl::cat(genCategory));
@@ -266,11 +272,12 @@ static Error readConfig(Config &c) {
 
 int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(genCategory);
-  cl::ParseCommandLineOptions(
-      argc, argv,
-      "layerpipe-gen: writes deep synthetic LayerPipe model files\n");
+  if (!layerpipe::parseToolFlags(
+          argc, argv,
+          "layerpipe-gen: writes deep synthetic LayerPipe model files\n"))
+    return 1;
   auto die = [](const Twine &message) {
-    WithColor::error(errs(), "layerpipe-gen") << message << "\n";
+    layerpipe::printToolError(message);
     return 1;
   };
   // The options that shaped the model (not -o), for the description.

@@ -18,6 +18,8 @@
 #include "layerpipe/CodeGen.h"
 #include "layerpipe/CostModel.h"
 #include "layerpipe/Model.h"
+#include "layerpipe/OutputFile.h"
+#include "layerpipe/ToolMain.h"
 #include "layerpipe/Transforms.h"
 #include "layerpipe/runtime/Data.h"
 #include "layerpipe/runtime/Pipeline.h"
@@ -49,12 +51,13 @@ static cl::opt<std::string> delaysFlag(
     "delays", cl::init("none"), cl::value_desc("rule"),
     cl::desc("Gradient delays: none | layerpipe2 | auto | uniform:K | "
              "list:D0,D1,... (one per layer, in model order: what a stage "
-             "program's README gives)"),
+             "program's README gives) (default none)"),
     cl::cat(pipelineCat));
 static cl::opt<unsigned>
     stagesCount("stages-count", cl::init(0), cl::value_desc("S"),
                 cl::desc("Pipeline stages the planner groups layers into "
-                         "(layerpipe2 and auto need S >= 1)"),
+                         "(layerpipe2 and auto need S >= 1; default 0: one "
+                         "stage)"),
                 cl::cat(pipelineCat));
 static cl::opt<std::string>
     weightsFlag("weights", cl::init(""), cl::value_desc("policy"),
@@ -74,7 +77,8 @@ static cl::opt<std::string> compensationFlag(
 static cl::opt<int> hybridEpochs(
     "hybrid", cl::init(0), cl::value_desc("K"),
     cl::desc("Train K epochs pipelined, then synchronously (in-flight "
-             "gradients dropped at the switch); 0 = pipelined throughout"),
+             "gradients dropped at the switch); default 0: pipelined "
+             "throughout"),
     cl::cat(pipelineCat));
 
 static cl::opt<unsigned> microBatches(
@@ -104,7 +108,7 @@ static cl::opt<float> weightDecay("weight-decay", cl::init(0.0f),
 static cl::opt<std::string>
     lrSchedule("lr-schedule", cl::init("constant"), cl::value_desc("name"),
                cl::desc("constant | step (÷10 at 50%, ÷100 at 75% of the "
-                        "steps) | cosine"),
+                        "steps) | cosine (default constant)"),
                cl::cat(optimCat));
 static cl::opt<int> warmup(
     "lr-warmup", cl::init(0), cl::value_desc("N"),
@@ -114,16 +118,20 @@ static cl::opt<int> warmup(
 static cl::opt<unsigned long long>
     seed("seed", cl::init(0), cl::value_desc("S"),
          cl::desc("Seed of initial weights, shuffling, dropout and "
-                  "synthetic data"),
+                  "synthetic data (default 0)"),
          cl::cat(optimCat));
 
-static cl::opt<std::string> dataFlag("data", cl::init("fashion-mnist"),
-                                     cl::value_desc("name"),
-                                     cl::desc("fashion-mnist | synthetic"),
-                                     cl::cat(dataCat));
-static cl::opt<std::string> dataDir(
-    "data-dir", cl::init(rt::defaultFashionMnistDir()), cl::value_desc("dir"),
-    cl::desc("Directory of the Fashion-MNIST IDX files"), cl::cat(dataCat));
+static cl::opt<std::string>
+    dataFlag("data", cl::init("fashion-mnist"), cl::value_desc("name"),
+             cl::desc("fashion-mnist | synthetic (default "
+                      "fashion-mnist)"),
+             cl::cat(dataCat));
+static cl::opt<std::string>
+    dataDir("data-dir", cl::init(rt::defaultFashionMnistDir()),
+            cl::value_desc("dir"),
+            cl::desc("Directory of the Fashion-MNIST IDX files (default "
+                     "/usr/share/datasets/fashion-mnist)"),
+            cl::cat(dataCat));
 static cl::opt<long long> trainLimit(
     "train-limit", cl::init(0), cl::value_desc("N"),
     cl::desc("Use the first N training samples (synthetic: generate N, "
@@ -136,7 +144,8 @@ static cl::opt<long long> testLimit(
 
 static cl::opt<std::string>
     summaryJson("summary-json", cl::value_desc("file"),
-                cl::desc("Write the final figures as JSON"),
+                cl::desc("Write the final figures as JSON (default: "
+                         "none)"),
                 cl::cat(outputCat));
 static cl::opt<int> progressEvery(
     "progress-every", cl::init(0), cl::value_desc("N"),
@@ -449,6 +458,9 @@ static Error writeSummary(const std::string &path, const Model &model,
 }
 
 static Error run() {
+  // Training takes minutes: a bad output path fails before it starts.
+  if (Error err = checkOutputPath("--summary-json", summaryJson))
+    return err;
   Expected<Model> model = loadModel(modelPath);
   if (!model)
     return model.takeError();
@@ -607,13 +619,12 @@ static Error run() {
 int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(
       {&pipelineCat, &optimCat, &dataCat, &outputCat});
-  cl::ParseCommandLineOptions(
-      argc, argv,
-      "LayerPipe reference trainer: trains a model with the exact semantics "
-      "of its pipelined training DFG (docs/runtime.md)\n");
-  if (Error err = run()) {
-    errs() << "layerpipe-train: error: " << toString(std::move(err)) << "\n";
+  if (!parseToolFlags(argc, argv,
+                      "LayerPipe reference trainer: trains a model with the "
+                      "exact semantics of its pipelined training DFG "
+                      "(docs/runtime.md)\n"))
     return 1;
-  }
+  if (Error err = run())
+    return reportToolError(std::move(err));
   return 0;
 }

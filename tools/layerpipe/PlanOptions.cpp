@@ -25,7 +25,8 @@ static cl::opt<unsigned> stagesCountFlag(
 static cl::opt<std::string> stagesFlag(
     "stages", cl::value_desc("a-b,c-d,..."),
     cl::desc("Explicit stages as inclusive layer-index ranges covering all "
-             "layers in order, e.g. 0-3,4-9,10-12"),
+             "layers in order, e.g. 0-3,4-9,10-12 (default: grouped by "
+             "--grouping)"),
     cl::cat(planCategory()));
 
 static cl::opt<std::string> groupingFlag(

@@ -8,7 +8,8 @@
 
 #include "Options.h"
 
-#include "llvm/Support/FileSystem.h"
+#include "layerpipe/OutputFile.h"
+
 #include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
@@ -30,27 +31,28 @@ static cl::opt<unsigned> procsFlag("procs", cl::init(1),
 static cl::opt<std::string> scheduleFlag(
     "schedule", cl::init("layerpipe"),
     cl::value_desc("layerpipe|pipedream|gpipe|1f1b|zb-h1"),
-    cl::desc("Schedule to build: layerpipe (ours, default), pipedream "
-             "(asynchronous 1F1B, whole backward per stage), gpipe, 1f1b, "
-             "zb-h1 (synchronous with flush)"),
+    cl::desc("Schedule to build, in any case: layerpipe (ours, default), "
+             "pipedream (asynchronous 1F1B, whole backward per stage), "
+             "gpipe, 1f1b, zb-h1 (synchronous with flush)"),
     cl::cat(scheduleCategory()));
 
 static cl::opt<unsigned> microBatchesFlag(
     "micro-batches", cl::init(0), cl::value_desc("M"),
-    cl::desc("Synchronous mode: one step of M micro-batches with a flush "
-             "(with --delays=none); synchronous baselines default to 4 x "
-             "stages"),
+    cl::desc("Synchronous mode: one step of M >= 1 micro-batches with a "
+             "flush (with --delays=none); default: asynchronous, and 4 x "
+             "stages for the synchronous baselines"),
     cl::cat(scheduleCategory()));
 
 static cl::opt<long long> memoryLimitFlag(
     "memory-limit", cl::init(0), cl::value_desc("BYTES"),
-    cl::desc("Per-processor activation memory limit in bytes"),
+    cl::desc("Per-processor activation memory limit in bytes (default 0: "
+             "none)"),
     cl::cat(scheduleCategory()));
 
 static cl::opt<unsigned> memoryLimitMicroBatchesFlag(
     "memory-limit-microbatches", cl::init(0), cl::value_desc("K"),
     cl::desc("Per-processor memory limit: the activations of K micro-batches "
-             "in flight (synchronous mode; 1F1B keeps p)"),
+             "in flight (synchronous mode; 1F1B keeps p; default 0: none)"),
     cl::cat(scheduleCategory()));
 
 static cl::opt<unsigned> simulateFlag(
@@ -59,15 +61,17 @@ static cl::opt<unsigned> simulateFlag(
              "(default 20)"),
     cl::cat(scheduleCategory()));
 
-static cl::opt<std::string>
-    outputFlag("o", cl::value_desc("file"),
-               cl::desc("Write the schedule as JSON (docs/schedule-format.md)"),
-               cl::cat(outputCategory()));
+static cl::opt<std::string> outputFlag(
+    "o", cl::value_desc("file"),
+    cl::desc("Write the schedule as JSON (docs/schedule-format.md); "
+             "- for stdout, which then carries nothing else (default: "
+             "none)"),
+    cl::cat(outputCategory()));
 
 static cl::opt<std::string> ganttFlag(
     "gantt", cl::value_desc("file"),
     cl::desc("Write a Gantt chart; format by extension: .svg, .html, .json "
-             "(Chrome trace, opens in Perfetto), .txt"),
+             "(Chrome trace, opens in Perfetto), .txt (default: none)"),
     cl::cat(outputCategory()));
 
 static Error flagError(const Twine &message) {
@@ -91,6 +95,9 @@ Error readScheduleOptions(CompileOptions &options) {
     return flagError("unknown --schedule=" + scheduleFlag +
                      " (expected layerpipe, pipedream, gpipe, 1f1b or zb-h1)");
   S.kind = *kind;
+  if (microBatchesFlag.getNumOccurrences() && microBatchesFlag == 0)
+    return flagError("--micro-batches must be at least 1 (got 0; leave the "
+                     "flag out for the asynchronous schedule)");
   S.microBatches = microBatchesFlag;
   if (S.kind == ScheduleKind::PipeDream && S.microBatches > 0)
     return flagError("--schedule=pipedream is asynchronous; it takes no "
@@ -131,12 +138,11 @@ Error writeScheduleOutputs(const Compilation &C) {
   if (!C.schedule.scheduled)
     return Error::success();
   if (!S.outputPath.empty()) {
-    std::error_code ec;
-    raw_fd_ostream os(S.outputPath, ec, sys::fs::OF_Text);
-    if (ec)
-      return createStringError(ec, "cannot write %s: %s",
-                               S.outputPath.c_str(), ec.message().c_str());
-    writeScheduleJSON(C.schedule, os);
+    outs().flush();
+    if (Error err = writeOutputFile(S.outputPath, [&](raw_ostream &os) {
+          writeScheduleJSON(C.schedule, os);
+        }))
+      return err;
   }
   if (!S.ganttPath.empty())
     return writeGantt(C.schedule, S.ganttPath);

@@ -7,9 +7,11 @@
 // A thin driver: parse the flags, then run the stages in pipeline order
 // (load machine, load model, build the training DFG, iteration bound,
 // planning, scheduling), print the summary and write the requested files.
-// Every stage runs through runStage, which times it (--time-passes) and dumps
-// the DFG after it (--print-after-all). Errors from any stage become one
-// `error: ...` line and exit status 1.
+// Every stage runs through runStage, which times it (--time-passes), dumps
+// the DFG after it (--print-after-all) and names it on a progress line when
+// a compilation runs long on a terminal. stdout gets a short summary by
+// default (--verbose or --print for the tables, --quiet for none). Errors
+// from any stage become one `layerpipe: error: ...` line and exit status 1.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,16 +20,22 @@
 #include "layerpipe/OutputFile.h"
 #include "layerpipe/Profile.h"
 #include "layerpipe/Summary.h"
+#include "layerpipe/ToolMain.h"
 
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <exception>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace llvm;
@@ -62,7 +70,7 @@ cl::OptionCategory &debugCategory() {
 //===----------------------------------------------------------------------===//
 
 static cl::opt<std::string> modelPath(cl::Positional,
-                                      cl::desc("<model.json>"),
+                                      cl::desc("<model.json|->"),
                                       cl::cat(inputCategory()));
 static cl::opt<std::string>
     machinePath("machine", cl::value_desc("file"),
@@ -87,17 +95,40 @@ static cl::opt<bool> mergeBackward(
 
 static cl::opt<std::string>
     reportJsonPath("report-json", cl::value_desc("file"),
-                   cl::desc("Write the summary as JSON (docs/report-json.md)"),
+                   cl::desc("Write the summary as JSON (docs/report-json.md; "
+                            "default: none)"),
                    cl::cat(outputCategory()));
 static cl::opt<std::string>
     emitDotPath("emit-dot", cl::value_desc("file"),
-                cl::desc("Write the training DFG as Graphviz DOT"),
+                cl::desc("Write the training DFG as Graphviz DOT (default: "
+                         "none)"),
                 cl::cat(outputCategory()));
 static cl::opt<std::string>
     emitDfgPath("emit-dfg", cl::value_desc("file"),
                 cl::desc("Write the training DFG as JSON "
-                         "(docs/report-json.md)"),
+                         "(docs/report-json.md; default: none)"),
                 cl::cat(outputCategory()));
+
+static cl::opt<bool>
+    verbose("verbose",
+            cl::desc("Print every section: the per-layer table, the plan with "
+                     "memory per stage and the schedule details (same as "
+                     "--print=all)"),
+            cl::cat(outputCategory()));
+static cl::alias verboseShort("v", cl::desc("Alias for --verbose"),
+                              cl::aliasopt(verbose), cl::cat(outputCategory()));
+static cl::opt<bool> quiet("quiet",
+                           cl::desc("Print nothing on stdout but what -o - "
+                                    "asks for; errors still go to stderr"),
+                           cl::cat(outputCategory()));
+static cl::alias quietShort("q", cl::desc("Alias for --quiet"),
+                            cl::aliasopt(quiet), cl::cat(outputCategory()));
+static cl::list<std::string> printSections(
+    "print", cl::CommaSeparated, cl::value_desc("sections"),
+    cl::desc("Sections to print, comma-separated: summary (the default), "
+             "layers (per-layer table, one line per layer), plan (stages, "
+             "delays, memory per stage), schedule (schedule details), all"),
+    cl::cat(outputCategory()));
 
 static cl::opt<bool>
     printAfterAll("print-after-all",
@@ -144,10 +175,69 @@ private:
 };
 } // namespace
 
+namespace {
+/// On a terminal, once a compilation has run for two seconds, a line on
+/// stderr names the stage in progress and the time so far, refreshed every
+/// second and erased at the end.
+class ProgressLine {
+public:
+  ProgressLine() : enabled(sys::Process::StandardErrIsDisplayed()) {
+    if (enabled)
+      ticker = std::thread([this] { run(); });
+  }
+  ~ProgressLine() { finish(); }
+  /// Stops the ticker and erases the line: call before printing results.
+  void finish() {
+    if (!ticker.joinable())
+      return;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      done = true;
+    }
+    wake.notify_all();
+    ticker.join();
+    if (shown)
+      errs() << "\r\x1b[K";
+    errs().flush();
+  }
+  void setStage(StringRef name) {
+    std::lock_guard<std::mutex> lock(mutex);
+    stage = name.str();
+  }
+
+private:
+  void run() {
+    auto start = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> lock(mutex);
+    while (
+        !wake.wait_for(lock, std::chrono::seconds(1), [&] { return done; })) {
+      double seconds = std::chrono::duration<double>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+      if (seconds < 2)
+        continue;
+      errs() << fmt::format("\rlayerpipe: {} ... {:.0f} s\x1b[K", stage,
+                            seconds);
+      errs().flush();
+      shown = true;
+    }
+  }
+
+  bool enabled;
+  bool done = false, shown = false;
+  std::string stage = "starting";
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::thread ticker;
+};
+} // namespace
+
 /// Runs one named stage: timed with --time-passes; with --print-after-all
 /// the DFG is dumped after stages that change it.
-static Error runStage(Compilation &C, StageTimes &times, StringRef name,
-                      bool changesDFG, function_ref<Error()> body) {
+static Error runStage(Compilation &C, StageTimes &times, ProgressLine &progress,
+                      StringRef name, bool changesDFG,
+                      function_ref<Error()> body) {
+  progress.setStage(name);
   auto start = std::chrono::steady_clock::now();
   Error err = body();
   times.add(name, std::chrono::duration<double>(
@@ -160,6 +250,70 @@ static Error runStage(Compilation &C, StageTimes &times, StringRef name,
     C.dfg.print(errs());
   }
   return Error::success();
+}
+
+/// The sections of stdout (--print, --verbose, --quiet).
+struct PrintSections {
+  bool summary = true, layers = false, plan = false, schedule = false;
+};
+
+static Expected<PrintSections> readPrintSections() {
+  PrintSections print;
+  if (quiet && (verbose || !printSections.empty()))
+    return createStringError(inconvertibleErrorCode(),
+                             "--quiet contradicts --verbose and --print");
+  if (quiet)
+    return PrintSections{false, false, false, false};
+  if (verbose)
+    return PrintSections{false, true, true, true};
+  if (printSections.empty())
+    return print;
+  print.summary = false;
+  for (const std::string &section : printSections) {
+    if (section == "summary")
+      print.summary = true;
+    else if (section == "layers")
+      print.layers = true;
+    else if (section == "plan")
+      print.plan = true;
+    else if (section == "schedule")
+      print.schedule = true;
+    else if (section == "all")
+      print.layers = print.plan = print.schedule = true;
+    else
+      return createStringError(inconvertibleErrorCode(),
+                               "--print=%s: unknown section '%s' (expected "
+                               "summary, layers, plan, schedule or all)",
+                               section.c_str(), section.c_str());
+  }
+  return print;
+}
+
+/// Output paths are checked before the work starts.
+static Error checkOutputPaths(const CompileOptions &options) {
+  std::pair<const char *, std::string> outputs[] = {
+      {"--report-json", reportJsonPath},
+      {"--emit-dot", emitDotPath},
+      {"--emit-dfg", emitDfgPath},
+      {"-o", options.schedule.outputPath},
+      {"--gantt", options.schedule.ganttPath}};
+  for (auto &[flag, path] : outputs)
+    if (Error err = checkOutputPath(flag, path))
+      return err;
+  return Error::success();
+}
+
+/// The model from a file, or from stdin for "-".
+static Expected<Model> readModel(StringRef path) {
+  if (path != "-")
+    return loadModel(path);
+  ErrorOr<std::unique_ptr<MemoryBuffer>> input = MemoryBuffer::getSTDIN();
+  if (!input)
+    return createStringError(input.getError(),
+                             "cannot read the model from "
+                             "stdin: %s",
+                             input.getError().message().c_str());
+  return parseModel((*input)->getBuffer(), "<stdin>");
 }
 
 /// Turns the flags into CompileOptions; the planner reads --procs, so the
@@ -177,18 +331,24 @@ static Error readOptions(CompileOptions &options) {
   options.timePasses = timePasses;
   if (Error err = readScheduleOptions(options))
     return err;
-  return readPlanOptions(options);
+  if (Error err = readPlanOptions(options))
+    return err;
+  return checkOutputPaths(options);
 }
 
 /// The whole compilation, from flags to files.
 static Error compile(StageTimes &times) {
   Compilation C;
+  Expected<PrintSections> print = readPrintSections();
+  if (!print)
+    return print.takeError();
   if (Error err = readOptions(C.options))
     return err;
 
+  ProgressLine progress;
   auto stage = [&](StringRef name, bool changesDFG,
                    function_ref<Error()> body) {
-    return runStage(C, times, name, changesDFG, body);
+    return runStage(C, times, progress, name, changesDFG, body);
   };
   if (Error err = stage("load machine", false, [&]() -> Error {
         if (C.options.machinePath.empty())
@@ -201,7 +361,7 @@ static Error compile(StageTimes &times) {
       }))
     return err;
   if (Error err = stage("load model", false, [&]() -> Error {
-        Expected<Model> model = loadModel(C.options.modelPath);
+        Expected<Model> model = readModel(C.options.modelPath);
         if (!model)
           return model.takeError();
         C.model = std::move(*model);
@@ -241,11 +401,20 @@ static Error compile(StageTimes &times) {
   if (Error err = stage("scheduling", false, [&] { return runScheduling(C); }))
     return err;
 
+  progress.finish();
   if (Error err = stage("summary", false, [&] {
-        printModelSummary(C, outs());
-        printPlanSummary(C, outs());
-        printScheduleSummary(C, outs());
-        outs().flush();
+        // With -o -, stdout carries the schedule JSON alone.
+        raw_ostream &os =
+            C.options.schedule.outputPath == "-" ? errs() : outs();
+        if (print->summary)
+          printHeadline(C, os);
+        if (print->layers)
+          printModelSummary(C, os);
+        if (print->plan)
+          printPlanSummary(C, os);
+        if (print->schedule)
+          printScheduleSummary(C, os);
+        os.flush();
         return Error::success();
       }))
     return err;
@@ -293,34 +462,22 @@ static Error compile(StageTimes &times) {
 }
 
 int main(int argc, char **argv) {
-  cl::SetVersionPrinter(
-      [](raw_ostream &os) { os << "layerpipe " LAYERPIPE_VERSION "\n"; });
   cl::HideUnrelatedOptions({&inputCategory(), &planCategory(),
                             &scheduleCategory(), &outputCategory(),
                             &debugCategory()});
-  std::string flagErrors;
-  raw_string_ostream flagErrorsOs(flagErrors);
-  if (!cl::ParseCommandLineOptions(
-          argc, argv,
-          "LayerPipe compiler: training dataflow graph, iteration bound, "
-          "pipeline planning and scheduling of a neural network\n",
-          &flagErrorsOs)) {
-    flagErrorsOs.flush();
-    errs() << "error: " << flagErrors;
+  if (!parseToolFlags(argc, argv,
+                      "LayerPipe compiler: training dataflow graph, "
+                      "iteration bound, pipeline planning and scheduling of "
+                      "a neural network\n"))
     return 1;
-  }
   recordCommandLine(argc, argv);
   StageTimes times;
   int status = 0;
   try {
-    if (Error err = compile(times)) {
-      outs().flush();
-      errs() << "error: " << toString(std::move(err)) << "\n";
-      status = 1;
-    }
+    if (Error err = compile(times))
+      status = reportToolError(std::move(err));
   } catch (const std::exception &e) {
-    outs().flush();
-    errs() << "error: internal error: " << e.what() << "\n";
+    printToolError(Twine("internal error: ") + e.what());
     status = 1;
   }
   if (timePasses)

@@ -15,6 +15,9 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <set>
+
 using namespace layerpipe;
 
 static ScheduleResult tinySchedule() {
@@ -84,16 +87,54 @@ TEST_CASE("SVG and HTML escape names; JSON formats parse") {
   CHECK(html.find("F.a<b") == std::string::npos);
   CHECK(html.find("<svg") != std::string::npos);
 
+  // Chrome trace: the structure Perfetto's JSON importer expects.
   auto events = nlohmann::json::parse(trace)["traceEvents"];
-  unsigned bars = 0;
-  for (auto &e : events)
-    if (e["ph"] == "X") {
-      ++bars;
-      CHECK(e["pid"] == e["tid"]);
-      CHECK(e["dur"].get<double>() > 0);
+  unsigned bars = 0, counters = 0;
+  std::set<int> named, threadNamed;
+  std::map<uint64_t, std::string> flowPhases;
+  for (auto &e : events) {
+    REQUIRE(e.contains("ph"));
+    REQUIRE(e.contains("pid"));
+    CHECK(e["pid"].get<int>() >= 1);
+    std::string ph = e["ph"];
+    if (ph != "C" && ph != "M") {
+      CHECK(e["ts"].is_number());
     }
+    if (ph == "M") {
+      if (e["name"] == "process_name")
+        named.insert(e["pid"].get<int>());
+      if (e["name"] == "thread_name")
+        threadNamed.insert(e["pid"].get<int>());
+      CHECK(e["args"].is_object());
+    } else if (ph == "X") {
+      ++bars;
+      CHECK(e["tid"].get<int>() >= 1);
+      CHECK(e["dur"].get<double>() > 0);
+    } else if (ph == "s" || ph == "f") {
+      flowPhases[e["id"].get<uint64_t>()] += ph;
+      CHECK(e["cat"] == "transfer");
+    } else if (ph == "C") {
+      ++counters;
+      CHECK(e["args"]["bytes"].get<int64_t>() >= 0);
+    } else {
+      FAIL("unexpected phase " << ph);
+    }
+  }
+  CHECK(named == std::set<int>{1, 2});
+  CHECK(threadNamed == std::set<int>{1, 2});
   // Three periods of four tasks, clipped at the window's edges.
   CHECK(bars >= 12);
+  // F on P0 feeds B on P1 every period: flows, each an s then an f.
+  CHECK(!flowPhases.empty());
+  for (auto &[id, phases] : flowPhases)
+    CHECK(phases == "sf");
+  // P0 holds the F -> G block of 100 bytes; its counter reaches 200.
+  int64_t most = 0;
+  for (auto &e : events)
+    if (e["ph"] == "C" && e["pid"] == 1)
+      most = std::max<int64_t>(most, e["args"]["bytes"].get<int64_t>());
+  CHECK(most == 200);
+  CHECK(counters >= 4);
 
   auto json = nlohmann::json::parse(sched);
   CHECK(json["tasks"][0]["name"] == "F.a<b&\"c'");
@@ -110,4 +151,42 @@ TEST_CASE("unknown chart extensions are errors") {
   REQUIRE(bool(err));
   CHECK(llvm::toString(std::move(err)).find("unknown chart format '.pdf'") !=
         std::string::npos);
+}
+
+TEST_CASE("bar labels carry the training iteration offset") {
+  ScheduleResult R = tinySchedule();
+  // U.x starts in the second period (offset 1); a retiming lag of 2 puts
+  // it three training iterations behind the period's own.
+  R.schedule.tasks[3].lag = 2;
+  R.schedule.tasks[3].duration = 3.9;
+  std::string svg;
+  llvm::raw_string_ostream os(svg);
+  writeGanttSVG(R, os);
+  os.flush();
+  CHECK(svg.find(">U.x i-3</text>") != std::string::npos);
+  CHECK(svg.find(">B.x i</text>") != std::string::npos);
+}
+
+TEST_CASE("charts of tiny and huge periods finish with bounded ticks") {
+  for (double period : {1e-9, 1e-3, 1e12}) {
+    ScheduleResult R = tinySchedule();
+    Schedule &S = R.schedule;
+    double scale = period / S.period;
+    S.period = period;
+    for (ScheduledTask &t : S.tasks) {
+      t.start *= scale;
+      t.duration *= scale;
+    }
+    std::string svg, html;
+    llvm::raw_string_ostream svgOs(svg), htmlOs(html);
+    writeGanttSVG(R, svgOs);
+    writeGanttHTML(R, htmlOs);
+    svgOs.flush();
+    size_t ticks = 0;
+    for (size_t at = svg.find("class=\"tick\""); at != std::string::npos;
+         at = svg.find("class=\"tick\"", at + 1))
+      ++ticks;
+    CHECK(ticks <= 60);
+    CHECK(svg.find("</svg>") != std::string::npos);
+  }
 }
