@@ -14,6 +14,7 @@
 #include "layerpipe/CodeGen.h"
 #include "layerpipe/Model.h"
 #include "layerpipe/OutputFile.h"
+#include "layerpipe/ToolMain.h"
 #include "layerpipe/runtime/Profile.h"
 
 #include "llvm/Support/CommandLine.h"
@@ -33,10 +34,12 @@ static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
                                       cl::desc("<model.json>"));
 static cl::opt<std::string> outputPath(
     "o", cl::value_desc("file"), cl::Required,
-    cl::desc("The profile (JSON, docs/profile.md) for layerpipe --profile"),
+    cl::desc("The profile (JSON, docs/profile.md) for layerpipe --profile "
+             "(required, no default)"),
     cl::cat(profileCat));
 static cl::opt<int> batchFlag("batch", cl::init(0), cl::value_desc("B"),
-                              cl::desc("Batch size (default: the model's)"),
+                              cl::desc("Batch size (default: the model's "
+                                       "batch_size)"),
                               cl::cat(profileCat));
 static cl::opt<int> repeats("repeats", cl::init(21), cl::value_desc("N"),
                             cl::desc("Timed runs per task; the median is "
@@ -126,18 +129,15 @@ static Error run() {
 
 int main(int argc, char **argv) {
   cl::HideUnrelatedOptions({&profileCat});
-  cl::ParseCommandLineOptions(
-      argc, argv,
-      "LayerPipe profiler: measures every task of a model with the runtime's "
-      "kernels on this machine\n");
+  if (!parseToolFlags(argc, argv,
+                      "LayerPipe profiler: measures every task of a model "
+                      "with the runtime's kernels on this machine\n"))
+    return 1;
   try {
-    if (Error err = run()) {
-      errs() << "layerpipe-profile: error: " << toString(std::move(err))
-             << "\n";
-      return 1;
-    }
+    if (Error err = run())
+      return reportToolError(std::move(err));
   } catch (const std::exception &e) {
-    errs() << "layerpipe-profile: error: " << e.what() << "\n";
+    printToolError(Twine("internal error: ") + e.what());
     return 1;
   }
   return 0;

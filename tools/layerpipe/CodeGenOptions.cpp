@@ -20,7 +20,8 @@ namespace layerpipe {
 static cl::opt<std::string>
     emitCppFlag("emit-cpp", cl::value_desc("dir"),
                 cl::desc("Write the schedule as a C++ stage program (a CMake "
-                         "project) into dir; see docs/codegen.md"),
+                         "project) into dir; see docs/codegen.md (default "
+                         "none)"),
                 cl::cat(outputCategory()));
 static cl::opt<bool>
     forceFlag("force", cl::init(false),

@@ -80,12 +80,14 @@ static cl::opt<std::string>
 static cl::opt<std::string> profilePath(
     "profile", cl::value_desc("file"),
     cl::desc("Measured task times and message cost from layerpipe-profile "
-             "(docs/profile.md); replaces the cost model's estimates"),
+             "(docs/profile.md); replaces the cost model's estimates "
+             "(default none)"),
     cl::cat(inputCategory()));
 static cl::opt<std::string> traceTimesPath(
     "times-from-trace", cl::value_desc("file"),
     cl::desc("Task times from a stage program's measured trace (--trace): "
-             "the median work of each task, to plan again from a real run"),
+             "the median work of each task, to plan again from a real run "
+             "(default none)"),
     cl::cat(inputCategory()));
 static cl::opt<bool> mergeBackward(
     "merge-backward",
