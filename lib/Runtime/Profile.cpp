@@ -5,11 +5,12 @@
 //===----------------------------------------------------------------------===//
 //
 // One forward and one backward pass of a synthetic batch leave every
-// layer's inputs, output, cache and output gradient in place; then each task
-// runs alone, again and again, on those tensors. Timing a task alone keeps
-// its working set warm in the cache, which a pipeline interleaving many
-// layers does not always do: docs/codegen.md compares these figures with
-// the measured trace of a stage program.
+// layer's inputs, output, cache and output gradient in place; then whole
+// training steps run on those tensors (forward in order, G and B from the
+// last layer back, the updates), each task timed where it runs: a task
+// alone, repeated, would keep its working set warm in the caches, which a
+// training step does not. docs/profile.md compares these figures with the
+// measured trace of a stage program.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,23 +30,6 @@ namespace runtime {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-template <typename Body>
-double medianUs(int warmup, int repeats, Body body) {
-  for (int i = 0; i < warmup; ++i)
-    body();
-  std::vector<double> times;
-  for (int i = 0; i < std::max(1, repeats); ++i) {
-    auto start = Clock::now();
-    body();
-    times.push_back(
-        std::chrono::duration<double, std::micro>(Clock::now() - start)
-            .count());
-  }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2,
-                   times.end());
-  return times[times.size() / 2];
-}
 
 } // namespace
 
@@ -106,35 +90,114 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
     }
   }
 
-  std::vector<LayerTimes> times(L);
-  for (size_t l = 0; l < L; ++l) {
-    const LayerSpec &spec = net.layers[l];
-    LayerTimes &t = times[l];
-    std::vector<const Tensor *> ins = inputsOf(l);
-    Tensor y;
-    LayerCache c;
-    t.forward = medianUs(warmup, repeats, [&] {
-      layerForward(spec, paramsOf(l), stateOf(l), ins, y, c, ctx);
-    });
-    if (!spec.inputs.empty())
-      t.activationGradient = medianUs(warmup, repeats, [&] {
+  // Then whole training steps, each task timed where it runs in the step,
+  // so each finds the caches as a step leaves them.
+  std::vector<std::vector<double>> samples(L * 4);
+  auto timed = [&](size_t l, int kind, auto body) {
+    auto start = Clock::now();
+    body();
+    samples[l * 4 + size_t(kind)].push_back(
+        std::chrono::duration<double, std::micro>(Clock::now() - start)
+            .count());
+  };
+  std::vector<std::vector<float>> grad(L), weights(L), momentum(L);
+  for (size_t l = 0; l < L; ++l)
+    if (net.layers[l].hasParams()) {
+      grad[l].assign(params[l].size(), 0.0f);
+      weights[l] = params[l];
+      momentum[l].assign(params[l].size(), 0.0f);
+    }
+  std::vector<int64_t> shuffled = epochOrder(data.count, seed, 0);
+  Tensor gathered;
+  std::vector<int32_t> gatheredLabels;
+  for (int step = 0; step < warmup + std::max(1, repeats); ++step) {
+    if (step == warmup)
+      for (auto &list : samples)
+        list.clear();
+    for (size_t l = 0; l < L; ++l) {
+      const LayerSpec &spec = net.layers[l];
+      timed(l, 0, [&] {
+        // A layer reading the network input gathers its batch first (a
+        // stage program's processor does, per batch).
+        if (spec.inputs.empty())
+          gatherBatch(data, shuffled, 0, batch, gathered, gatheredLabels);
+        layerForward(spec, paramsOf(l), stateOf(l), inputsOf(l), out[l],
+                     cache[l], ctx);
+      });
+    }
+    for (size_t l = L; l-- > 0;) {
+      const LayerSpec &spec = net.layers[l];
+      std::vector<const Tensor *> ins = inputsOf(l);
+      if (spec.hasParams())
+        timed(l, 2, [&] {
+          layerBackwardWeights(spec, ins, out[l], cache[l], delta[l],
+                               grad[l].data(), scratch);
+        });
+      if (spec.inputs.empty())
+        continue;
+      timed(l, 1, [&] {
         layerBackwardData(spec, paramsOf(l), ins, out[l], cache[l], delta[l],
                           grads, scratch);
       });
-    if (!spec.hasParams())
-      continue;
-    std::vector<float> g(params[l].size()), w = params[l],
-                                            m(params[l].size(), 0.0f);
-    t.weightGradient = medianUs(warmup, repeats, [&] {
-      layerBackwardWeights(spec, ins, out[l], cache[l], delta[l], g.data(),
-                           scratch);
-    });
-    t.update = medianUs(warmup, repeats, [&] {
-      sgdUpdate(int64_t(w.size()), 1e-9f, 0.9f, 0.0f, w.data(), m.data(),
-                g.data());
-    });
+      for (size_t i = 0; i < spec.inputs.size(); ++i)
+        delta[size_t(spec.inputs[i])] = grads[i];
+    }
+    for (size_t l = 0; l < L; ++l)
+      if (net.layers[l].hasParams())
+        timed(l, 3, [&] {
+          sgdUpdate(int64_t(weights[l].size()), 1e-9f, 0.9f, 0.0f,
+                    weights[l].data(), momentum[l].data(), grad[l].data());
+        });
+  }
+  auto median = [](std::vector<double> &v) {
+    if (v.empty())
+      return -1.0;
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
+  std::vector<LayerTimes> times(L);
+  for (size_t l = 0; l < L; ++l) {
+    times[l].forward = median(samples[l * 4]);
+    times[l].activationGradient = median(samples[l * 4 + 1]);
+    times[l].weightGradient = median(samples[l * 4 + 2]);
+    times[l].update = median(samples[l * 4 + 3]);
   }
   return times;
+}
+
+double measureCrossCoreReadUs(int repeats, int64_t bytes) {
+  size_t n = size_t(std::max<int64_t>(1, bytes / 4));
+  std::vector<float> buffer(n, 1.0f);
+  volatile float sink = 0;
+  auto readAll = [&] {
+    float sum = 0;
+    for (size_t i = 0; i < n; i += 16) // one float per 64-byte line
+      sum += buffer[i];
+    sink = sum;
+  };
+  std::vector<double> extra;
+  for (int r = 0; r < std::max(1, repeats); ++r) {
+    // Written by this thread, read again here: warm in its caches.
+    std::fill(buffer.begin(), buffer.end(), float(r));
+    auto start = Clock::now();
+    readAll();
+    double local = std::chrono::duration<double, std::micro>(Clock::now() -
+                                                             start)
+                       .count();
+    // Written by another thread, read here: the lines move between cores.
+    std::thread writer([&] { std::fill(buffer.begin(), buffer.end(), 2.0f); });
+    writer.join();
+    start = Clock::now();
+    readAll();
+    double remote = std::chrono::duration<double, std::micro>(Clock::now() -
+                                                              start)
+                        .count();
+    extra.push_back(std::max(0.0, remote - local));
+  }
+  (void)sink;
+  std::nth_element(extra.begin(), extra.begin() + extra.size() / 2,
+                   extra.end());
+  return extra[extra.size() / 2];
 }
 
 double measureThreadMessageUs(int repeats, int64_t bytes) {

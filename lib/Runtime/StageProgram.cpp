@@ -34,6 +34,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <malloc.h>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -1046,6 +1047,11 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
     return failWith(e.what());
   }
   initRuntime();
+  // Every op allocates its outputs and frees its inputs' buffers: keep the
+  // freed memory in the heap instead of returning large blocks to the
+  // kernel, which would make each new tensor page-fault its way in again.
+  mallopt(M_MMAP_THRESHOLD, 512 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   std::string error;
   if (!finalizeNet(net, error))
     return failWith("model '" + plan.model + "': " + error);

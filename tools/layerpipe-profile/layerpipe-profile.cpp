@@ -97,12 +97,14 @@ static Error run() {
                         {"one_way_us", std::round(us * 1000.0) / 1000.0}});
   }
   double latency = points.front().second;
-  double slope = (points.back().second - points.front().second) /
-                 (points.back().first - points.front().first);
-  // A message of the threads transport passes a pointer: unless the largest
-  // one costs clearly more than the smallest, its size costs nothing.
-  bool sizeMatters = points.back().second > 2 * points.front().second;
-  double bandwidth = sizeMatters && slope > 0 ? 1e6 / slope : 1e15;
+  // A message passes a pointer, but the reader then pulls the tensor's cache
+  // lines from the writer's core: that, per byte, is the link's bandwidth.
+  const int64_t probe = int64_t(8) << 20;
+  double crossUs = rt::measureCrossCoreReadUs(15, probe);
+  double bandwidth = crossUs > 0 ? double(probe) / crossUs * 1e6 : 1e15;
+  messages.push_back({{"bytes", probe},
+                      {"cross_core_read_extra_us",
+                       std::round(crossUs * 1000.0) / 1000.0}});
   nlohmann::ordered_json profile = {
       {"format", "layerpipe-profile"},
       {"version", 1},
@@ -121,8 +123,9 @@ static Error run() {
     return err;
   outs() << fmt::format("layerpipe-profile: '{}' at batch {}: {:.1f} us per "
                         "training step on one thread; a message costs "
-                        "{:.2f} us -> {}\n",
-                        model->name, batch, total, latency,
+                        "{:.2f} us, moving data between cores {:.2f} GB/s "
+                        "-> {}\n",
+                        model->name, batch, total, latency, bandwidth / 1e9,
                         outputPath.getValue());
   return Error::success();
 }

@@ -36,6 +36,12 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
                                        int warmup, int repeats,
                                        uint64_t seed);
 
+/// The extra time to read \p bytes that another thread has just written,
+/// against reading them warm from this thread's own caches (median),
+/// microseconds: what moving a tensor between processors costs the reader
+/// even though the threads transport passes a pointer.
+double measureCrossCoreReadUs(int repeats, int64_t bytes);
+
 /// The one-way time of one message of \p bytes between two threads of the
 /// threads transport (median of ping-pongs / 2), microseconds.
 double measureThreadMessageUs(int repeats, int64_t bytes);
