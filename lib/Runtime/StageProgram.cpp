@@ -104,6 +104,44 @@ struct MemoryCounter {
 /// One task instance as it ran: from its begin to its end, of which
 /// waitUs went to receiving values from other processors (before the work)
 /// and sendWaitUs to waiting for room on full channels (after it).
+/// Recycled Values, by what they hold (kind, layer, slot): a value that
+/// dies goes back to its pool with its buffers' capacity, and the next op
+/// making one of the same kind reuses them, so a steady-state step
+/// allocates nothing (as the trainer's recycled buffers do). Values die on
+/// any thread, hence the lock.
+class ValuePool : public std::enable_shared_from_this<ValuePool> {
+public:
+  std::shared_ptr<Value> acquire(ValueKind kind, int layer, int slot) {
+    uint64_t key = ValueRef{kind, layer, slot, 0}.tag();
+    Value *raw = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(key);
+      if (it != free_.end() && !it->second.empty()) {
+        raw = it->second.back().release();
+        it->second.pop_back();
+      }
+    }
+    if (!raw)
+      raw = new Value();
+    // A value may outlive the run's pool (in a mailbox at the end).
+    std::weak_ptr<ValuePool> home = weak_from_this();
+    return std::shared_ptr<Value>(raw, [home, key](Value *v) {
+      std::shared_ptr<ValuePool> pool = home.lock();
+      if (!pool) {
+        delete v;
+        return;
+      }
+      std::lock_guard<std::mutex> lock(pool->mutex_);
+      pool->free_[key].emplace_back(v);
+    });
+  }
+
+private:
+  std::mutex mutex_;
+  std::unordered_map<uint64_t, std::vector<std::unique_ptr<Value>>> free_;
+};
+
 struct TraceEvent {
   unsigned task;
   int64_t instance;
@@ -125,6 +163,7 @@ struct Execution {
   std::vector<std::vector<float>> initialParams, initialState;
   Clock::time_point origin;
   MemoryCounter memory;
+  std::shared_ptr<ValuePool> pool = std::make_shared<ValuePool>();
   /// LAYERPIPE_INJECT_FAULT=P:N: processor P throws when it begins a task of
   /// instance N or later (tests of the failure path).
   int faultProcessor = -1;
@@ -169,6 +208,8 @@ struct Processor::Impl {
   std::vector<const Tensor *> ins;
   std::vector<ValuePtr> held;
   std::vector<float> weightBuffer;
+  std::vector<Tensor> gradScratch;
+  Tensor deltaSum;
 
   double now() const {
     return std::chrono::duration<double, std::micro>(Clock::now() - ex.origin)
@@ -368,8 +409,8 @@ struct Processor::Impl {
     ctx.seed = ex.options.seed;
     ctx.batchIndex = n;
     ctx.scratch = &scratch;
-    auto out = std::make_shared<Value>();
-    auto cache = std::make_shared<Value>();
+    auto out = ex.pool->acquire(ValueKind::Activation, layer, 0);
+    auto cache = ex.pool->acquire(ValueKind::Cache, layer, 0);
     layerForward(spec, w, st.empty() ? nullptr : st.data(), ins, out->tensor,
                  cache->cache, ctx);
     held.clear();
@@ -405,16 +446,35 @@ struct Processor::Impl {
     result->loss = cache.loss;
     result->correct = cache.correct;
     result->samples = ins[0]->batch();
-    std::vector<Tensor> grads(spec.inputs.size());
     Tensor none;
-    layerBackwardData(spec, nullptr, ins, out, cache, none, grads, scratch);
+    std::vector<std::shared_ptr<Value>> parts =
+        inputGradients(spec, [&](std::vector<Tensor> &grads) {
+          layerBackwardData(spec, nullptr, ins, out, cache, none, grads,
+                            scratch);
+        });
     held.clear();
     toHost(ValueKind::Result, 0, n, std::move(result));
-    for (size_t s = 0; s < grads.size(); ++s) {
-      auto part = std::make_shared<Value>();
-      part->tensor = std::move(grads[s]);
-      put({ValueKind::DeltaPart, layer, int(s), n}, std::move(part));
+    for (size_t s = 0; s < parts.size(); ++s)
+      put({ValueKind::DeltaPart, layer, int(s), n}, std::move(parts[s]));
+  }
+
+  /// Runs \p compute on pooled gradient tensors, one per input slot, and
+  /// returns them as values.
+  template <typename Compute>
+  std::vector<std::shared_ptr<Value>> inputGradients(const LayerSpec &spec,
+                                                     Compute compute) {
+    std::vector<std::shared_ptr<Value>> parts;
+    gradScratch.resize(spec.inputs.size());
+    for (size_t i = 0; i < spec.inputs.size(); ++i) {
+      parts.push_back(ex.pool->acquire(ValueKind::DeltaPart,
+                                      int(&spec - ex.net.layers.data()),
+                                      int(i)));
+      std::swap(gradScratch[i], parts.back()->tensor);
     }
+    compute(gradScratch);
+    for (size_t i = 0; i < spec.inputs.size(); ++i)
+      std::swap(gradScratch[i], parts[i]->tensor);
+    return parts;
   }
 
   /// The weights B of layer l reads for instance n under the policy.
@@ -459,18 +519,16 @@ struct Processor::Impl {
     held.clear();
     const LayerSpec &spec = ex.net.layers[size_t(layer)];
     int64_t n = instance;
-    Tensor sum;
-    Saved s = gatherSaved(layer, n, sum);
+    Saved s = gatherSaved(layer, n, deltaSum);
     const float *w = spec.hasParams() ? backwardWeights(layer, n) : nullptr;
-    std::vector<Tensor> grads(spec.inputs.size());
-    layerBackwardData(spec, w, ins, *s.out, *s.cache, *s.outGrad, grads,
-                      scratch);
+    std::vector<std::shared_ptr<Value>> parts =
+        inputGradients(spec, [&](std::vector<Tensor> &grads) {
+          layerBackwardData(spec, w, ins, *s.out, *s.cache, *s.outGrad,
+                            grads, scratch);
+        });
     held.clear();
-    for (size_t i = 0; i < grads.size(); ++i) {
-      auto part = std::make_shared<Value>();
-      part->tensor = std::move(grads[i]);
-      put({ValueKind::DeltaPart, layer, int(i), n}, std::move(part));
-    }
+    for (size_t i = 0; i < parts.size(); ++i)
+      put({ValueKind::DeltaPart, layer, int(i), n}, std::move(parts[i]));
   }
 
   void backwardWeights(int layer) {
@@ -479,9 +537,8 @@ struct Processor::Impl {
     held.clear();
     const LayerSpec &spec = ex.net.layers[size_t(layer)];
     int64_t n = instance;
-    Tensor sum;
-    Saved s = gatherSaved(layer, n, sum);
-    auto grad = std::make_shared<Value>();
+    Saved s = gatherSaved(layer, n, deltaSum);
+    auto grad = ex.pool->acquire(ValueKind::WeightGradient, layer, 0);
     grad->tensor.reshapeUninitialized({spec.numParams});
     layerBackwardWeights(spec, ins, *s.out, *s.cache, *s.outGrad,
                          grad->tensor.ptr(), scratch);
@@ -511,7 +568,13 @@ struct Processor::Impl {
         averageMicroBatchGradient(int64_t(sum.size()), M, sum.data());
         grad = sum.data();
       }
-      auto updated = std::make_shared<Value>(*previous);
+      auto updated = ex.pool->acquire(ValueKind::Weights, layer, 0);
+      updated->weights.assign(previous->weights.begin(),
+                              previous->weights.end());
+      updated->momentum.assign(previous->momentum.begin(),
+                               previous->momentum.end());
+      updated->average.assign(previous->average.begin(),
+                              previous->average.end());
       float lr = compensatedLearningRate(ex.options.compensation,
                                          learningRate(ex.sgd, k), d);
       float mu =
