@@ -54,6 +54,29 @@ def run_program(d, name, train):
     return json.load(open(summary))
 
 
+def trace_breakdown(path):
+    """Measured over predicted median work, summed per task kind."""
+    events = json.load(open(path))["traceEvents"]
+    measured, predicted = {}, {}
+    for e in events:
+        if e.get("ph") != "X":
+            continue
+        kind = e["cat"]
+        if e["pid"] == 2:
+            measured.setdefault(e["name"], []).append(e["dur"])
+        else:
+            predicted[e["name"]] = (kind, e["dur"])
+    by_kind = {}
+    for name, durations in measured.items():
+        kind, pred = predicted[name]
+        durations.sort()
+        m, p = by_kind.get(kind, (0.0, 0.0))
+        by_kind[kind] = (m + durations[len(durations) // 2], p + pred)
+    ratios = ", ".join(f"{k} {m / p:.2f}" for k, (m, p) in sorted(
+        by_kind.items()) if p > 0)
+    return ratios
+
+
 def run_reference(opts, model, ref, train, name):
     summary = os.path.join(opts.out, f"{name}.reference.json")
     sh(f"{opts.build}/bin/layerpipe-train models/{model}.json {ref} {train} "
@@ -96,6 +119,7 @@ def main():
             name = f"{model}-{sched}-p2"
             d, _ = emit(opts, model, profile, flags, name)
             prog = run_program(d, name, train)
+            prog["by_kind"] = trace_breakdown(f"{d}.trace.json")
             ranking.append((model, sched, prog))
 
     out = [MARKER, "",
@@ -134,7 +158,9 @@ def main():
             "micro-batches per step), predicted and measured samples/s "
             "(batch over period per step) and their rank:", "",
             "| model | schedule | predicted samples/s | rank | measured "
-            "samples/s | rank |", "|---|---|---|---|---|---|"]
+            "samples/s | rank | measured/predicted period | median work "
+            "measured/predicted by task kind |",
+            "|---|---|---|---|---|---|---|---|"]
     for model, _ in models:
         rows = [(s, pr) for m, s, pr in ranking if m == model]
         pred = {s: pr["batch"] / pr["predicted_period_us"] * 1e6
@@ -146,8 +172,11 @@ def main():
         mrank = {s: i + 1 for i, s in enumerate(
             sorted(meas, key=lambda s: -meas[s]))}
         for s, _ in rows:
+            pr = dict(rows)[s]
             out.append(f"| {model} | {s} | {pred[s]:.0f} | {prank[s]} | "
-                       f"{meas[s]:.0f} | {mrank[s]} |")
+                       f"{meas[s]:.0f} | {mrank[s]} | "
+                       f"{pr['measured_period_us'] / pr['predicted_period_us']:.2f}"
+                       f" | {pr['by_kind']} |")
     text = "\n".join(out) + "\n"
     with open("docs/results-stage-programs.md", "w") as f:
         f.write("# Stage programs measured\n\n" + "\n".join(out[2:]) + "\n")
