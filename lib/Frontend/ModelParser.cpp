@@ -21,6 +21,7 @@
 #include "JsonFields.h"
 
 #include "layerpipe/GraphWalks.h"
+#include "layerpipe/Printable.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
@@ -39,7 +40,7 @@ Error modelError(StringRef fileName, StringRef pointer, const Twine &message) {
   std::string text = (fileName + ": " + message).str();
   if (!pointer.empty())
     text += " (at " + pointer.str() + ")";
-  return createStringError(inconvertibleErrorCode(), text);
+  return createStringError(inconvertibleErrorCode(), printableText(text));
 }
 
 std::string layerPointer(const Layer &layer) {
