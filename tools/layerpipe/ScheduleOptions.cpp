@@ -8,6 +8,8 @@
 
 #include "Options.h"
 
+#include "layerpipe/OutputFile.h"
+
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -130,17 +132,26 @@ Error writeScheduleOutputs(const Compilation &C) {
   const ScheduleOptions &S = C.options.schedule;
   if (!C.schedule.scheduled)
     return Error::success();
-  if (!S.outputPath.empty()) {
-    std::error_code ec;
-    raw_fd_ostream os(S.outputPath, ec, sys::fs::OF_Text);
-    if (ec)
-      return createStringError(ec, "cannot write %s: %s",
-                               S.outputPath.c_str(), ec.message().c_str());
-    writeScheduleJSON(C.schedule, os);
-  }
-  if (!S.ganttPath.empty())
-    return writeGantt(C.schedule, S.ganttPath);
-  return Error::success();
+  if (!S.outputPath.empty())
+    if (Error err = writeOutputFile(S.outputPath, [&](raw_ostream &os) {
+          writeScheduleJSON(C.schedule, os);
+        }))
+      return err;
+  if (S.ganttPath.empty())
+    return Error::success();
+  // Through writeOutputFile (not writeGantt, which writes the path itself)
+  // so that a failed write is an error and never leaves a partial chart.
+  StringRef ext = StringRef(S.ganttPath).rsplit('.').second;
+  return writeOutputFile(S.ganttPath, [&](raw_ostream &os) {
+    if (ext == "svg")
+      writeGanttSVG(C.schedule, os);
+    else if (ext == "html")
+      writeGanttHTML(C.schedule, os);
+    else if (ext == "json")
+      writeGanttChromeTrace(C.schedule, os);
+    else
+      writeGanttText(C.schedule, os);
+  });
 }
 
 } // namespace layerpipe
