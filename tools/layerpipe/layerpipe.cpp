@@ -16,6 +16,7 @@
 #include "Options.h"
 
 #include "layerpipe/OutputFile.h"
+#include "layerpipe/Printable.h"
 #include "layerpipe/Summary.h"
 
 #include "llvm/Support/raw_ostream.h"
@@ -313,12 +314,16 @@ int main(int argc, char **argv) {
   try {
     if (Error err = compile(times)) {
       outs().flush();
-      errs() << "error: " << toString(std::move(err)) << "\n";
+      errs() << "error: " << printableText(toString(std::move(err))) << "\n";
       status = 1;
     }
+  } catch (const std::bad_alloc &) {
+    outs().flush();
+    errs() << "error: out of memory\n";
+    status = 1;
   } catch (const std::exception &e) {
     outs().flush();
-    errs() << "error: internal error: " << e.what() << "\n";
+    errs() << "error: internal error: " << printableText(e.what()) << "\n";
     status = 1;
   }
   if (timePasses)
