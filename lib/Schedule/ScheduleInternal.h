@@ -37,9 +37,11 @@ struct InstanceTask {
 };
 
 /// Times \p instances when each processor runs its instances in \p order
-/// (every instance in exactly one list) as soon as it is free and the inputs
-/// have arrived (\p deps between instances; their distance is ignored). Returns the start times and fills \p end; an instance that
-/// the order deadlocks keeps start and end -1.
+/// (every instance in exactly one list; lists beyond the processors hold
+/// instances that need no processor) as soon as it is free and the inputs
+/// have arrived (\p deps between instances; their distance is ignored).
+/// Returns the start times and fills \p end; an instance that the order
+/// deadlocks keeps start and end -1.
 std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
                                const std::vector<ScheduleDep> &deps,
                                const std::vector<std::vector<unsigned>> &order,

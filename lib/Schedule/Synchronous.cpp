@@ -325,8 +325,13 @@ Expected<Schedule> scheduleSynchronous(const StagePipeline &P,
             static_cast<long long>(P.activationBytes[s]));
     limits.assign(p, limitBytes);
   } else if (limitMicroBatches > 0) {
-    for (unsigned s = 0; s < p; ++s)
-      limits.push_back(int64_t(limitMicroBatches) * P.activationBytes[s]);
+    for (unsigned s = 0; s < p; ++s) {
+      // Saturates: K × bytes may exceed int64, and then limits nothing.
+      int64_t bytes = P.activationBytes[s];
+      limits.push_back(bytes > 0 && limitMicroBatches > INT64_MAX / bytes
+                           ? INT64_MAX
+                           : int64_t(limitMicroBatches) * bytes);
+    }
   }
 
   bool merged =
