@@ -50,8 +50,12 @@ static void readMachine(const json &root, MachineDesc &machine) {
     machine.name = readString(root["name"], top.field("name"));
   if (root.contains("description"))
     readString(root["description"], top.field("description"));
-  // Rates must be positive: a zero rate would make every time infinite.
-  const double smallest = 1e-300, largest = 1e300;
+  // Rates in [1, 1e30] per second and latencies up to 1e12 us keep every
+  // time finite: the largest byte count (2^60) over the smallest rate is
+  // about 1e24 us, the smallest work over the largest rate 1e-24 us. (A
+  // link of 1e-300 bytes/s made transfer times infinite and crashed the
+  // planner.)
+  const double smallest = 1, largest = 1e30;
   std::pair<const char *, double *> rates[] = {
       {"flops_per_second", &machine.flopsPerSecond},
       {"memory_bandwidth", &machine.memoryBandwidth},
