@@ -220,7 +220,12 @@ void writeGanttSVG(const ScheduleResult &R, raw_ostream &os) {
   double axisY = top + plotHeight;
   // Ticks at multiples of the step in absolute time.
   double firstTick = std::ceil(chart.origin / step - 1e-9) * step - chart.origin;
-  for (double t = firstTick; t <= chart.length + 1e-9; t += step) {
+  // Counted, not accumulated: at tiny scales t += step stops advancing
+  // (the loop never ended for task times of 1e-300 us).
+  for (unsigned k = 0; k <= 100; ++k) {
+    double t = firstTick + k * step;
+    if (t > chart.length * (1 + 1e-9))
+      break;
     double x = left + t * scale;
     os << formatv("<line class=\"tick\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" "
                   "y2=\"{2}\"/>\n",
