@@ -182,6 +182,10 @@ void ModelReader::readTop(const json &root, Model &model) {
                         typeName(layers));
   if (layers.empty())
     fail("/layers", "'layers' is empty; a model needs at least a loss layer");
+  if (layers.size() > kMaxLayers)
+    fail("/layers", formatv("the model has {0} layers; at most {1}",
+                            layers.size(), kMaxLayers)
+                        .str());
 }
 
 void ModelReader::readParameters(const json &object, const Place &at,
