@@ -31,6 +31,11 @@ Schedule makePeriodicSchedule(const TrainingDFG &dfg,
                               llvm::ArrayRef<unsigned> proc);
 
 /// One task instance to time: its processor and duration.
+/// The time resolution of \p S: 1e-9 of its period (at least 1e-9 us). The
+/// schedulers, the verifier and the simulator compare times within it, and
+/// a task no longer than it takes no processor time.
+double timeEpsilon(const Schedule &S);
+
 struct InstanceTask {
   unsigned proc = 0;
   double duration = 0;

@@ -460,8 +460,22 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
   M.attempts = result->attempts;
   M.iterationBound = result->iterationBound / J;
   int64_t limit = opts.memoryLimitBytes;
-  if (limit > 0)
+  if (limit > 0) {
+    // The asynchronous schedulers do not schedule within a limit; one they
+    // cannot keep is the user's error, not a schedule failing verification.
+    std::vector<int64_t> peak = computePeakMemory(R.schedule);
+    for (unsigned p = 0; p < peak.size(); ++p)
+      if (peak[p] > limit)
+        return createStringError(
+            inconvertibleErrorCode(),
+            "--memory-limit %lld bytes: the asynchronous %s schedule holds "
+            "%lld bytes on processor %u (asynchronous schedules are not "
+            "fitted to a limit; use --micro-batches for a synchronous one)",
+            static_cast<long long>(limit),
+            scheduleKindName(opts.kind).str().c_str(),
+            static_cast<long long>(peak[p]), p);
     R.schedule.memoryLimit.assign(opts.procs, limit);
+  }
   return Error::success();
 }
 

@@ -128,27 +128,17 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
   }
 
   // Per-processor order: by scheduled time; synchronous steps repeat the
-  // one-step order. Equal times (zero-length tasks, or times too close to
-  // tell apart in floating point) go in dependence order, which a valid
-  // schedule always allows: any other order could deadlock.
-  // Times are compared on a grid of a billionth of the simulated span: a
-  // zero-length task that ends exactly where its consumer of the next
-  // iteration starts (s_u + (i - d) T = s_v + i T) must not be ordered after
-  // it by a rounding error of the sum.
+  // one-step order. Equal times go in dependence order (iteration, then a
+  // topological rank), which a valid schedule always allows. Tasks within
+  // the time resolution leave the processor orders below, so the timed
+  // tasks left on one processor start strictly apart.
   std::vector<unsigned> rank = dependenceRanks(S);
-  double span = 0;
-  for (const ScheduledTask &t : S.tasks)
-    span = std::max(span, std::abs(t.end()));
-  span += double(iterations) * (S.periodic ? S.period : 0);
-  const double grid = span > 0 ? span * 1e-9 : 1;
-  auto cell = [&](double time) { return std::floor(time / grid); };
   std::vector<std::vector<unsigned>> order(S.procs);
   std::vector<unsigned> byStart(n);
   std::iota(byStart.begin(), byStart.end(), 0);
   std::stable_sort(byStart.begin(), byStart.end(), [&](unsigned a, unsigned b) {
-    double ca = cell(S.tasks[a].start), cb = cell(S.tasks[b].start);
-    if (ca != cb)
-      return ca < cb;
+    if (S.tasks[a].start != S.tasks[b].start)
+      return S.tasks[a].start < S.tasks[b].start;
     return rank[a] < rank[b];
   });
   if (S.periodic) {
@@ -162,8 +152,8 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
       for (unsigned it = 0; it < iterations; ++it)
         for (unsigned v : tasksOf[p])
           keyed.push_back(
-              {cell(S.tasks[v].start + it * S.period), unsigned(it * n + v)});
-      // Ties (one grid cell): earlier iteration first, then dependence order.
+              {S.tasks[v].start + it * S.period, unsigned(it * n + v)});
+      // Ties: earlier iteration first, then dependence order.
       std::stable_sort(keyed.begin(), keyed.end(), [&](const auto &a,
                                                        const auto &b) {
         if (a.first != b.first)
@@ -181,15 +171,17 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
         order[S.tasks[v].proc].push_back(unsigned(it * n + v));
   }
 
-  // A zero-length task occupies no processor time, and the schedulers place
-  // it anywhere, even inside another task's interval on its processor; run
-  // in that processor's order it would wait for the longer task and delay
-  // its consumers. Each runs on its own, as soon as its inputs are there.
+  // A zero-length task (or one within the time resolution) occupies no
+  // processor time, and the schedulers place it anywhere, even inside
+  // another task's interval on its processor; run in that processor's order
+  // it would wait for the longer task and delay its consumers. Each runs on
+  // its own, as soon as its inputs are there.
   std::vector<unsigned> untimed;
+  const double eps = timeEpsilon(S);
   for (unsigned p = 0; p < S.procs; ++p) {
     std::vector<unsigned> timed;
     for (unsigned i : order[p])
-      (instances[i].duration > 0 ? timed : untimed).push_back(i);
+      (instances[i].duration > eps ? timed : untimed).push_back(i);
     order[p] = std::move(timed);
   }
   for (unsigned i : untimed)

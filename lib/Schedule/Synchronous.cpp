@@ -334,6 +334,16 @@ Expected<Schedule> scheduleSynchronous(const StagePipeline &P,
     }
   }
 
+  // Only the greedy layerpipe step schedules within a memory limit; the
+  // baselines keep their fixed orders, and their schedules failed
+  // verification against a limit they never looked at.
+  if (!limits.empty() && kind != ScheduleKind::LayerPipe)
+    return createStringError(
+        inconvertibleErrorCode(),
+        "--memory-limit and --memory-limit-microbatches apply to the "
+        "synchronous layerpipe schedule only, not --schedule=%s (its order "
+        "is fixed)",
+        scheduleKindName(kind).str().c_str());
   bool merged =
       kind == ScheduleKind::GPipe || kind == ScheduleKind::OneFOneB;
   StepGraph G = buildStep(P, microBatches, merged);
