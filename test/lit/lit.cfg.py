@@ -14,3 +14,8 @@ config.environment["PATH"] = os.pathsep.join(
     [bin_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
 config.substitutions.append(("%models", os.path.join(config.layerpipe_src_root, "models")))
 config.substitutions.append(("%src", config.layerpipe_src_root))
+
+# The sanitizer build (scripts/sanitize.sh) leaves out the training runtime:
+# tests of layerpipe-train say "REQUIRES: trainer" (train/ via lit.local.cfg).
+if os.path.exists(os.path.join(bin_dir, "layerpipe-train")):
+    config.available_features.add("trainer")
