@@ -45,6 +45,9 @@ struct MachineDesc {
 /// Reads a machine file (JSON, fields as in MachineDesc); missing fields keep
 /// their defaults.
 llvm::Expected<MachineDesc> loadMachine(llvm::StringRef path);
+/// The machine description in \p text; \p fileName names it in errors.
+llvm::Expected<MachineDesc> parseMachine(llvm::StringRef text,
+                                         llvm::StringRef fileName);
 
 } // namespace layerpipe
 

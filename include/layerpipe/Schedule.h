@@ -53,6 +53,17 @@ llvm::StringRef scheduleKindName(ScheduleKind kind);
 std::optional<ScheduleKind> parseScheduleKind(llvm::StringRef name);
 
 /// Options of the scheduler (filled by the tool from its flags).
+/// Resource limits of the scheduling options (runScheduling fails beyond
+/// them, naming the flag): the schedulers' time grows with processors ×
+/// tasks, and a synchronous step's with micro-batches² × stages.
+constexpr unsigned MaxProcs = 4096;
+constexpr unsigned MaxUnfold = 64;
+constexpr unsigned MaxMicroBatches = 1024;
+constexpr unsigned MaxSimulateIterations = 100000;
+/// Micro-batches² × stages of one synchronous step; the default micro-batch
+/// count (4 per stage) is capped to it.
+constexpr uint64_t MaxSynchronousWork = uint64_t(1) << 22;
+
 struct ScheduleOptions {
   /// Number of identical processors (--procs). readScheduleOptions runs
   /// before readPlanOptions, so the planner may read it too.
@@ -155,6 +166,9 @@ struct SimulationResult {
   double totalTime = 0;
   std::vector<int64_t> peakMemory;
   std::vector<int64_t> commBytes; ///< sent per processor, per iteration
+  /// Instances that never ran: the schedule's order deadlocks (a scheduler
+  /// bug); the figures above are then meaningless.
+  size_t stuck = 0;
 };
 
 /// Runs \p iterations iterations (synchronous: steps, back to back, each

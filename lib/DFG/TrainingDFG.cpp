@@ -202,6 +202,20 @@ static std::vector<bool> layersNeedingActivationGradient(const Model &model) {
   return hasB;
 }
 
+/// Sets to exactly 0 every task time below 1e-12 of the largest one: in a
+/// sum with the period such a time vanishes (1e15 + 1e-300 == 1e15), so a
+/// "nonzero" task could overlap others or fall on the wrong side of a
+/// period boundary. As zero-length tasks, the schedulers, the verifier and
+/// the simulator treat them consistently.
+static void snapNegligibleTimes(TrainingDFG &dfg) {
+  double largest = 0;
+  for (const Task &t : dfg.tasks)
+    largest = std::max(largest, t.timeUs);
+  for (Task &t : dfg.tasks)
+    if (t.timeUs < largest * 1e-12)
+      t.timeUs = 0;
+}
+
 Expected<TrainingDFG> buildTrainingDFG(const Model &model,
                                        const MachineDesc &machine,
                                        const DFGOptions &options) {
@@ -318,6 +332,7 @@ Expected<TrainingDFG> buildTrainingDFG(const Model &model,
 
   if (Error err = verifyDFG(dfg))
     return err;
+  snapNegligibleTimes(dfg);
   return dfg;
 }
 

@@ -12,11 +12,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "layerpipe/CostModel.h"
+#include "layerpipe/InputFile.h"
 
 #include "FrontendInternal.h"
 #include "JsonFields.h"
-
-#include "llvm/Support/MemoryBuffer.h"
 
 #include <algorithm>
 
@@ -51,8 +50,12 @@ static void readMachine(const json &root, MachineDesc &machine) {
     machine.name = readString(root["name"], top.field("name"));
   if (root.contains("description"))
     readString(root["description"], top.field("description"));
-  // Rates must be positive: a zero rate would make every time infinite.
-  const double smallest = 1e-300, largest = 1e300;
+  // Rates in [1, 1e30] per second and latencies up to 1e12 us keep every
+  // time finite: the largest byte count (2^60) over the smallest rate is
+  // about 1e24 us, the smallest work over the largest rate 1e-24 us. (A
+  // link of 1e-300 bytes/s made transfer times infinite and crashed the
+  // planner.)
+  const double smallest = 1, largest = 1e30;
   std::pair<const char *, double *> rates[] = {
       {"flops_per_second", &machine.flopsPerSecond},
       {"memory_bandwidth", &machine.memoryBandwidth},
@@ -70,26 +73,27 @@ static void readMachine(const json &root, MachineDesc &machine) {
                                       top.field("bytes_per_element"), 1, 16);
 }
 
-Expected<MachineDesc> loadMachine(StringRef path) {
-  ErrorOr<std::unique_ptr<MemoryBuffer>> buffer =
-      MemoryBuffer::getFile(path, /*IsText=*/true);
-  if (!buffer)
-    return createStringError(buffer.getError(),
-                             "cannot read machine file '%s': %s",
-                             path.str().c_str(),
-                             buffer.getError().message().c_str());
-  Expected<json> root = parseJson((*buffer)->getBuffer(), path);
+Expected<MachineDesc> parseMachine(StringRef text, StringRef fileName) {
+  Expected<json> root = parseJson(text, fileName);
   if (!root)
     return root.takeError();
   MachineDesc machine;
   try {
     readMachine(*root, machine);
   } catch (const FieldError &failure) {
-    return modelError(path, failure.pointer, failure.message);
+    return modelError(fileName, failure.pointer, failure.message);
   } catch (const std::exception &e) {
-    return modelError(path, "", Twine("invalid machine file: ") + e.what());
+    return modelError(fileName, "", Twine("invalid machine file: ") + e.what());
   }
   return machine;
+}
+
+Expected<MachineDesc> loadMachine(StringRef path) {
+  Expected<std::unique_ptr<MemoryBuffer>> buffer =
+      readInputFile(path, "machine file");
+  if (!buffer)
+    return buffer.takeError();
+  return parseMachine((*buffer)->getBuffer(), path);
 }
 
 } // namespace layerpipe

@@ -26,6 +26,9 @@ namespace layerpipe {
 
 /// Largest size (dimension, channels, units, kernel, stride, padding, batch).
 constexpr int64_t kMaxSize = 2147483647; // 2^31 - 1
+/// Layers of one model: 40,000 compile in 8 s on 16 processors; the
+/// schedulers grow faster than linearly beyond.
+constexpr size_t kMaxLayers = 100000;
 /// Largest element count of one tensor per mini-batch and largest parameter
 /// count: with at most 16 bytes per element, byte counts (even 5x, as in the
 /// update task) stay inside int64.

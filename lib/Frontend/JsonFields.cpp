@@ -12,6 +12,8 @@
 
 #include "JsonFields.h"
 
+#include "layerpipe/Printable.h"
+
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -79,7 +81,8 @@ std::pair<int64_t, int64_t> readPair(const json &value, const Place &at,
 
 bool readBool(const json &value, const Place &at) {
   if (!value.is_boolean())
-    fail(at.pointer, at.what + " must be true or false, got " + describe(value));
+    fail(at.pointer,
+         at.what + " must be true or false, got " + describe(value));
   return value.get<bool>();
 }
 
@@ -104,9 +107,9 @@ double readNumber(const json &value, const Place &at, double lo, double hi,
     if (std::isfinite(v) && v >= lo && (hiOpen ? v < hi : v <= hi))
       return v;
   }
-  fail(at.pointer, at.what + " must be a number in [" + formatNumber(lo) + ", " +
-                       formatNumber(hi) + (hiOpen ? ")" : "]") + ", got " +
-                       describe(value));
+  fail(at.pointer, at.what + " must be a number in [" + formatNumber(lo) +
+                       ", " + formatNumber(hi) + (hiOpen ? ")" : "]") +
+                       ", got " + describe(value));
 }
 
 const json &requireObject(const json &value, const Place &at) {
@@ -136,10 +139,9 @@ std::string joinQuoted(ArrayRef<StringRef> words) {
   return text;
 }
 
-void rejectUnknownFields(const json &object, const Place &at,
-                         ArrayRef<StringRef> allowed, StringRef context,
-                         const std::function<std::string(StringRef)>
-                             &elsewhere) {
+void rejectUnknownFields(
+    const json &object, const Place &at, ArrayRef<StringRef> allowed,
+    StringRef context, const std::function<std::string(StringRef)> &elsewhere) {
   for (auto it = object.begin(); it != object.end(); ++it) {
     StringRef key = it.key();
     if (is_contained(allowed, key))
@@ -203,9 +205,19 @@ public:
     duplicate = pointer();
     return false; // stop: the DOM parse is not needed
   }
-  bool parse_error(std::size_t, const std::string &,
-                   const nlohmann::detail::exception &) override {
-    return false; // the DOM parse reports it with line and column
+  /// The first syntax or range error (a number beyond double range is
+  /// one) and its byte position, reported with line and column.
+  std::string error;
+  size_t errorByte = 0;
+
+  bool parse_error(std::size_t position, const std::string &lastToken,
+                   const nlohmann::detail::exception &e) override {
+    error = e.what();
+    errorByte = position;
+    // A number beyond double range is reported after it: point at its start.
+    if (e.id == 406 && lastToken.size() < position)
+      errorByte = position - lastToken.size() + 1;
+    return false;
   }
 
 private:
@@ -234,7 +246,8 @@ private:
   std::string pointer() const {
     std::string text;
     for (const Frame &f : frames)
-      text += "/" + (f.isArray ? std::to_string(f.index) : escapePointer(f.key));
+      text +=
+          "/" + (f.isArray ? std::to_string(f.index) : escapePointer(f.key));
     return text;
   }
 };
@@ -247,35 +260,77 @@ std::string escapePointer(StringRef token) {
   return text;
 }
 
+/// Byte offset of the first bracket nested deeper than \p limit, or npos.
+/// A flat scan (strings skipped) so that no recursive walk ever sees a value
+/// nested deeper than the limit.
+static size_t findTooDeep(StringRef text, unsigned limit) {
+  unsigned depth = 0;
+  bool inString = false;
+  for (size_t i = 0, e = text.size(); i < e; ++i) {
+    char c = text[i];
+    if (inString) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        inString = false;
+      continue;
+    }
+    if (c == '"')
+      inString = true;
+    else if (c == '[' || c == '{') {
+      if (++depth > limit)
+        return i;
+    } else if ((c == ']' || c == '}') && depth > 0)
+      --depth;
+  }
+  return StringRef::npos;
+}
+
+static Error malformedJson(StringRef text, StringRef fileName, size_t offset,
+                           const Twine &reason) {
+  auto [line, column] = lineColumn(text, offset);
+  return createStringError(
+      inconvertibleErrorCode(),
+      printableText((fileName + ":" + Twine(line) + ":" + Twine(column) +
+                     ": malformed JSON: " + reason)
+                        .str()));
+}
+
 Expected<json> parseJson(StringRef text, StringRef fileName) {
+  size_t deep = findTooDeep(text, MaxJsonDepth);
+  if (deep != StringRef::npos)
+    return malformedJson(text, fileName, deep,
+                         "values nested more than " + Twine(MaxJsonDepth) +
+                             " levels deep");
   try {
     DuplicateKeyFinder finder;
     json::sax_parse(text.begin(), text.end(), &finder);
+    if (!finder.error.empty()) {
+      // nlohmann's "[json.exception.parse_error.101] parse error at line 1,
+      // column 2: reason": keep the reason, we give line and column.
+      StringRef reason(finder.error);
+      if (reason.startswith("[json.exception"))
+        reason = reason.split("] ").second;
+      if (reason.startswith("parse error"))
+        reason = reason.split(": ").second;
+      // errorByte is one past the offending character.
+      return malformedJson(text, fileName,
+                           finder.errorByte ? finder.errorByte - 1 : 0, reason);
+    }
     if (!finder.duplicate.empty()) {
       StringRef pointer(finder.duplicate);
       return createStringError(
           inconvertibleErrorCode(),
-          "%s: duplicate key '%s' in one JSON object (at %s)",
-          fileName.str().c_str(),
-          pointer.substr(pointer.rfind('/') + 1).str().c_str(),
-          finder.duplicate.c_str());
+          printableText((fileName + ": duplicate key '" +
+                         pointer.substr(pointer.rfind('/') + 1) +
+                         "' in one JSON object (at " + finder.duplicate + ")")
+                            .str()));
     }
     return json::parse(text.begin(), text.end());
-  } catch (const json::parse_error &e) {
-    // e.byte is one past the offending character.
-    auto [line, column] = lineColumn(text, e.byte ? e.byte - 1 : 0);
-    StringRef reason(e.what());
-    size_t colon = reason.find(": ");
-    if (colon != StringRef::npos)
-      reason = reason.drop_front(colon + 2);
-    return createStringError(inconvertibleErrorCode(),
-                             "%s:%zu:%zu: malformed JSON: %s",
-                             fileName.str().c_str(), line, column,
-                             reason.str().c_str());
   } catch (const std::exception &e) {
-    return createStringError(inconvertibleErrorCode(),
-                             "%s: cannot parse JSON: %s",
-                             fileName.str().c_str(), e.what());
+    return createStringError(
+        inconvertibleErrorCode(),
+        printableText((fileName + ": cannot parse JSON: " + e.what()).str()));
   }
 }
 

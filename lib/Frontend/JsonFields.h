@@ -88,6 +88,10 @@ void rejectUnknownFields(
     llvm::StringRef context,
     const std::function<std::string(llvm::StringRef)> &elsewhere = nullptr);
 
+/// How deeply JSON values may nest in a model or machine file (the formats
+/// need 4 levels); deeper input is rejected before any recursive walk.
+constexpr unsigned MaxJsonDepth = 64;
+
 /// Parses \p text; malformed JSON becomes
 /// "<file>:<line>:<column>: malformed JSON: <reason>", and a key repeated in
 /// one object (which JSON parsers silently resolve) is an error too.

@@ -11,8 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "layerpipe/Model.h"
-
-#include "llvm/Support/MemoryBuffer.h"
+#include "layerpipe/InputFile.h"
 
 #include <cassert>
 
@@ -168,12 +167,10 @@ LayerBytes layerBytes(const Model &model, unsigned index,
 }
 
 Expected<Model> loadModel(StringRef path) {
-  ErrorOr<std::unique_ptr<MemoryBuffer>> buffer =
-      MemoryBuffer::getFile(path, /*IsText=*/true);
+  Expected<std::unique_ptr<MemoryBuffer>> buffer =
+      readInputFile(path, "model file");
   if (!buffer)
-    return createStringError(buffer.getError(), "cannot read model file '%s': %s",
-                             path.str().c_str(),
-                             buffer.getError().message().c_str());
+    return buffer.takeError();
   return parseModel((*buffer)->getBuffer(), path);
 }
 

@@ -21,6 +21,7 @@
 #include "JsonFields.h"
 
 #include "layerpipe/GraphWalks.h"
+#include "layerpipe/Printable.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
@@ -39,7 +40,7 @@ Error modelError(StringRef fileName, StringRef pointer, const Twine &message) {
   std::string text = (fileName + ": " + message).str();
   if (!pointer.empty())
     text += " (at " + pointer.str() + ")";
-  return createStringError(inconvertibleErrorCode(), text);
+  return createStringError(inconvertibleErrorCode(), printableText(text));
 }
 
 std::string layerPointer(const Layer &layer) {
@@ -181,6 +182,10 @@ void ModelReader::readTop(const json &root, Model &model) {
                         typeName(layers));
   if (layers.empty())
     fail("/layers", "'layers' is empty; a model needs at least a loss layer");
+  if (layers.size() > kMaxLayers)
+    fail("/layers", formatv("the model has {0} layers; at most {1}",
+                            layers.size(), kMaxLayers)
+                        .str());
 }
 
 void ModelReader::readParameters(const json &object, const Place &at,

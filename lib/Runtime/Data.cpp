@@ -13,9 +13,12 @@
 #include "layerpipe/runtime/Data.h"
 #include "layerpipe/runtime/Random.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cassert>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -64,6 +67,16 @@ static bool readExact(gzFile f, void *dst, int64_t n, int64_t &got) {
 /// 0x08 (unsigned byte) and \p rank.
 static bool readIdxHeader(const std::string &path, GzFile &f, int rank,
                           std::vector<int64_t> &dims, std::string &error) {
+  // Only a regular file: a FIFO would block and a device never end.
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    error = "cannot open '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    error = "cannot read '" + path + "': not a regular file";
+    return false;
+  }
   f.file = gzopen(path.c_str(), "rb");
   if (!f.file) {
     error = "cannot open '" + path + "': " + std::strerror(errno);
@@ -97,16 +110,55 @@ static bool readIdxHeader(const std::string &path, GzFile &f, int rank,
   return true;
 }
 
-/// Reads the body of \p bytes bytes, naming the file if it is short.
+/// Reads the body of \p bytes bytes, naming the file if it is short. The
+/// buffer grows with the data actually read, never ahead of it by more than
+/// a chunk, so a header that promises more than the file holds cannot cause
+/// a huge allocation.
 static bool readIdxBody(const std::string &path, GzFile &f,
                         std::vector<unsigned char> &body, int64_t bytes,
                         std::string &error) {
-  body.resize(size_t(bytes));
+  constexpr int64_t chunk = int64_t(1) << 24;
+  body.clear();
   int64_t got = 0;
-  if (!readExact(f.file, body.data(), bytes, got)) {
-    error = "'" + path + "' is truncated: its header promises " +
-            std::to_string(bytes) + " data bytes, the file has " +
-            std::to_string(got);
+  while (got < bytes) {
+    int64_t want = std::min(bytes - got, chunk), part = 0;
+    body.resize(size_t(got + want));
+    bool complete = readExact(f.file, body.data() + got, want, part);
+    got += part;
+    if (!complete) {
+      error = "'" + path + "' is truncated: its header promises " +
+              std::to_string(bytes) + " data bytes, the file has " +
+              std::to_string(got);
+      return false;
+    }
+  }
+  return true;
+}
+
+/// The IDX limits: at most 2^31 samples, each at most 2^24 bytes, at most
+/// 2^34 bytes in all (16 GiB, far beyond any real data set).
+static bool checkIdxDims(const std::string &path,
+                         const std::vector<int64_t> &dims,
+                         std::string &error) {
+  if (dims[0] == 0) {
+    error = "'" + path + "' holds no samples (its header gives a count of 0)";
+    return false;
+  }
+  int64_t sample = 1;
+  for (size_t d = 1; d < dims.size(); ++d) {
+    if (dims[d] == 0 || dims[d] > (int64_t(1) << 24) / sample) {
+      error = "'" + path + "': dimension " + std::to_string(d) + " is " +
+              std::to_string(dims[d]) +
+              "; each dimension must be at least 1 and a sample at most " +
+              std::to_string(int64_t(1) << 24) + " bytes";
+      return false;
+    }
+    sample *= dims[d];
+  }
+  if (dims[0] > (int64_t(1) << 34) / sample) {
+    error = "'" + path + "': " + std::to_string(dims[0]) + " samples of " +
+            std::to_string(sample) + " bytes exceed the limit of " +
+            std::to_string(int64_t(1) << 34) + " bytes";
     return false;
   }
   return true;
@@ -115,7 +167,8 @@ static bool readIdxBody(const std::string &path, GzFile &f,
 bool readIdxImages(const std::string &path, Dataset &out, std::string &error) {
   GzFile f;
   std::vector<int64_t> dims;
-  if (!readIdxHeader(path, f, 3, dims, error))
+  if (!readIdxHeader(path, f, 3, dims, error) ||
+      !checkIdxDims(path, dims, error))
     return false;
   std::vector<unsigned char> body;
   if (!readIdxBody(path, f, body, dims[0] * dims[1] * dims[2], error))
@@ -131,7 +184,8 @@ bool readIdxImages(const std::string &path, Dataset &out, std::string &error) {
 bool readIdxLabels(const std::string &path, Dataset &out, std::string &error) {
   GzFile f;
   std::vector<int64_t> dims;
-  if (!readIdxHeader(path, f, 1, dims, error))
+  if (!readIdxHeader(path, f, 1, dims, error) ||
+      !checkIdxDims(path, dims, error))
     return false;
   if (!out.samples.empty() && dims[0] != out.count) {
     error = "'" + path + "' has " + std::to_string(dims[0]) +

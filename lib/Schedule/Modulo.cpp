@@ -771,6 +771,22 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
     failed = T;
     T *= k < 20 ? 1.01 : k < 40 ? 1.05 : 1.25;
   }
+  if (found == 0 && !pinned.empty()) {
+    // The search grows T about 24,000-fold; transfers far above a tiny lower
+    // bound (task times of 1e-300 us, links of microseconds) lie beyond it.
+    // A period of all work plus all transfers is one last try.
+    double everything = work;
+    for (double t : P.transfer)
+      everything += t;
+    if (everything > T && (maxPeriod <= 0 || everything <= maxPeriod)) {
+      ++result.attempts;
+      if (tryVariants(everything)) {
+        found = everything;
+        bestStart = start;
+        bestProc = proc;
+      }
+    }
+  }
   if (found == 0) {
     // Pinned processors aside, one processor running the list order works.
     if (!pinned.empty())

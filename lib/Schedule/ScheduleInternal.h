@@ -31,15 +31,22 @@ Schedule makePeriodicSchedule(const TrainingDFG &dfg,
                               llvm::ArrayRef<unsigned> proc);
 
 /// One task instance to time: its processor and duration.
+/// The time resolution of \p S: 1e-9 of its period (at least 1e-9 us). The
+/// schedulers, the verifier and the simulator compare times within it, and
+/// a task no longer than it takes no processor time.
+double timeEpsilon(const Schedule &S);
+
 struct InstanceTask {
   unsigned proc = 0;
   double duration = 0;
 };
 
 /// Times \p instances when each processor runs its instances in \p order
-/// (every instance in exactly one list) as soon as it is free and the inputs
-/// have arrived (\p deps between instances; their distance is ignored). Returns the start times and fills \p end; an instance that
-/// the order deadlocks keeps start and end -1.
+/// (every instance in exactly one list; lists beyond the processors hold
+/// instances that need no processor) as soon as it is free and the inputs
+/// have arrived (\p deps between instances; their distance is ignored).
+/// Returns the start times and fills \p end; an instance that the order
+/// deadlocks keeps start and end -1.
 std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
                                const std::vector<ScheduleDep> &deps,
                                const std::vector<std::vector<unsigned>> &order,

@@ -23,6 +23,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <set>
 
 using namespace llvm;
@@ -324,10 +326,31 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
   if (!stages)
     return stages.takeError();
   StagePipeline P = buildStagePipeline(C, *stages, count);
-  unsigned m = opts.microBatches ? opts.microBatches : 4 * count;
+  // The synchronous schedulers' time grows as micro-batches² × stages
+  // (16 stages × 1024² took 90 s): the default of 4 per stage is capped to
+  // the budget, and a larger --micro-batches is an error.
+  auto work = [&](uint64_t m) { return m * m * count; };
+  uint64_t m = opts.microBatches;
+  if (!m) {
+    m = 4 * uint64_t(count);
+    while (m > 1 && work(m) > MaxSynchronousWork)
+      --m;
+  }
+  if (work(m) > MaxSynchronousWork)
+    return createStringError(
+        inconvertibleErrorCode(),
+        "--micro-batches %llu with %u stages: micro-batches^2 x stages = %llu "
+        "exceeds the limit of %llu (at most %llu micro-batches with %u "
+        "stages)",
+        static_cast<unsigned long long>(m), count,
+        static_cast<unsigned long long>(work(m)),
+        static_cast<unsigned long long>(MaxSynchronousWork),
+        static_cast<unsigned long long>(
+            std::sqrt(double(MaxSynchronousWork / count))),
+        count);
   Expected<Schedule> S =
-      scheduleSynchronous(P, opts.kind, m, opts.memoryLimitMicroBatches,
-                          opts.memoryLimitBytes);
+      scheduleSynchronous(P, opts.kind, unsigned(m),
+                          opts.memoryLimitMicroBatches, opts.memoryLimitBytes);
   if (!S)
     return S.takeError();
   S->procs = opts.procs; // stages beyond the layers leave processors idle
@@ -442,14 +465,113 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
   M.attempts = result->attempts;
   M.iterationBound = result->iterationBound / J;
   int64_t limit = opts.memoryLimitBytes;
-  if (limit > 0)
+  if (limit > 0) {
+    // The asynchronous schedulers do not schedule within a limit; one they
+    // cannot keep is the user's error, not a schedule failing verification.
+    std::vector<int64_t> peak = computePeakMemory(R.schedule);
+    for (unsigned p = 0; p < peak.size(); ++p)
+      if (peak[p] > limit)
+        return createStringError(
+            inconvertibleErrorCode(),
+            "--memory-limit %lld bytes: the asynchronous %s schedule holds "
+            "%lld bytes on processor %u (asynchronous schedules are not "
+            "fitted to a limit; use --micro-batches for a synchronous one)",
+            static_cast<long long>(limit),
+            scheduleKindName(opts.kind).str().c_str(),
+            static_cast<long long>(peak[p]), p);
     R.schedule.memoryLimit.assign(opts.procs, limit);
+  }
   return Error::success();
+}
+
+/// The invariants of the figures the tool prints; a violation is a bug of
+/// the schedulers or the simulator, reported instead of a wrong figure.
+static Error checkFigures(const ScheduleResult &R, const SimulationResult &sim) {
+  const ScheduleMetrics &M = R.metrics;
+  const Schedule &S = R.schedule;
+  auto g = [](double value) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%g", value);
+    return std::string(text);
+  };
+  auto bug = [&](const Twine &what) {
+    return createStringError(inconvertibleErrorCode(),
+                             ("internal error: schedule '" + S.name + "': " +
+                              what + " (please report this model and flags)")
+                                 .str());
+  };
+  if (sim.stuck)
+    return bug("the simulator deadlocks: " + Twine(sim.stuck) +
+               " task instances never run in the schedule's order");
+  for (auto [name, value] :
+       {std::pair<const char *, double>{"period", M.period},
+        {"lower bound", M.lowerBound},
+        {"simulated period", M.simulatedPeriod},
+        {"utilization", M.utilization}})
+    if (!std::isfinite(value) || value < 0)
+      return bug(Twine(name) + " is " + g(value));
+  const double eps = 1e-9;
+  // (A synchronous step's "ideal" is the stage bound, which a schedule that
+  // splits stages across processors may beat; utilization bounds it.)
+  if (S.periodic && M.period < M.lowerBound * (1 - eps))
+    return bug("period " + g(M.period) + " us is below the lower bound " +
+               g(M.lowerBound) + " us");
+  if (M.utilization > 1 + eps)
+    return bug("utilization " + g(M.utilization) + " exceeds 1");
+  // Running the schedule's order as soon as possible is never later than
+  // the schedule itself.
+  double first = 0, last = 0;
+  for (const ScheduledTask &t : S.tasks) {
+    first = std::min(first, t.start);
+    last = std::max(last, t.end());
+  }
+  double latest = last - first + (sim.iterations - 1) * S.period;
+  if (sim.totalTime > latest * (1 + eps) + eps)
+    return bug("the simulation takes " + g(sim.totalTime) +
+               " us, more than the schedule's " + g(latest) + " us");
+  // Tasks within the time resolution run in no time in the simulator; a
+  // schedule of only such tasks may simulate to a period of 0.
+  bool timed = std::any_of(S.tasks.begin(), S.tasks.end(),
+                           [&](const ScheduledTask &t) {
+                             return t.duration > timeEpsilon(S);
+                           });
+  if (timed && !(M.simulatedPeriod > 0))
+    return bug("simulated period " + g(M.simulatedPeriod) +
+               " us for a static period of " + g(M.period) + " us");
+  return Error::success();
+}
+
+/// The resource limits of ScheduleOptions (Schedule.h), checked here so that
+/// every client, not only the tool's flags, stays within them.
+static Error checkScheduleLimits(const ScheduleOptions &opts) {
+  auto check = [](const char *flag, uint64_t value, uint64_t lo,
+                  uint64_t hi) -> Error {
+    if (value >= lo && value <= hi)
+      return Error::success();
+    return createStringError(inconvertibleErrorCode(),
+                             "--%s must be between %llu and %llu (got %llu)",
+                             flag, static_cast<unsigned long long>(lo),
+                             static_cast<unsigned long long>(hi),
+                             static_cast<unsigned long long>(value));
+  };
+  if (Error err = check("procs", opts.procs, 1, MaxProcs))
+    return err;
+  if (Error err = check("unfold", opts.unfold, 1, MaxUnfold))
+    return err;
+  if (Error err = check("micro-batches", opts.microBatches, 0, MaxMicroBatches))
+    return err;
+  if (Error err = check("memory-limit-microbatches",
+                        opts.memoryLimitMicroBatches, 0, MaxMicroBatches))
+    return err;
+  return check("simulate-iterations", opts.simulateIterations, 2,
+               MaxSimulateIterations);
 }
 
 Error runScheduling(Compilation &C) {
   const ScheduleOptions &opts = C.options.schedule;
   ScheduleResult &R = C.schedule;
+  if (Error err = checkScheduleLimits(opts))
+    return err;
   bool synchronous = opts.microBatches > 0 ||
                      opts.kind == ScheduleKind::GPipe ||
                      opts.kind == ScheduleKind::OneFOneB ||
@@ -522,6 +644,8 @@ Error runScheduling(Compilation &C) {
       if (task.stage < 0 && task.layer >= 0 &&
           unsigned(task.layer) < C.plan.stageOfLayer.size())
         task.stage = int(C.plan.stageOfLayer[task.layer]);
+  if (Error err = checkFigures(R, sim))
+    return err;
   R.scheduled = true;
   return Error::success();
 }

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <numeric>
 
 namespace layerpipe {
@@ -42,6 +43,11 @@ std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
     for (unsigned d = 0; d < deps.size(); ++d)
       succ[fill[deps[d].src]++] = d;
   }
+  // The list each instance is in (a processor, or a list of its own).
+  std::vector<unsigned> queueOf(n, 0);
+  for (unsigned q = 0; q < order.size(); ++q)
+    for (unsigned i : order[q])
+      queueOf[i] = q;
   std::vector<double> ready(n, 0.0), start(n, -1.0);
   end.assign(n, -1.0);
   std::vector<size_t> head(order.size(), 0);
@@ -60,15 +66,42 @@ std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
       procFree[p] = end[i];
       for (unsigned k = first[i]; k < first[i + 1]; ++k) {
         const ScheduleDep &dep = deps[succ[k]];
-        double transfer =
-            instances[dep.dst].proc == p ? 0.0 : dep.transferUs;
+        double transfer = instances[dep.dst].proc == instances[i].proc
+                              ? 0.0
+                              : dep.transferUs;
         ready[dep.dst] = std::max(ready[dep.dst], end[i] + transfer);
         if (--waiting[dep.dst] == 0)
-          worklist.push_back(instances[dep.dst].proc);
+          worklist.push_back(queueOf[dep.dst]);
       }
     }
   }
   return start;
+}
+
+/// Each task's position in a topological order of the dependences within
+/// one iteration (distance 0).
+static std::vector<unsigned> dependenceRanks(const Schedule &S) {
+  size_t n = S.tasks.size();
+  std::vector<unsigned> indegree(n, 0), rank(n, 0);
+  std::vector<std::vector<unsigned>> succ(n);
+  for (const ScheduleDep &dep : S.deps)
+    if (dep.distance == 0 && dep.src != dep.dst) {
+      succ[dep.src].push_back(dep.dst);
+      ++indegree[dep.dst];
+    }
+  std::vector<unsigned> ready;
+  for (unsigned v = 0; v < n; ++v)
+    if (indegree[v] == 0)
+      ready.push_back(v);
+  unsigned next = 0;
+  for (size_t i = 0; i < ready.size(); ++i) {
+    unsigned v = ready[i];
+    rank[v] = next++;
+    for (unsigned w : succ[v])
+      if (--indegree[w] == 0)
+        ready.push_back(w);
+  }
+  return rank; // a cycle (invalid schedule) leaves its tasks at rank 0
 }
 
 SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
@@ -95,12 +128,18 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
   }
 
   // Per-processor order: by scheduled time; synchronous steps repeat the
-  // one-step order.
+  // one-step order. Equal times go in dependence order (iteration, then a
+  // topological rank), which a valid schedule always allows. Tasks within
+  // the time resolution leave the processor orders below, so the timed
+  // tasks left on one processor start strictly apart.
+  std::vector<unsigned> rank = dependenceRanks(S);
   std::vector<std::vector<unsigned>> order(S.procs);
   std::vector<unsigned> byStart(n);
   std::iota(byStart.begin(), byStart.end(), 0);
   std::stable_sort(byStart.begin(), byStart.end(), [&](unsigned a, unsigned b) {
-    return S.tasks[a].start < S.tasks[b].start;
+    if (S.tasks[a].start != S.tasks[b].start)
+      return S.tasks[a].start < S.tasks[b].start;
+    return rank[a] < rank[b];
   });
   if (S.periodic) {
     // Merge the iterations per processor: instance (v, i) at s(v) + i T.
@@ -114,9 +153,14 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
         for (unsigned v : tasksOf[p])
           keyed.push_back(
               {S.tasks[v].start + it * S.period, unsigned(it * n + v)});
-      std::stable_sort(keyed.begin(), keyed.end(), [](const auto &a,
-                                                      const auto &b) {
-        return a.first < b.first;
+      // Ties: earlier iteration first, then dependence order.
+      std::stable_sort(keyed.begin(), keyed.end(), [&](const auto &a,
+                                                       const auto &b) {
+        if (a.first != b.first)
+          return a.first < b.first;
+        if (a.second / n != b.second / n)
+          return a.second / n < b.second / n;
+        return rank[a.second % n] < rank[b.second % n];
       });
       for (auto &k : keyed)
         order[p].push_back(k.second);
@@ -127,13 +171,32 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
         order[S.tasks[v].proc].push_back(unsigned(it * n + v));
   }
 
+  // A zero-length task (or one within the time resolution) occupies no
+  // processor time, and the schedulers place it anywhere, even inside
+  // another task's interval on its processor; run in that processor's order
+  // it would wait for the longer task and delay its consumers. Each runs on
+  // its own, as soon as its inputs are there.
+  std::vector<unsigned> untimed;
+  const double eps = timeEpsilon(S);
+  for (unsigned p = 0; p < S.procs; ++p) {
+    std::vector<unsigned> timed;
+    for (unsigned i : order[p])
+      (instances[i].duration > eps ? timed : untimed).push_back(i);
+    order[p] = std::move(timed);
+  }
+  for (unsigned i : untimed)
+    order.push_back({i});
+
   std::vector<double> end;
   std::vector<double> start = runInOrder(instances, deps, order, end);
 
   std::vector<double> completion(iterations, 0.0);
   double first = 0, last = 0;
   for (size_t i = 0; i < instances.size(); ++i) {
-    assert(end[i] >= 0 && "the schedule's order deadlocks");
+    if (end[i] < 0) {
+      ++result.stuck;
+      continue;
+    }
     completion[i / n] = std::max(completion[i / n], end[i]);
     first = std::min(first, start[i]);
     last = std::max(last, end[i]);

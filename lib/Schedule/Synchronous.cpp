@@ -325,10 +325,25 @@ Expected<Schedule> scheduleSynchronous(const StagePipeline &P,
             static_cast<long long>(P.activationBytes[s]));
     limits.assign(p, limitBytes);
   } else if (limitMicroBatches > 0) {
-    for (unsigned s = 0; s < p; ++s)
-      limits.push_back(int64_t(limitMicroBatches) * P.activationBytes[s]);
+    for (unsigned s = 0; s < p; ++s) {
+      // Saturates: K × bytes may exceed int64, and then limits nothing.
+      int64_t bytes = P.activationBytes[s];
+      limits.push_back(bytes > 0 && limitMicroBatches > INT64_MAX / bytes
+                           ? INT64_MAX
+                           : int64_t(limitMicroBatches) * bytes);
+    }
   }
 
+  // Only the greedy layerpipe step schedules within a memory limit; the
+  // baselines keep their fixed orders, and their schedules failed
+  // verification against a limit they never looked at.
+  if (!limits.empty() && kind != ScheduleKind::LayerPipe)
+    return createStringError(
+        inconvertibleErrorCode(),
+        "--memory-limit and --memory-limit-microbatches apply to the "
+        "synchronous layerpipe schedule only, not --schedule=%s (its order "
+        "is fixed)",
+        scheduleKindName(kind).str().c_str());
   bool merged =
       kind == ScheduleKind::GPipe || kind == ScheduleKind::OneFOneB;
   StepGraph G = buildStep(P, microBatches, merged);

@@ -24,8 +24,7 @@ using namespace llvm;
 
 namespace layerpipe {
 
-/// Relative tolerance for comparing times computed in floating point.
-static double timeEpsilon(const Schedule &S) {
+double timeEpsilon(const Schedule &S) {
   return 1e-9 * std::max(1.0, S.period);
 }
 
@@ -104,7 +103,9 @@ static Error checkOverlap(const Schedule &S) {
   double eps = timeEpsilon(S);
   for (unsigned i = 0; i < S.tasks.size(); ++i) {
     const ScheduledTask &task = S.tasks[i];
-    if (task.duration <= 0)
+    // Below the tolerance a task takes no time: the schedulers fit it into
+    // any gap, even one of width 0 (the simulator runs it on its own too).
+    if (task.duration <= eps)
       continue;
     if (!S.periodic) {
       perProc[task.proc].push_back({task.start, task.end(), i});
@@ -125,8 +126,12 @@ static Error checkOverlap(const Schedule &S) {
   }
   for (unsigned p = 0; p < S.procs; ++p) {
     std::vector<Busy> &busy = perProc[p];
-    std::sort(busy.begin(), busy.end(),
-              [](const Busy &a, const Busy &b) { return a.begin < b.begin; });
+    // Equal begins: shorter first. A task shorter than the tolerance that
+    // the schedulers place where a longer one begins is no overlap, in
+    // either order (it was reported when the longer one sorted first).
+    std::sort(busy.begin(), busy.end(), [](const Busy &a, const Busy &b) {
+      return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+    });
     for (size_t k = 1; k < busy.size(); ++k) {
       if (busy[k].begin + eps >= busy[k - 1].end)
         continue;

@@ -27,3 +27,7 @@ try:
     config.available_features.add("jsonschema")
 except ImportError:
     pass
+# The sanitizer build (scripts/sanitize.sh) leaves out the training runtime:
+# tests of layerpipe-train say "REQUIRES: trainer" (train/ via lit.local.cfg).
+if os.path.exists(os.path.join(bin_dir, "layerpipe-train")):
+    config.available_features.add("trainer")

@@ -19,6 +19,7 @@
 
 #include "layerpipe/Model.h"
 #include "layerpipe/ToolMain.h"
+#include "layerpipe/OutputFile.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -270,26 +271,9 @@ static Error readConfig(Config &c) {
   return inRange("input-size", inputSizeOpt, 1, 1 << 24);
 }
 
-int main(int argc, char **argv) {
-  cl::HideUnrelatedOptions(genCategory);
-  if (!layerpipe::parseToolFlags(
-          argc, argv,
-          "layerpipe-gen: writes deep synthetic LayerPipe model files\n"))
-    return 1;
-  auto die = [](const Twine &message) {
-    layerpipe::printToolError(message);
-    return 1;
-  };
-  // The options that shaped the model (not -o), for the description.
-  std::string commandLine;
-  for (int i = 1; i < argc; ++i) {
-    if (StringRef(argv[i]) == "-o") {
-      ++i;
-      continue;
-    }
-    if (!StringRef(argv[i]).startswith("-o="))
-      commandLine += " " + std::string(argv[i]);
-  }
+/// Builds, checks and writes the model the flags describe.
+static int generate(const std::string &commandLine,
+                    function_ref<int(const Twine &)> die) {
   Config c;
   if (Error err = readConfig(c))
     return die(toString(std::move(err)));
@@ -322,13 +306,35 @@ int main(int argc, char **argv) {
     return die("the generated model is invalid (try other sizes): " +
                toString(model.takeError()));
 
-  std::error_code ec;
-  raw_fd_ostream out(outputOpt, ec, sys::fs::OF_Text);
-  if (ec)
-    return die("cannot write '" + outputOpt + "': " + ec.message());
-  out << text;
-  out.close();
-  if (out.has_error())
-    return die("cannot write '" + outputOpt + "': " + out.error().message());
+  if (Error err = layerpipe::writeOutputFile(
+          outputOpt, [&](raw_ostream &os) { os << text; }))
+    return die(toString(std::move(err)));
   return 0;
+}
+
+int main(int argc, char **argv) {
+  cl::HideUnrelatedOptions(genCategory);
+  if (!layerpipe::parseToolFlags(
+          argc, argv,
+          "layerpipe-gen: writes deep synthetic LayerPipe model files\n"))
+    return 1;
+  auto die = [](const Twine &message) {
+    layerpipe::printToolError(message);
+    return 1;
+  };
+  // The options that shaped the model (not -o), for the description.
+  std::string commandLine;
+  for (int i = 1; i < argc; ++i) {
+    if (StringRef(argv[i]) == "-o") {
+      ++i;
+      continue;
+    }
+    if (!StringRef(argv[i]).startswith("-o="))
+      commandLine += " " + std::string(argv[i]);
+  }
+  try {
+    return generate(commandLine, die);
+  } catch (const std::exception &e) {
+    return die(Twine("internal error: ") + e.what());
+  }
 }

@@ -33,7 +33,6 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <unistd.h>
 
 using namespace llvm;
@@ -317,6 +316,20 @@ static Error loadData(const rt::NetSpec &net, rt::Dataset &train,
   if (dataFlag == "synthetic") {
     int64_t n = trainLimit > 0 ? trainLimit : 2048;
     int64_t m = testLimit > 0 ? testLimit : 512;
+    // The synthetic set is allocated whole: bound it like an IDX file.
+    const int64_t maxValues = int64_t(1) << 30;
+    int64_t sample = rt::shapeElements(net.inputShape);
+    auto tooMany = [&](const char *flag, int64_t count) {
+      return count < 0 || count > maxValues / std::max<int64_t>(sample, 1)
+                 ? fail(fmt::format("--{}-limit {}: {} synthetic samples of "
+                                    "{} values exceed the limit of {} values",
+                                    flag, count, count, sample, maxValues))
+                 : Error::success();
+    };
+    if (Error err = tooMany("train", n))
+      return err;
+    if (Error err = tooMany("test", m))
+      return err;
     train = rt::makeSyntheticBlobs(net.inputShape, net.numClasses, n, seed, 0);
     test = rt::makeSyntheticBlobs(net.inputShape, net.numClasses, m, seed, 1);
   } else {
@@ -451,10 +464,7 @@ static Error writeSummary(const std::string &path, const Model &model,
       last.testAccuracy, last.trainAccuracy, last.loss, last.testLoss,
       samplesPerSecond, cpuSamplesPerSecond, peak.total(), peak.weights, peak.stashedWeights,
       peak.optimizer, peak.gradients, peak.activations, perEpoch);
-  std::ofstream out(path);
-  if (!out || !(out << text))
-    return fail("cannot write '" + path + "'");
-  return Error::success();
+  return writeOutputFile(path, [&](raw_ostream &os) { os << text; });
 }
 
 static Error run() {
@@ -562,17 +572,18 @@ static Error run() {
       if (redraw)
         outs() << "\r\x1b[K";
       outs().flush();
-      if (!summaryJson.empty()) {
-        std::ofstream out(summaryJson);
-        out << fmt::format(
-            "{{\n  \"model\": {},\n  \"policy\": \"{}\",\n"
-            "  \"delay_compensation\": \"{}\",\n"
-            "  \"diverged\": true,\n  \"message\": {}\n}}\n",
-            jsonString(model->name),
-            rt::weightPolicyName(runConfig.train.policy),
-            rt::delayCompensationName(runConfig.train.compensation),
-            jsonString(diverged));
-      }
+      if (!summaryJson.empty())
+        if (Error err = writeOutputFile(summaryJson, [&](raw_ostream &os) {
+              os << fmt::format(
+                  "{{\n  \"model\": {},\n  \"policy\": \"{}\",\n"
+                  "  \"delay_compensation\": \"{}\",\n"
+                  "  \"diverged\": true,\n  \"message\": {}\n}}\n",
+                  jsonString(model->name),
+                  rt::weightPolicyName(runConfig.train.policy),
+                  rt::delayCompensationName(runConfig.train.compensation),
+                  jsonString(diverged));
+            }))
+          return err;
       return fail(diverged);
     }
     f.seconds = std::chrono::duration<double>(
@@ -624,7 +635,17 @@ int main(int argc, char **argv) {
                       "exact semantics of its pipelined training DFG "
                       "(docs/runtime.md)\n"))
     return 1;
-  if (Error err = run())
-    return reportToolError(std::move(err));
+  // Nothing escapes as an abort: an exception (bad_alloc, length_error)
+  // becomes an error line and exit status 1 like any other failure.
+  try {
+    if (Error err = run())
+      return reportToolError(std::move(err));
+  } catch (const std::bad_alloc &) {
+    printToolError("out of memory");
+    return 1;
+  } catch (const std::exception &e) {
+    printToolError(Twine("internal error: ") + e.what());
+    return 1;
+  }
   return 0;
 }

@@ -10,6 +10,7 @@
 
 #include "layerpipe/OutputFile.h"
 
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
@@ -144,9 +145,21 @@ Error writeScheduleOutputs(const Compilation &C) {
         }))
       return err;
   }
-  if (!S.ganttPath.empty())
-    return writeGantt(C.schedule, S.ganttPath);
-  return Error::success();
+  if (S.ganttPath.empty())
+    return Error::success();
+  // Through writeOutputFile (not writeGantt, which writes the path itself)
+  // so that a failed write is an error and never leaves a partial chart.
+  StringRef ext = StringRef(S.ganttPath).rsplit('.').second;
+  return writeOutputFile(S.ganttPath, [&](raw_ostream &os) {
+    if (ext == "svg")
+      writeGanttSVG(C.schedule, os);
+    else if (ext == "html")
+      writeGanttHTML(C.schedule, os);
+    else if (ext == "json")
+      writeGanttChromeTrace(C.schedule, os);
+    else
+      writeGanttText(C.schedule, os);
+  });
 }
 
 } // namespace layerpipe

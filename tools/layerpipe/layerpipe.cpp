@@ -18,6 +18,7 @@
 #include "Options.h"
 
 #include "layerpipe/OutputFile.h"
+#include "layerpipe/Printable.h"
 #include "layerpipe/Profile.h"
 #include "layerpipe/Summary.h"
 #include "layerpipe/ToolMain.h"
@@ -476,10 +477,15 @@ int main(int argc, char **argv) {
   StageTimes times;
   int status = 0;
   try {
-    if (Error err = compile(times))
-      status = reportToolError(std::move(err));
+    if (Error err = compile(times)) {
+      printToolError(printableText(toString(std::move(err))));
+      status = 1;
+    }
+  } catch (const std::bad_alloc &) {
+    printToolError("out of memory");
+    status = 1;
   } catch (const std::exception &e) {
-    printToolError(Twine("internal error: ") + e.what());
+    printToolError(Twine("internal error: ") + printableText(e.what()));
     status = 1;
   }
   if (timePasses)

@@ -137,8 +137,32 @@ TEST_CASE("Deeply nested JSON is an error, not a crash") {
   std::string text(100000, '[');
   std::string message = parseError(text);
   CHECK(StringRef(message).contains("malformed JSON"));
-  std::string closed = std::string(20000, '[') + std::string(20000, ']');
-  CHECK(StringRef(parseError(closed)).contains("must hold a JSON object"));
+  // Closed or not, nesting beyond the limit stops before any recursive
+  // walk (an error message dumping the value overflowed the stack).
+  std::string closed = std::string(100000, '[') + std::string(100000, ']');
+  CHECK(StringRef(parseError(closed))
+            .contains("1:65: malformed JSON: values nested more than 64 "
+                      "levels deep"));
+  std::string layers = "{\"layers\": " + std::string(100000, '{');
+  CHECK(StringRef(parseError(layers)).contains("nested more than 64"));
+  // Brackets inside strings do not count.
+  std::string inString = "{\"name\": \"" + std::string(1000, '[') + "\"}";
+  CHECK(!StringRef(parseError(inString)).contains("nested"));
+  std::string limit = std::string(64, '[') + std::string(64, ']');
+  CHECK(StringRef(parseError(limit)).contains("must hold a JSON object"));
+}
+
+TEST_CASE("Echoed input is escaped; numbers beyond double range are located") {
+  std::string name = std::string("{\"name\": \"a\\u0000b\\n\\u001b[31m\"}");
+  std::string message = parseError(name);
+  CHECK(message.find('\0') == std::string::npos);
+  CHECK(message.find('\n') == std::string::npos);
+  CHECK(message.find('\x1b') == std::string::npos);
+  CHECK(StringRef(message).contains("a\\x00b\\n\\x1b[31m"));
+  std::string huge = "{\n  \"batch_size\": 1e400}";
+  CHECK(StringRef(parseError(huge))
+            .contains(":2:17: malformed JSON: number overflow parsing "
+                      "'1e400'"));
 }
 
 TEST_CASE("Machine file: defaults, overrides, roofline") {

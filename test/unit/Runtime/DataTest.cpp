@@ -130,6 +130,56 @@ TEST_CASE("IDX errors name the file and the numbers") {
   std::remove(labels.c_str());
 }
 
+TEST_CASE("IDX headers are checked before anything is allocated") {
+  Dataset d;
+  std::string error;
+  std::string bad = tempPath("hdr.gz");
+  auto header = [](uint32_t magic, std::vector<uint32_t> dims) {
+    std::vector<unsigned char> b;
+    put32(b, magic);
+    for (uint32_t v : dims)
+      put32(b, v);
+    return b;
+  };
+  // Zero images.
+  writeGz(bad, header(0x803, {0, 28, 28}));
+  CHECK_FALSE(readIdxImages(bad, d, error));
+  CHECK(error == "'" + bad +
+                     "' holds no samples (its header gives a count of 0)");
+  // Dimensions whose product overflows int64 (was UB and a wrapped size).
+  writeGz(bad, header(0x803, {0xffffffffu, 0xffffffffu, 0xffffffffu}));
+  CHECK_FALSE(readIdxImages(bad, d, error));
+  CHECK(error == "'" + bad +
+                     "': dimension 1 is 4294967295; each dimension must be at "
+                     "least 1 and a sample at most 16777216 bytes");
+  writeGz(bad, header(0x803, {7, 0, 3}));
+  CHECK_FALSE(readIdxImages(bad, d, error));
+  CHECK(error.find("dimension 1 is 0") != std::string::npos);
+  // A header promising 13 GB in a tiny file: refused by the size limit or
+  // by the truncation check, without allocating what it promises.
+  writeGz(bad, header(0x803, {0xffffffffu, 1, 1}));
+  CHECK_FALSE(readIdxImages(bad, d, error));
+  CHECK(error == "'" + bad +
+                     "' is truncated: its header promises 4294967295 data "
+                     "bytes, the file has 0");
+  writeGz(bad, header(0x803, {0xffffffffu, 4096, 4096}));
+  CHECK_FALSE(readIdxImages(bad, d, error));
+  CHECK(error == "'" + bad +
+                     "': 4294967295 samples of 16777216 bytes exceed the "
+                     "limit of 17179869184 bytes");
+  // Zero labels.
+  writeGz(bad, header(0x801, {0}));
+  Dataset fresh;
+  CHECK_FALSE(readIdxLabels(bad, fresh, error));
+  CHECK(error.find("holds no samples") != std::string::npos);
+  std::remove(bad.c_str());
+  // Not a regular file: a directory, a device.
+  CHECK_FALSE(readIdxImages("/tmp", d, error));
+  CHECK(error == "cannot read '/tmp': not a regular file");
+  CHECK_FALSE(readIdxImages("/dev/zero", d, error));
+  CHECK(error == "cannot read '/dev/zero': not a regular file");
+}
+
 TEST_CASE("a missing Fashion-MNIST directory is reported") {
   Dataset d;
   std::string error;
