@@ -314,8 +314,9 @@ static Error loadData(const rt::NetSpec &net, rt::Dataset &train,
                       rt::Dataset &test) {
   std::string error;
   if (dataFlag == "synthetic") {
-    int64_t n = trainLimit > 0 ? trainLimit : 2048;
-    int64_t m = testLimit > 0 ? testLimit : 512;
+    // getValue(): `opt ? opt : 2048` would convert the option to int.
+    int64_t n = trainLimit > 0 ? int64_t(trainLimit.getValue()) : 2048;
+    int64_t m = testLimit > 0 ? int64_t(testLimit.getValue()) : 512;
     // The synthetic set is allocated whole: bound it like an IDX file.
     const int64_t maxValues = int64_t(1) << 30;
     int64_t sample = rt::shapeElements(net.inputShape);
