@@ -25,6 +25,7 @@ import subprocess
 import sys
 
 MARKER = "<!-- stage programs: scripts/stage_results.py -->"
+READING = "## Reading the figures"
 
 
 def sh(cmd, **kw):
@@ -137,7 +138,9 @@ def main():
            "column). Samples/s are over the epoch (fill and drain included); "
            "periods per step are the steady state (median), the task error is "
            "|measured − predicted| over the predicted work, weighted by time "
-           "(and per task).", "",
+           "(and per task). How to read these figures, their spread from run "
+           "to run on this machine and what explains each difference: "
+           "[results-stage-programs.md](results-stage-programs.md).", "",
            "| model | P | stage program samples/s | reference samples/s | "
            "speedup | predicted period (µs/step) | measured period | "
            "measured/predicted | task error weighted (per task) | same "
@@ -178,8 +181,17 @@ def main():
                        f"{pr['measured_period_us'] / pr['predicted_period_us']:.2f}"
                        f" | {pr['by_kind']} |")
     text = "\n".join(out) + "\n"
-    with open("docs/results-stage-programs.md", "w") as f:
-        f.write("# Stage programs measured\n\n" + "\n".join(out[2:]) + "\n")
+    # The page keeps its hand-written reading below the generated tables.
+    page = "docs/results-stage-programs.md"
+    reading = ""
+    if os.path.exists(page):
+        old = open(page).read()
+        at = old.find(READING)
+        if at >= 0:
+            reading = "\n" + old[at:]
+    with open(page, "w") as f:
+        f.write("# Stage programs measured\n\n" + "\n".join(out[2:]) + "\n" +
+                reading)
     results = open("docs/results.md").read()
     at = results.find(MARKER)
     results = (results[:at] if at >= 0 else results.rstrip() + "\n\n") + text
