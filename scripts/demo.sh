@@ -46,13 +46,13 @@ echo
 echo "== 4. a stage program: LeNet-5 on 2 processors, profiled, emitted, built, run"
 build/bin/layerpipe-profile models/lenet5.json -o out/lenet5-profile.json
 $LP models/lenet5.json --profile out/lenet5-profile.json --procs 2 \
-  --gantt out/lenet5-p2-predicted.json --emit-cpp out/lenet5-p2 --force |
-  sed -n '/^schedule:/,$p'
+  --gantt out/lenet5-p2-predicted.json --emit-cpp out/lenet5-p2 --force
 cmake -S out/lenet5-p2 -B out/lenet5-p2/build -DCMAKE_PREFIX_PATH="$PWD/build" \
   >/dev/null
 cmake --build out/lenet5-p2/build -j"$(nproc)" >/dev/null
 out/lenet5-p2/build/lenet5-p2 --epochs 1 --lr 0.05 --momentum 0.9 \
   --progress-every 200 --trace out/lenet5-p2-measured.json \
+  --compare-html out/lenet5-p2-compare.html \
   --summary-json out/lenet5-p2-run.json
 echo "the same numbers from the reference trainer: see out/lenet5-p2/README.md"
 
@@ -60,4 +60,5 @@ echo
 echo "outputs in out/:"
 ls -1 out
 echo "open out/resnet20-gantt.html in a browser, or load out/resnet20-gantt.json in Perfetto;"
-echo "out/lenet5-p2-predicted.json and out/lenet5-p2-measured.json side by side (docs/codegen.md)."
+echo "out/lenet5-p2-measured.json holds the predicted and the measured timelines (Perfetto);"
+echo "out/lenet5-p2-compare.html overlays three rounds of both (docs/codegen.md)."
