@@ -326,36 +326,34 @@ struct Processor::Impl {
     }
   }
 
-  void loadData(int64_t n) {
-    if (n == dataInstance)
-      return;
+  /// Where instance n's samples sit in its epoch's shuffled order: order
+  /// [begin, begin + size) (the order is made for n's epoch first).
+  void instanceSamples(int64_t n, int64_t &begin, int64_t &size) {
     unsigned M = ex.graph.microBatches();
     int64_t step = n / M;
     int64_t epoch = step / ex.stepsPerEpoch;
-    int64_t inEpoch = step % ex.stepsPerEpoch;
     if (epoch != orderEpoch) {
       order = epochOrder(ex.train.count, ex.options.seed, epoch);
       orderEpoch = epoch;
     }
-    int64_t begin = 0, size = 0;
     microBatchRange(ex.batch, M, unsigned(n % M), begin, size);
-    gatherBatch(ex.train, order, inEpoch * ex.batch + begin, size, x, labels);
+    begin += (step % ex.stepsPerEpoch) * ex.batch;
+  }
+
+  void loadData(int64_t n) {
+    if (n == dataInstance)
+      return;
+    int64_t begin = 0, size = 0;
+    instanceSamples(n, begin, size);
+    gatherBatch(ex.train, order, begin, size, x, labels);
     dataInstance = n;
   }
 
   /// The labels of instance n alone (the loss needs no samples), into
   /// lossLabels: `labels` belongs to the last gathered batch.
   void loadLabels(int64_t n) {
-    unsigned M = ex.graph.microBatches();
-    int64_t step = n / M;
-    int64_t epoch = step / ex.stepsPerEpoch;
-    if (epoch != orderEpoch) {
-      order = epochOrder(ex.train.count, ex.options.seed, epoch);
-      orderEpoch = epoch;
-    }
     int64_t begin = 0, size = 0;
-    microBatchRange(ex.batch, M, unsigned(n % M), begin, size);
-    begin += (step % ex.stepsPerEpoch) * ex.batch;
+    instanceSamples(n, begin, size);
     lossLabels.resize(size_t(size));
     for (int64_t i = 0; i < size; ++i)
       lossLabels[size_t(i)] =
