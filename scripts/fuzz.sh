@@ -12,10 +12,14 @@ shift
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(model emit machine idx)
 
-cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
-  -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g -DNDEBUG" -DLAYERPIPE_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j2 --target "${targets[@]/#/fuzz-}"
+# FUZZ_NO_BUILD=1 skips the build, so that several runs of this script (one
+# target each) can share build-fuzz/ at once after one has built it.
+if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
+  cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g -DNDEBUG" -DLAYERPIPE_FUZZ=ON >/dev/null
+  cmake --build build-fuzz -j2 --target "${targets[@]/#/fuzz-}"
+fi
 
 seeds_model="models test/lit/errors/Inputs fuzz/regressions/model"
 seeds_emit="models fuzz/regressions/emit"

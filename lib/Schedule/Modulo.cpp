@@ -101,21 +101,24 @@ public:
 private:
   std::map<double, double> busy;
 
+  /// Adds [begin, end), coalescing every interval it touches or overlaps.
+  /// A task shorter than the tolerance may be given a slot inside a busy
+  /// interval (findSlot accepts a gap of -eps); the union must then keep
+  /// the longer interval whole, never cut it at the short one's end.
   void insert(double begin, double end, double eps) {
     auto next = busy.lower_bound(begin);
     if (next != busy.begin()) {
       auto prev = std::prev(next);
-      assert(prev->second <= begin + eps && "reserved slot overlaps");
       if (prev->second >= begin - eps) {
         begin = prev->first;
+        end = std::max(end, prev->second);
         busy.erase(prev);
       }
     }
     next = busy.lower_bound(begin);
-    if (next != busy.end() && next->first <= end + eps) {
-      assert(next->first >= end - eps && "reserved slot overlaps");
-      end = next->second;
-      busy.erase(next);
+    while (next != busy.end() && next->first <= end + eps) {
+      end = std::max(end, next->second);
+      next = busy.erase(next);
     }
     busy[begin] = end;
   }
