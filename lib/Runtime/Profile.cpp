@@ -101,6 +101,7 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
             .count());
   };
   std::vector<std::vector<float>> grad(L), weights(L), momentum(L);
+  std::vector<std::vector<float>> nextWeights(L), nextMomentum(L);
   for (size_t l = 0; l < L; ++l)
     if (net.layers[l].hasParams()) {
       grad[l].assign(params[l].size(), 0.0f);
@@ -145,8 +146,16 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
     for (size_t l = 0; l < L; ++l)
       if (net.layers[l].hasParams())
         timed(l, 3, [&] {
-          sgdUpdate(int64_t(weights[l].size()), 1e-9f, 0.9f, 0.0f,
-                    weights[l].data(), momentum[l].data(), grad[l].data());
+          // As a stage program's U runs it: weight versions are immutable,
+          // so the update writes a new version (a recycled buffer) from a
+          // copy of the previous weights and momentum.
+          nextWeights[l].assign(weights[l].begin(), weights[l].end());
+          nextMomentum[l].assign(momentum[l].begin(), momentum[l].end());
+          sgdUpdate(int64_t(nextWeights[l].size()), 1e-9f, 0.9f, 0.0f,
+                    nextWeights[l].data(), nextMomentum[l].data(),
+                    grad[l].data());
+          weights[l].swap(nextWeights[l]);
+          momentum[l].swap(nextMomentum[l]);
         });
   }
   auto median = [](std::vector<double> &v) {
