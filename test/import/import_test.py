@@ -238,6 +238,14 @@ check(not os.path.exists(os.path.join(tmp, "gelu.json")),
       "unsupported op: a model file was written anyway")
 print("unsupported op: " + str(message)[:110] + "...")
 
+# An --input that does not fit the module is named at the first layer that
+# notices, not turned into a different model.
+message = run_import([user + ":Net", "--input", "3,28,28", "-o",
+                      os.path.join(tmp, "wrong.json")])
+check(isinstance(message, str) and "node 'stem'" in message and
+      "expects 1 input channels, its input has 3" in message,
+      "wrong --input: message %r" % (message,))
+
 # The exit status and the one-line format, on an error found before torch
 # is loaded.
 bad = subprocess.run([tool, "torchvision:resnet18", "--input", "3,x,224",
