@@ -40,6 +40,9 @@ enum class LayerKind {
   BatchNorm,
   Dropout,
   SoftmaxCrossEntropy,
+  Concat,
+  GlobalAvgPool,
+  Relu6,
 };
 
 /// The spelling of \p kind in model files ("conv2d", "dense", ...).
@@ -102,6 +105,8 @@ struct Layer {
   /// conv2d: input channels if the file states them ("in_channels"),
   /// checked against the inferred input; 0 if not stated.
   int64_t inChannels = 0;
+  /// conv2d: channel groups (1: ordinary, C: depthwise); divides C and Cout.
+  int64_t groups = 1;
 
   // Optional hints from the model file.
   std::optional<unsigned> stageHint;
@@ -151,9 +156,9 @@ struct LayerBytes {
   /// Trainable parameters.
   int64_t weights = 0;
   /// What the activation-gradient task needs from the forward pass: the
-  /// inputs for relu/tanh/sigmoid, max pooling, batchnorm and dropout (its
+  /// inputs for relu/relu6/tanh/sigmoid, max pooling, batchnorm and dropout (its
   /// mask); nothing for conv2d and dense (they need only the weights),
-  /// average pooling, flatten, add and the loss.
+  /// average pooling, flatten, add, concat and the loss.
   int64_t savedForActivationGradient = 0;
 
   /// Bytes each task reads plus writes (docs/cost-model.md):

@@ -82,6 +82,12 @@ static const char *layerTypeEnum(rt::LayerType type) {
     return "Dropout";
   case rt::LayerType::SoftmaxCrossEntropy:
     return "SoftmaxCrossEntropy";
+  case rt::LayerType::Concat:
+    return "Concat";
+  case rt::LayerType::GlobalAvgPool:
+    return "GlobalAvgPool";
+  case rt::LayerType::Relu6:
+    return "Relu6";
   }
   return "Relu";
 }
@@ -204,6 +210,8 @@ static void writeMain(const Compilation &C, const StageProgramDesign &design,
                     l.padW);
     if (!l.bias)
       os << "    l.bias = false;\n";
+    if (l.groups != 1)
+      os << "    l.groups = " << l.groups << ";\n";
     if (l.type == rt::LayerType::Dropout)
       os << "    l.dropRate = " << floatLiteral(l.dropRate) << ";\n";
     os << "  }\n";

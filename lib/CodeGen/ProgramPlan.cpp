@@ -64,6 +64,12 @@ static rt::LayerType runtimeType(LayerKind kind) {
     return rt::LayerType::Dropout;
   case LayerKind::SoftmaxCrossEntropy:
     return rt::LayerType::SoftmaxCrossEntropy;
+  case LayerKind::Concat:
+    return rt::LayerType::Concat;
+  case LayerKind::GlobalAvgPool:
+    return rt::LayerType::GlobalAvgPool;
+  case LayerKind::Relu6:
+    return rt::LayerType::Relu6;
   }
   llvm_unreachable("unknown layer kind");
 }
@@ -87,6 +93,7 @@ Expected<rt::NetSpec> lowerToRuntimeNet(const Model &model) {
     l.padH = layer.padH;
     l.padW = layer.padW;
     l.bias = layer.bias;
+    l.groups = layer.groups;
     l.dropRate = float(layer.dropRate);
     net.layers.push_back(std::move(l));
   }

@@ -39,6 +39,9 @@ static const KindSpelling kindSpellings[] = {
     {LayerKind::BatchNorm, "batchnorm"},
     {LayerKind::Dropout, "dropout"},
     {LayerKind::SoftmaxCrossEntropy, "softmax_cross_entropy"},
+    {LayerKind::Concat, "concat"},
+    {LayerKind::GlobalAvgPool, "global_avgpool"},
+    {LayerKind::Relu6, "relu6"},
 };
 
 StringRef layerKindName(LayerKind kind) {
@@ -158,6 +161,7 @@ LayerBytes layerBytes(const Model &model, unsigned index,
   case LayerKind::MaxPool:
   case LayerKind::BatchNorm:
   case LayerKind::Dropout:
+  case LayerKind::Relu6:
     bytes.savedForActivationGradient = bytes.inputActivations;
     break;
   default:

@@ -47,14 +47,15 @@ std::string layerPointer(const Layer &layer) {
   return "/layers/" + std::to_string(layer.sourceIndex);
 }
 
-static const StringRef commonLayerFields[] = {"name",  "type",           "inputs",
-                                       "stage", "gradient_delay", "times",
-                                       "comment"};
+static const StringRef commonLayerFields[] = {
+    "name",  "type",    "inputs",     "stage", "gradient_delay",
+    "times", "comment", "source_name"};
 
 /// Type-specific fields of each layer kind.
 static ArrayRef<StringRef> kindFields(LayerKind kind) {
   static const StringRef conv[] = {"out_channels", "kernel", "stride",
-                                   "padding",      "bias",   "in_channels"};
+                                   "padding",      "bias",   "in_channels",
+                                   "groups"};
   static const StringRef dense[] = {"units", "bias"};
   static const StringRef pool[] = {"kernel", "stride", "padding"};
   static const StringRef dropout[] = {"rate"};
@@ -210,6 +211,9 @@ void ModelReader::readParameters(const json &object, const Place &at,
                                    at.field("in_channels"), 1, kMaxSize);
       if (has("bias"))
         layer.bias = readBool(object["bias"], at.field("bias"));
+      if (has("groups"))
+        layer.groups = readInt(object["groups"], at.field("groups"), 1,
+                               kMaxSize);
     }
     std::tie(layer.kernelH, layer.kernelW) =
         readPair(require("kernel", "3"), at.field("kernel"), 1, kMaxSize);
@@ -294,6 +298,8 @@ RawLayer ModelReader::readLayer(const json &value, size_t index) {
 
   if (value.contains("comment"))
     readString(value["comment"], at.field("comment"));
+  if (value.contains("source_name"))
+    readString(value["source_name"], at.field("source_name"));
 
   if (value.contains("inputs")) {
     Place inputsAt = at.field("inputs");
@@ -368,12 +374,15 @@ void ModelReader::resolveInputs() {
     Layer &layer = r.layer;
     size_t n = r.producers.size();
     std::string pointer = layerPointer(layer) + (r.hasInputs ? "/inputs" : "");
-    if (layer.kind == LayerKind::Add && n < 2)
-      fail(pointer, "layer '" + layer.name +
-                        "': add needs at least 2 inputs (list them in "
+    bool multiInput =
+        layer.kind == LayerKind::Add || layer.kind == LayerKind::Concat;
+    if (multiInput && n < 2)
+      fail(pointer, "layer '" + layer.name + "': " +
+                        layerKindName(layer.kind).str() +
+                        " needs at least 2 inputs (list them in "
                         "'inputs'), got " +
                         std::to_string(n));
-    if (layer.kind != LayerKind::Add && n != 1)
+    if (!multiInput && n != 1)
       fail(pointer, "layer '" + layer.name + "': " +
                         layerKindName(layer.kind).str() +
                         " takes exactly 1 input, got " + std::to_string(n));

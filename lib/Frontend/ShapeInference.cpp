@@ -147,9 +147,15 @@ Error ShapeInferrer::inferWindow(Layer &layer, const Shape &in,
                       formatv("expects {0} input channels, {1} gives {2}",
                               layer.inChannels, producerName(layer, 0), c));
   int64_t cout = layer.outChannels;
+  if (c % layer.groups != 0 || cout % layer.groups != 0)
+    return layerError(layer, "groups",
+                      formatv("{0} groups must divide both the {1} input "
+                              "channels ({2}) and the {3} output channels",
+                              layer.groups, c, producerName(layer, 0), cout));
   layer.outputShape.dims = {cout, outH, outW};
   Checked outputs = Checked(cout) * outH * outW * batch;
-  Checked macs = outputs * c * windowSize;
+  // Each output channel sees the C / groups channels of its group.
+  Checked macs = outputs * (c / layer.groups) * windowSize;
   Checked biasWork = layer.bias ? outputs : Checked(0);
   flops.forward = Checked(2) * macs + biasWork;
   flops.activationGradient = Checked(2) * macs;
@@ -223,8 +229,8 @@ Error ShapeInferrer::inferLayer(Layer &layer) {
   case LayerKind::Conv2d:
     if (Error err = inferWindow(layer, in, flops))
       return err;
-    params = Checked(layer.outChannels) * in.dims[0] * layer.kernelH *
-                 layer.kernelW +
+    params = Checked(layer.outChannels) * (in.dims[0] / layer.groups) *
+                 layer.kernelH * layer.kernelW +
              (layer.bias ? layer.outChannels : 0);
     break;
   case LayerKind::MaxPool:
@@ -277,6 +283,39 @@ Error ShapeInferrer::inferLayer(Layer &layer) {
     params = Checked(2) * in.dims[0];
     elementwise(8, 6);
     flops.weightGradient = elements * 3;
+    break;
+  case LayerKind::Concat: {
+    // Along the first dimension: channels of images, features of vectors.
+    int64_t joined = 0;
+    for (unsigned i = 0; i < ins.size(); ++i) {
+      const Shape &s = *ins[i];
+      bool sameRest = s.dims.size() == in.dims.size();
+      for (size_t d = 1; sameRest && d < s.dims.size(); ++d)
+        sameRest = s.dims[d] == in.dims[d];
+      if (!sameRest)
+        return layerError(
+            layer, "inputs",
+            "concat joins along the first dimension (channels) and needs "
+            "the other dimensions equal, " +
+                producerName(layer, 0) + " gives " + in.str() + " but " +
+                producerName(layer, i) + " gives " + s.str());
+      joined += s.dims[0]; // each at most 2^31 - 1, at most 10^5 inputs
+    }
+    layer.outputShape.dims[0] = joined;
+    // A copy: no arithmetic; its cost is the bytes it moves.
+    break;
+  }
+  case LayerKind::GlobalAvgPool:
+    if (!in.isImage())
+      return layerError(layer, "",
+                        "global_avgpool needs an image input [C, H, W], " +
+                            producerName(layer, 0) + " gives " + in.str());
+    layer.outputShape.dims = {in.dims[0], 1, 1};
+    // A sum per input element; the gradient spreads back the same way.
+    elementwise(1, 1);
+    break;
+  case LayerKind::Relu6:
+    elementwise(2, 2);
     break;
   case LayerKind::SoftmaxCrossEntropy:
     if (in.isImage())

@@ -249,6 +249,97 @@ void conv2dBackwardWeights(const WindowGeom &g, int64_t outChannels,
   });
 }
 
+/// Copies channels [first, first + count) of each of \p n samples of
+/// \p total channels between the full tensor and a contiguous group buffer
+/// of \p count channels (gather: full -> group; otherwise group -> full).
+static void copyChannels(int64_t n, int64_t total, int64_t first,
+                         int64_t count, int64_t plane, float *full,
+                         float *group, bool gather) {
+  for (int64_t s = 0; s < n; ++s) {
+    float *f = full + (s * total + first) * plane;
+    float *gp = group + s * count * plane;
+    size_t bytes = sizeof(float) * size_t(count * plane);
+    if (gather)
+      std::memcpy(gp, f, bytes);
+    else
+      std::memcpy(f, gp, bytes);
+  }
+}
+
+static float *growTo(std::vector<float> &buffer, int64_t n) {
+  if (buffer.size() < size_t(n))
+    buffer.resize(size_t(n));
+  return buffer.data();
+}
+
+void conv2dGroupedForward(const WindowGeom &g, int64_t outChannels,
+                          int64_t groups, const float *x, const float *weight,
+                          const float *bias, float *y, Scratch &scratch) {
+  if (groups == 1)
+    return conv2dForward(g, outChannels, x, weight, bias, y, scratch);
+  assert(g.c % groups == 0 && outChannels % groups == 0 && "bad groups");
+  WindowGeom sub = g;
+  sub.c = g.c / groups;
+  int64_t outPer = outChannels / groups;
+  int64_t weightsPer = outPer * sub.c * g.kh * g.kw;
+  float *in = growTo(scratch.groupIn, g.n * sub.c * g.inPlane());
+  float *out = growTo(scratch.groupOut, g.n * outPer * g.outPlane());
+  for (int64_t k = 0; k < groups; ++k) {
+    copyChannels(g.n, g.c, k * sub.c, sub.c, g.inPlane(),
+                 const_cast<float *>(x), in, /*gather=*/true);
+    conv2dForward(sub, outPer, in, weight + k * weightsPer,
+                  bias ? bias + k * outPer : nullptr, out, scratch);
+    copyChannels(g.n, outChannels, k * outPer, outPer, g.outPlane(), y, out,
+                 /*gather=*/false);
+  }
+}
+
+void conv2dGroupedBackwardData(const WindowGeom &g, int64_t outChannels,
+                               int64_t groups, const float *dy,
+                               const float *weight, float *dx,
+                               Scratch &scratch) {
+  if (groups == 1)
+    return conv2dBackwardData(g, outChannels, dy, weight, dx, scratch);
+  WindowGeom sub = g;
+  sub.c = g.c / groups;
+  int64_t outPer = outChannels / groups;
+  int64_t weightsPer = outPer * sub.c * g.kh * g.kw;
+  float *dyGroup = growTo(scratch.groupOut, g.n * outPer * g.outPlane());
+  float *dxGroup = growTo(scratch.groupIn, g.n * sub.c * g.inPlane());
+  for (int64_t k = 0; k < groups; ++k) {
+    copyChannels(g.n, outChannels, k * outPer, outPer, g.outPlane(),
+                 const_cast<float *>(dy), dyGroup, /*gather=*/true);
+    conv2dBackwardData(sub, outPer, dyGroup, weight + k * weightsPer, dxGroup,
+                       scratch);
+    copyChannels(g.n, g.c, k * sub.c, sub.c, g.inPlane(), dx, dxGroup,
+                 /*gather=*/false);
+  }
+}
+
+void conv2dGroupedBackwardWeights(const WindowGeom &g, int64_t outChannels,
+                                  int64_t groups, const float *x,
+                                  const float *dy, float *dWeight,
+                                  float *dBias, Scratch &scratch) {
+  if (groups == 1)
+    return conv2dBackwardWeights(g, outChannels, x, dy, dWeight, dBias,
+                                 scratch);
+  WindowGeom sub = g;
+  sub.c = g.c / groups;
+  int64_t outPer = outChannels / groups;
+  int64_t weightsPer = outPer * sub.c * g.kh * g.kw;
+  float *xGroup = growTo(scratch.groupIn, g.n * sub.c * g.inPlane());
+  float *dyGroup = growTo(scratch.groupOut, g.n * outPer * g.outPlane());
+  for (int64_t k = 0; k < groups; ++k) {
+    copyChannels(g.n, g.c, k * sub.c, sub.c, g.inPlane(),
+                 const_cast<float *>(x), xGroup, /*gather=*/true);
+    copyChannels(g.n, outChannels, k * outPer, outPer, g.outPlane(),
+                 const_cast<float *>(dy), dyGroup, /*gather=*/true);
+    conv2dBackwardWeights(sub, outPer, xGroup, dyGroup,
+                          dWeight + k * weightsPer,
+                          dBias ? dBias + k * outPer : nullptr, scratch);
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // Dense
 //===----------------------------------------------------------------------===//
@@ -421,9 +512,42 @@ void avgPoolBackward(const WindowGeom &g, const float *dy, float *dx) {
   forEachPoolPair(g, [&](int64_t o, int64_t i) { dx[i] += dy[o] * scale; });
 }
 
+void globalAvgPoolForward(int64_t n, int64_t c, int64_t plane, const float *x,
+                          float *y) {
+  float scale = 1.0f / float(plane);
+  for (int64_t p = 0; p < n * c; ++p) {
+    const float *row = x + p * plane;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < plane; ++i)
+      sum += row[i];
+    y[p] = sum * scale;
+  }
+}
+
+void globalAvgPoolBackward(int64_t n, int64_t c, int64_t plane,
+                           const float *dy, float *dx) {
+  float scale = 1.0f / float(plane);
+  for (int64_t p = 0; p < n * c; ++p)
+    std::fill(dx + p * plane, dx + (p + 1) * plane, dy[p] * scale);
+}
+
 //===----------------------------------------------------------------------===//
 // Element-wise
 //===----------------------------------------------------------------------===//
+
+void relu6Forward(int64_t count, const float *__restrict x,
+                  float *__restrict y) {
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = std::min(std::max(x[i], 0.0f), 6.0f);
+}
+
+void relu6Backward(int64_t count, const float *__restrict y,
+                   const float *__restrict dy, float *__restrict dx) {
+  for (int64_t i = 0; i < count; ++i) {
+    float g = dy[i];
+    dx[i] = (y[i] > 0.0f && y[i] < 6.0f) ? g : 0.0f;
+  }
+}
 
 // The element-wise loops take __restrict pointers so that GCC vectorises
 // them; ReLU's select then compiles to a mask instead of a branch that

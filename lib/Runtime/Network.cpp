@@ -13,6 +13,7 @@
 #include "layerpipe/runtime/Network.h"
 #include "layerpipe/runtime/Random.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstring>
@@ -46,6 +47,12 @@ const char *layerTypeName(LayerType type) {
     return "dropout";
   case LayerType::SoftmaxCrossEntropy:
     return "softmax_cross_entropy";
+  case LayerType::Concat:
+    return "concat";
+  case LayerType::GlobalAvgPool:
+    return "global_avgpool";
+  case LayerType::Relu6:
+    return "relu6";
   }
   return "?";
 }
@@ -121,8 +128,17 @@ static bool inferLayer(LayerSpec &l, size_t index, std::string &error) {
       return false;
     }
     if (l.type == LayerType::Conv2d) {
+      if (l.groups < 1 || in[0] % l.groups != 0 ||
+          l.outChannels % l.groups != 0) {
+        error = where + ": " + std::to_string(l.groups) +
+                " groups must divide the " + std::to_string(in[0]) +
+                " input and " + std::to_string(l.outChannels) +
+                " output channels";
+        return false;
+      }
       l.outShape = {l.outChannels, g.oh, g.ow};
-      l.numWeights = l.outChannels * in[0] * l.kernelH * l.kernelW;
+      l.numWeights =
+          l.outChannels * (in[0] / l.groups) * l.kernelH * l.kernelW;
       l.numParams = l.numWeights + (l.bias ? l.outChannels : 0);
     } else {
       l.outShape = {in[0], g.oh, g.ow};
@@ -170,7 +186,42 @@ static bool inferLayer(LayerSpec &l, size_t index, std::string &error) {
   case LayerType::Add:
     l.outShape = in;
     return true;
+  case LayerType::Concat:
+    // The first dimension is summed by finalizeNet, which sees all inputs.
+    l.outShape = in;
+    return true;
+  case LayerType::GlobalAvgPool:
+    if (in.size() != 3) {
+      error = where + " needs an image input [C, H, W], got " +
+              shapeToString(in);
+      return false;
+    }
+    l.outShape = {in[0], 1, 1};
+    return true;
+  case LayerType::Relu6:
+    l.outShape = in;
+    return true;
   }
+  return true;
+}
+
+/// Concat: every input has the first input's shape except in the first
+/// dimension, which the output sums. False with \p error otherwise.
+static bool inferConcat(const NetSpec &net, LayerSpec &l, size_t index,
+                        std::string &error) {
+  int64_t joined = 0;
+  for (int p : l.inputs) {
+    const std::vector<int64_t> &s = net.layers[size_t(p)].outShape;
+    if (s.size() != l.inShape.size() ||
+        !std::equal(s.begin() + 1, s.end(), l.inShape.begin() + 1)) {
+      error = layerRef(l, index) + " joins " + shapeToString(l.inShape) +
+              " and " + shapeToString(s) +
+              ": all but the first dimension must agree";
+      return false;
+    }
+    joined += s[0];
+  }
+  l.outShape[0] = joined;
   return true;
 }
 
@@ -189,8 +240,14 @@ bool finalizeNet(NetSpec &net, std::string &error) {
     LayerSpec &l = net.layers[i];
     std::string where = layerRef(l, i);
     size_t wanted = l.type == LayerType::Add ? 2 : 1;
-    if (l.inputs.size() > wanted || (l.type == LayerType::Add &&
-                                     l.inputs.size() != wanted)) {
+    if (l.type == LayerType::Concat) {
+      if (l.inputs.size() < 2) {
+        error = where + " takes at least 2 inputs, got " +
+                std::to_string(l.inputs.size());
+        return false;
+      }
+    } else if (l.inputs.size() > wanted || (l.type == LayerType::Add &&
+                                            l.inputs.size() != wanted)) {
       error = where + " takes " + std::to_string(wanted) + " input(s), got " +
               std::to_string(l.inputs.size());
       return false;
@@ -222,6 +279,8 @@ bool finalizeNet(NetSpec &net, std::string &error) {
       return false;
     }
     if (!inferLayer(l, i, error))
+      return false;
+    if (l.type == LayerType::Concat && !inferConcat(net, l, i, error))
       return false;
   }
   for (size_t i = 0; i + 1 < net.layers.size(); ++i)
@@ -286,9 +345,10 @@ void layerForward(const LayerSpec &l, const float *params, float *state,
   Scratch &scratch = ctx.scratch ? *ctx.scratch : localScratch;
   switch (l.type) {
   case LayerType::Conv2d:
-    conv2dForward(windowOf(l, l.inShape, n), l.outChannels, x.ptr(), params,
-                  l.bias ? params + l.numWeights : nullptr, out.ptr(),
-                  scratch);
+    conv2dGroupedForward(windowOf(l, l.inShape, n), l.outChannels, l.groups,
+                         x.ptr(), params,
+                         l.bias ? params + l.numWeights : nullptr, out.ptr(),
+                         scratch);
     return;
   case LayerType::Dense:
     denseForward(n, x.perSample(), l.units, x.ptr(), params,
@@ -358,6 +418,25 @@ void layerForward(const LayerSpec &l, const float *params, float *state,
     out.data[0] = float(cache.loss);
     return;
   }
+  case LayerType::Concat: {
+    // Per sample, the inputs' blocks one after the other.
+    int64_t outPer = out.perSample(), offset = 0;
+    for (const Tensor *in : inputs) {
+      int64_t per = in->perSample();
+      for (int64_t s = 0; s < n; ++s)
+        std::memcpy(out.ptr() + s * outPer + offset, in->ptr() + s * per,
+                    sizeof(float) * size_t(per));
+      offset += per;
+    }
+    return;
+  }
+  case LayerType::GlobalAvgPool:
+    globalAvgPoolForward(n, l.inShape[0], l.inShape[1] * l.inShape[2],
+                         x.ptr(), out.ptr());
+    return;
+  case LayerType::Relu6:
+    relu6Forward(count, x.ptr(), out.ptr());
+    return;
   }
 }
 
@@ -374,8 +453,8 @@ void layerBackwardData(const LayerSpec &l, const float *params,
   const float *dy = outGrad.ptr();
   switch (l.type) {
   case LayerType::Conv2d:
-    conv2dBackwardData(windowOf(l, l.inShape, n), l.outChannels, dy, params,
-                       dx.ptr(), scratch);
+    conv2dGroupedBackwardData(windowOf(l, l.inShape, n), l.outChannels,
+                              l.groups, dy, params, dx.ptr(), scratch);
     return;
   case LayerType::Dense:
     denseBackwardData(n, x.perSample(), l.units, dy, params, dx.ptr());
@@ -419,6 +498,27 @@ void layerBackwardData(const LayerSpec &l, const float *params,
     softmaxCrossEntropyBackward(n, x.perSample(), cache.aux.ptr(),
                                 cache.index.data(), dx.ptr());
     return;
+  case LayerType::Concat: {
+    // Each input gets its block of the output gradient back.
+    int64_t outPer = outGrad.perSample(), offset = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      int64_t per = inputs[i]->perSample();
+      Tensor &g = inputGrads[i];
+      g.reshapeUninitialized(inputs[i]->shape);
+      for (int64_t s = 0; s < n; ++s)
+        std::memcpy(g.ptr() + s * per, dy + s * outPer + offset,
+                    sizeof(float) * size_t(per));
+      offset += per;
+    }
+    return;
+  }
+  case LayerType::GlobalAvgPool:
+    globalAvgPoolBackward(n, l.inShape[0], l.inShape[1] * l.inShape[2], dy,
+                          dx.ptr());
+    return;
+  case LayerType::Relu6:
+    relu6Backward(count, out.ptr(), dy, dx.ptr());
+    return;
   }
 }
 
@@ -432,10 +532,10 @@ void layerBackwardWeights(const LayerSpec &l,
   int64_t n = x.batch();
   switch (l.type) {
   case LayerType::Conv2d:
-    conv2dBackwardWeights(windowOf(l, l.inShape, n), l.outChannels, x.ptr(),
-                          outGrad.ptr(), paramGrad,
-                          l.bias ? paramGrad + l.numWeights : nullptr,
-                          scratch);
+    conv2dGroupedBackwardWeights(windowOf(l, l.inShape, n), l.outChannels,
+                                 l.groups, x.ptr(), outGrad.ptr(), paramGrad,
+                                 l.bias ? paramGrad + l.numWeights : nullptr,
+                                 scratch);
     return;
   case LayerType::Dense:
     denseBackwardWeights(n, x.perSample(), l.units, x.ptr(), outGrad.ptr(),

@@ -33,6 +33,8 @@ void initRuntime();
 /// not allocate. Not thread-safe: one per thread of execution.
 struct Scratch {
   std::vector<float> a, b;
+  /// One group's input and output slices in a grouped convolution.
+  std::vector<float> groupIn, groupOut;
   float *getA(int64_t n);
   float *getB(int64_t n);
 };
@@ -67,6 +69,27 @@ void conv2dBackwardWeights(const WindowGeom &g, int64_t outChannels,
                            const float *x, const float *dy, float *dWeight,
                            float *dBias, Scratch &scratch);
 
+//--- Grouped convolution (weights [O, C/groups, KH, KW], bias [O]) ----------//
+//
+// Output channels [k·O/G, (k+1)·O/G) read input channels [k·C/G, (k+1)·C/G)
+// only; groups = C is a depthwise convolution. \p g.c is the full input
+// channel count. Each group is gathered into a contiguous batch, run through
+// the ungrouped kernel and scattered back; groups = 1 calls it directly.
+
+void conv2dGroupedForward(const WindowGeom &g, int64_t outChannels,
+                          int64_t groups, const float *x, const float *weight,
+                          const float *bias, float *y, Scratch &scratch);
+/// Overwrites dx.
+void conv2dGroupedBackwardData(const WindowGeom &g, int64_t outChannels,
+                               int64_t groups, const float *dy,
+                               const float *weight, float *dx,
+                               Scratch &scratch);
+/// Overwrites dWeight and dBias (dBias may be null).
+void conv2dGroupedBackwardWeights(const WindowGeom &g, int64_t outChannels,
+                                  int64_t groups, const float *x,
+                                  const float *dy, float *dWeight,
+                                  float *dBias, Scratch &scratch);
+
 //--- Dense (weights [U, F] row-major, bias [U]) -----------------------------//
 
 void denseForward(int64_t n, int64_t in, int64_t units, const float *x,
@@ -91,7 +114,19 @@ void avgPoolForward(const WindowGeom &g, const float *x, float *y);
 /// Overwrites dx.
 void avgPoolBackward(const WindowGeom &g, const float *dy, float *dx);
 
+/// Global average pooling: y[n, c] = mean over the plane of x[n, c].
+void globalAvgPoolForward(int64_t n, int64_t c, int64_t plane, const float *x,
+                          float *y);
+/// dx[n, c, p] = dy[n, c] / plane; overwrites dx.
+void globalAvgPoolBackward(int64_t n, int64_t c, int64_t plane,
+                           const float *dy, float *dx);
+
 //--- Element-wise -----------------------------------------------------------//
+
+/// y = min(max(x, 0), 6).
+void relu6Forward(int64_t count, const float *x, float *y);
+/// dx = dy where 0 < y < 6 else 0.
+void relu6Backward(int64_t count, const float *y, const float *dy, float *dx);
 
 void reluForward(int64_t count, const float *x, float *y);
 /// dx = dy where y > 0 else 0.

@@ -42,6 +42,9 @@ enum class LayerType {
   BatchNorm,
   Dropout,
   SoftmaxCrossEntropy,
+  Concat,
+  GlobalAvgPool,
+  Relu6,
 };
 
 /// "conv2d", "dense", ...
@@ -60,6 +63,7 @@ struct LayerSpec {
   int64_t kernelH = 1, kernelW = 1, strideH = 1, strideW = 1;
   int64_t padH = 0, padW = 0;
   bool bias = true;
+  int64_t groups = 1; ///< conv2d: channel groups
   float dropRate = 0.5f;
   float bnEps = 1e-5f, bnMomentum = 0.1f;
 

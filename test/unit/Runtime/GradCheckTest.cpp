@@ -13,6 +13,7 @@
 
 #include "TestNets.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace lptest;
@@ -237,4 +238,134 @@ TEST_CASE("whole network: conv + pool + dense + loss") {
 
 TEST_CASE("whole network: residual add + batchnorm + dropout") {
   checkNetwork(residualNet(), 4);
+}
+
+//===----------------------------------------------------------------------===//
+// Layer types for imported models: grouped/depthwise convolution, concat,
+// global average pooling, ReLU6.
+//===----------------------------------------------------------------------===//
+
+static LayerSpec grouped(const std::string &name, std::vector<int> inputs,
+                         int64_t out, int64_t k, int64_t stride, int64_t pad,
+                         int64_t groups) {
+  LayerSpec l = conv(name, std::move(inputs), out, k, stride, pad);
+  l.groups = groups;
+  return l;
+}
+
+TEST_CASE("grouped and depthwise conv2d B and G match finite differences") {
+  checkLayer(finalizedLayer(grouped("g2", {}, 4, 3, 1, 1, 2), {4, 5, 5}),
+             {{4, 5, 5}}, 2);
+  LayerSpec depthwise = grouped("dw", {}, 6, 3, 2, 1, 3); // multiplier 2
+  depthwise.bias = false;
+  LayerSpec dw = finalizedLayer(depthwise, {3, 6, 5});
+  CHECK(dw.numParams == 6 * 1 * 3 * 3);
+  checkLayer(dw, {{3, 6, 5}}, 2);
+}
+
+TEST_CASE("grouped conv2d equals separate convolutions of its groups") {
+  // Two groups of 2 -> 3 channels against two ungrouped layers.
+  LayerSpec g = finalizedLayer(grouped("g", {}, 6, 3, 1, 1, 2), {4, 4, 4});
+  LayerSpec half = finalizedLayer(conv("half", {}, 3, 3, 1, 1), {2, 4, 4});
+  REQUIRE(g.numParams == 2 * half.numParams);
+  std::vector<float> params(size_t(g.numParams));
+  fillUniform(params, 9, -0.5f, 0.5f);
+  Tensor x({2, 4, 4, 4});
+  fillUniform(x.data, 10, -1.0f, 1.0f);
+  Tensor y;
+  LayerCache cache;
+  ForwardContext ctx;
+  layerForward(g, params.data(), nullptr, {&x}, y, cache, ctx);
+  for (int k = 0; k < 2; ++k) {
+    // Group k: input channels 2k..2k+1, weights block k, bias block k.
+    Tensor xk({2, 2, 4, 4});
+    for (int s = 0; s < 2; ++s)
+      std::copy_n(x.data.begin() + (s * 4 + 2 * k) * 16, 32,
+                  xk.data.begin() + s * 32);
+    int64_t weights = 3 * 2 * 3 * 3;
+    std::vector<float> pk(params.begin() + k * weights,
+                          params.begin() + (k + 1) * weights);
+    pk.insert(pk.end(), params.begin() + 2 * weights + 3 * k,
+              params.begin() + 2 * weights + 3 * (k + 1));
+    Tensor yk;
+    LayerCache ck;
+    layerForward(half, pk.data(), nullptr, {&xk}, yk, ck, ctx);
+    for (int s = 0; s < 2; ++s)
+      for (int e = 0; e < 3 * 16; ++e)
+        CHECK(y.data[size_t((s * 6 + 3 * k) * 16 + e)] ==
+              doctest::Approx(yk.data[size_t(s * 48 + e)]).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("concat passes each input its block of the gradient") {
+  LayerSpec images = layer("cat", LayerType::Concat, {0, 1, 2});
+  images.inShape = {2, 3, 3};
+  images.outShape = {6, 3, 3};
+  checkLayer(images, {{2, 3, 3}, {1, 3, 3}, {3, 3, 3}}, 2);
+  LayerSpec vectors = layer("cat-vec", LayerType::Concat, {0, 1});
+  vectors.inShape = {4};
+  vectors.outShape = {6};
+  checkLayer(vectors, {{4}, {2}}, 3);
+}
+
+TEST_CASE("concat shapes: channels summed, other dimensions must agree") {
+  NetSpec ok = finalized(
+      {2, 4, 4}, {conv("a", {}, 3, 3, 1, 1), conv("b", {0}, 5, 1),
+                  layer("cat", LayerType::Concat, {0, 1}),
+                  layer("flat", LayerType::Flatten, {2}), dense("fc", {3}, 2),
+                  layer("loss", LayerType::SoftmaxCrossEntropy, {4})});
+  CHECK(ok.layers[2].outShape == std::vector<int64_t>{8, 4, 4});
+  NetSpec bad;
+  bad.inputShape = {2, 4, 4};
+  bad.layers = {conv("a", {}, 3, 3, 1, 1), conv("b", {0}, 5, 3, 2, 1),
+                layer("cat", LayerType::Concat, {0, 1}),
+                layer("flat", LayerType::Flatten, {2}), dense("fc", {3}, 2),
+                layer("loss", LayerType::SoftmaxCrossEntropy, {4})};
+  std::string error;
+  CHECK_FALSE(finalizeNet(bad, error));
+  CHECK(error.find("layer 'cat'") != std::string::npos);
+  CHECK(error.find("[3, 4, 4] and [5, 2, 2]") != std::string::npos);
+}
+
+TEST_CASE("global average pooling and relu6 B match finite differences") {
+  LayerSpec gap = finalizedLayer(layer("gap", LayerType::GlobalAvgPool, {}),
+                                 {3, 4, 5});
+  CHECK(gap.outShape == std::vector<int64_t>{3, 1, 1});
+  checkLayer(gap, {{3, 4, 5}}, 2);
+  checkLayer(finalizedLayer(layer("r6", LayerType::Relu6, {}), {2, 3, 3}),
+             {{2, 3, 3}}, 2);
+}
+
+TEST_CASE("relu6 clamps at 0 and 6 and passes gradients only between") {
+  const float x[] = {-1.0f, 0.5f, 5.5f, 6.5f, 9.0f};
+  float y[5], dx[5];
+  const float dy[] = {1.0f, 2.0f, 3.0f, 4.0f, 5.0f};
+  relu6Forward(5, x, y);
+  relu6Backward(5, y, dy, dx);
+  const float wantY[] = {0.0f, 0.5f, 5.5f, 6.0f, 6.0f};
+  const float wantDx[] = {0.0f, 2.0f, 3.0f, 0.0f, 0.0f};
+  for (int i = 0; i < 5; ++i) {
+    CHECK(y[i] == wantY[i]);
+    CHECK(dx[i] == wantDx[i]);
+  }
+}
+
+TEST_CASE("whole network: depthwise + grouped conv, concat, global pooling") {
+  LayerSpec dw = conv("dw", {1}, 4, 3, 1, 1);
+  dw.groups = 4;
+  LayerSpec g2 = conv("g2", {4}, 4, 3, 2, 1);
+  g2.groups = 2;
+  checkNetwork(
+      finalized({3, 6, 6},
+                {conv("stem", {}, 4, 3, 1, 1),                // 0
+                 layer("r6", LayerType::Relu6, {0}),           // 1
+                 dw,                                           // 2
+                 conv("pw", {1}, 2, 1),                        // 3
+                 layer("cat", LayerType::Concat, {2, 3}),      // 4
+                 g2,                                           // 5
+                 layer("gap", LayerType::GlobalAvgPool, {5}),  // 6
+                 layer("flat", LayerType::Flatten, {6}),       // 7
+                 dense("fc", {7}, 3),                          // 8
+                 layer("loss", LayerType::SoftmaxCrossEntropy, {8})}),
+      5);
 }
