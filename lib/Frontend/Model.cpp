@@ -39,6 +39,14 @@ static const KindSpelling kindSpellings[] = {
     {LayerKind::BatchNorm, "batchnorm"},
     {LayerKind::Dropout, "dropout"},
     {LayerKind::SoftmaxCrossEntropy, "softmax_cross_entropy"},
+    {LayerKind::Embedding, "embedding"},
+    {LayerKind::PositionEmbedding, "position_embedding"},
+    {LayerKind::LayerNorm, "layernorm"},
+    {LayerKind::RmsNorm, "rmsnorm"},
+    {LayerKind::Attention, "attention"},
+    {LayerKind::Gelu, "gelu"},
+    {LayerKind::Silu, "silu"},
+    {LayerKind::SwiGlu, "swiglu"},
 };
 
 StringRef layerKindName(LayerKind kind) {
@@ -158,8 +166,20 @@ LayerBytes layerBytes(const Model &model, unsigned index,
   case LayerKind::MaxPool:
   case LayerKind::BatchNorm:
   case LayerKind::Dropout:
+  case LayerKind::LayerNorm:
+  case LayerKind::RmsNorm:
+  case LayerKind::Gelu:
+  case LayerKind::Silu:
+  case LayerKind::SwiGlu:
     bytes.savedForActivationGradient = bytes.inputActivations;
     break;
+  case LayerKind::Attention: {
+    // Queries, keys, values and the H x T x T probabilities.
+    int64_t t = layer.inputShape.dims[0];
+    bytes.savedForActivationGradient =
+        bytes.inputActivations + layer.heads * t * t * batch * bytesPerElement;
+    break;
+  }
   default:
     break;
   }

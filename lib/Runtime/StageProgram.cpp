@@ -354,10 +354,12 @@ struct Processor::Impl {
   void loadLabels(int64_t n) {
     int64_t begin = 0, size = 0;
     instanceSamples(n, begin, size);
-    lossLabels.resize(size_t(size));
+    int64_t lps = ex.train.labelsPerSample;
+    lossLabels.resize(size_t(size * lps));
     for (int64_t i = 0; i < size; ++i)
-      lossLabels[size_t(i)] =
-          ex.train.labels[size_t(order[size_t(begin + i)])];
+      for (int64_t j = 0; j < lps; ++j)
+        lossLabels[size_t(i * lps + j)] =
+            ex.train.labels[size_t(order[size_t(begin + i)] * lps + j)];
   }
 
   /// Layer l's output gradient at n: its parts added in the trainer's order.
@@ -1312,7 +1314,8 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
                      epoch + 1, o.epochs, (long long)(s + 1),
                      (long long)stepsPerEpoch,
                      sum.lossSum / double(sum.samples),
-                     100.0 * double(sum.correct) / double(sum.samples));
+                     100.0 * double(sum.correct) /
+                         double(sum.samples * net.labelsPerSample));
           std::printf("%s", (redraw ? "\r" + line : line + "\n").c_str());
           std::fflush(stdout);
         }
@@ -1326,7 +1329,8 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
       trainSeconds += f.seconds;
       trainSamples += sum.samples;
       f.loss = sum.lossSum / double(sum.samples);
-      f.trainAccuracy = double(sum.correct) / double(sum.samples);
+      f.trainAccuracy =
+          double(sum.correct) / double(sum.samples * net.labelsPerSample);
       f.samplesPerSecond = double(sum.samples) / f.seconds;
       // The weights and batchnorm state after the epoch's last step.
       for (size_t l = 0; l < net.layers.size(); ++l) {
@@ -1351,7 +1355,8 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
         }
       }
       BatchResult t = evaluateDataset(net, params, state, o.seed, test);
-      f.testAccuracy = double(t.correct) / double(t.samples);
+      f.testAccuracy =
+          double(t.correct) / double(t.samples * net.labelsPerSample);
       f.testLoss = t.lossSum / double(t.samples);
       MemoryStats peak;
       {

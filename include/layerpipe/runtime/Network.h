@@ -42,6 +42,15 @@ enum class LayerType {
   BatchNorm,
   Dropout,
   SoftmaxCrossEntropy,
+  // Transformer layers (TransformerKernels.h).
+  Embedding,
+  PositionEmbedding,
+  LayerNorm,
+  RmsNorm,
+  Attention,
+  Gelu,
+  Silu,
+  SwiGlu,
 };
 
 /// "conv2d", "dense", ...
@@ -62,6 +71,12 @@ struct LayerSpec {
   bool bias = true;
   float dropRate = 0.5f;
   float bnEps = 1e-5f, bnMomentum = 0.1f;
+  // Transformer layers.
+  int64_t vocab = 0, dim = 0; ///< embedding
+  int64_t maxPositions = 0;   ///< position_embedding (0: the input's T)
+  int64_t heads = 0, kvHeads = 0; ///< attention (kvHeads 0: heads)
+  bool rope = false;              ///< attention
+  float normEps = 1e-5f;          ///< layernorm, rmsnorm
 
   // Derived by finalizeNet().
   std::vector<int64_t> inShape, outShape;
@@ -74,9 +89,11 @@ struct LayerSpec {
 
 /// A network; the last layer is the softmax cross-entropy loss.
 struct NetSpec {
-  std::vector<int64_t> inputShape; ///< per sample: {C, H, W} or {F}
+  std::vector<int64_t> inputShape; ///< per sample: {C, H, W}, {F} or ids {T}
   std::vector<LayerSpec> layers;
   int64_t numClasses = 0;
+  /// Labels per sample: 1, or T for a token-level loss on {T, V} logits.
+  int64_t labelsPerSample = 1;
   /// consumers[l]: layers that read layer l's output (filled by finalizeNet).
   std::vector<std::vector<int>> consumers;
 };
