@@ -14,6 +14,7 @@
 
 #include "TestNets.h"
 
+#include "layerpipe/runtime/Data.h"
 #include "layerpipe/runtime/Pipeline.h"
 #include "layerpipe/runtime/TransformerKernels.h"
 
@@ -356,4 +357,35 @@ TEST_CASE("pipeline trainer: a GPT's token loss falls, also with delays") {
     CHECK(first > 1.5);
     CHECK(last < 0.1 * first);
   }
+}
+
+TEST_CASE("fortunes: next-character windows and a 9:1 split by fortune") {
+  Dataset train, valid;
+  std::string error;
+  if (!loadFortunes(defaultFortunesDir(), 16, true, train, error)) {
+    MESSAGE("skipped: " << error);
+    return;
+  }
+  REQUIRE(loadFortunes(defaultFortunesDir(), 16, false, valid, error));
+  MESSAGE("T = 16: " << train.count << " training, " << valid.count
+                     << " validation windows");
+  CHECK(train.labelsPerSample == 16);
+  CHECK(train.numClasses == kFortuneVocab);
+  CHECK(train.labels.size() == size_t(train.count * 16));
+  // Roughly one fortune in ten is held out.
+  CHECK(valid.count * 6 < train.count);
+  CHECK(valid.count * 15 > train.count);
+  // Within a window the labels are the samples shifted by one.
+  for (int64_t s = 0; s < 50; ++s)
+    for (int64_t t = 0; t + 1 < 16; ++t)
+      CHECK(train.labels[size_t(s * 16 + t)] ==
+            int32_t(train.samples[size_t(s * 16 + t + 1)]));
+  CHECK(fortuneCharId('\n') == 0);
+  CHECK(fortuneIdChar(fortuneCharId('A')) == 'A');
+  CHECK(fortuneCharId('\t') == fortuneCharId(' '));
+  CHECK(fortuneCharId(0xc3) == 96);
+  // A directory without databases is an error naming it.
+  Dataset none;
+  CHECK(!loadFortunes("/nonexistent-fortunes", 16, true, none, error));
+  CHECK(error.find("/nonexistent-fortunes") != std::string::npos);
 }
