@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(cmake g++ make python3 llvm-14-dev llvm-14-tools libboost-graph-dev
   nlohmann-json3-dev libfmt-dev doctest-dev libopenblas-dev zlib1g-dev
-  dataset-fashion-mnist graphviz clang-14 libclang-rt-14-dev
+  dataset-fashion-mnist fortunes graphviz clang-14 libclang-rt-14-dev
   python3-torch python3-torchvision python3-onnx)
 missing=()
 for p in "${PACKAGES[@]}"; do

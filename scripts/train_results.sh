@@ -198,6 +198,10 @@ PY
   exit 0
 fi
 
+# The tiny GPT section (scripts/train_gpt_results.sh) is measured there:
+# keep it across a rewrite of the page.
+GPT_SECTION=$(sed -n '/^<!-- tiny GPT:/,/^<!-- end tiny GPT -->/p' \
+  docs/results-training.md 2>/dev/null || true)
 python3 - "$OUT" <<'PY' > docs/results-training.md
 import json, os, sys
 out = sys.argv[1]
@@ -301,4 +305,14 @@ print(open(os.path.join(out, "bench.log")).read().rstrip())
 print("```\n")
 print(open(os.path.join(out, "compensation.md")).read().rstrip())
 PY
+if [ -n "$GPT_SECTION" ]; then
+  GPT_SECTION="$GPT_SECTION" python3 - <<'PY'
+import os
+path = "docs/results-training.md"
+page, block = open(path).read(), os.environ["GPT_SECTION"] + "\n"
+cut = page.find("## Delay compensation")
+page = page + "\n" + block if cut < 0 else page[:cut] + block + "\n" + page[cut:]
+open(path, "w").write(page)
+PY
+fi
 echo "wrote docs/results-training.md (logs in $OUT)" >&2

@@ -43,6 +43,15 @@ enum class LayerKind {
   Concat,
   GlobalAvgPool,
   Relu6,
+  // Transformer layers (docs/model-format.md, "Transformer layers").
+  Embedding,
+  PositionEmbedding,
+  LayerNorm,
+  RmsNorm,
+  Attention,
+  Gelu,
+  Silu,
+  SwiGlu,
 };
 
 /// The spelling of \p kind in model files ("conv2d", "dense", ...).
@@ -52,13 +61,15 @@ std::optional<LayerKind> parseLayerKind(llvm::StringRef name);
 /// Every LayerKind, in declaration order.
 llvm::ArrayRef<LayerKind> allLayerKinds();
 
-/// A per-sample tensor shape: {C, H, W} for images, {N} for vectors.
+/// A per-sample tensor shape: {C, H, W} for images, {N} for vectors, {T, D}
+/// for sequences of T tokens of width D (token ids: {T}).
 /// The batch dimension is never part of a Shape.
 struct Shape {
   llvm::SmallVector<int64_t, 3> dims;
 
   int64_t numElements() const;
   bool isImage() const { return dims.size() == 3; }
+  bool isSequence() const { return dims.size() == 2; }
   /// "[6, 28, 28]".
   std::string str() const;
   bool operator==(const Shape &other) const { return dims == other.dims; }
@@ -107,6 +118,13 @@ struct Layer {
   int64_t inChannels = 0;
   /// conv2d: channel groups (1: ordinary, C: depthwise); divides C and Cout.
   int64_t groups = 1;
+  // Transformer layers.
+  int64_t vocab = 0;        ///< embedding: rows of the table
+  int64_t dim = 0;          ///< embedding: width D of a token
+  int64_t maxPositions = 0; ///< position_embedding: rows (0: the input's T)
+  int64_t heads = 0;        ///< attention: query heads H
+  int64_t kvHeads = 0;      ///< attention: key/value heads (0: H)
+  bool rope = false;        ///< attention: rotary positions on Q and K
 
   // Optional hints from the model file.
   std::optional<unsigned> stageHint;

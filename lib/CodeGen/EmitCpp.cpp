@@ -88,6 +88,22 @@ static const char *layerTypeEnum(rt::LayerType type) {
     return "GlobalAvgPool";
   case rt::LayerType::Relu6:
     return "Relu6";
+  case rt::LayerType::Embedding:
+    return "Embedding";
+  case rt::LayerType::PositionEmbedding:
+    return "PositionEmbedding";
+  case rt::LayerType::LayerNorm:
+    return "LayerNorm";
+  case rt::LayerType::RmsNorm:
+    return "RmsNorm";
+  case rt::LayerType::Attention:
+    return "Attention";
+  case rt::LayerType::Gelu:
+    return "Gelu";
+  case rt::LayerType::Silu:
+    return "Silu";
+  case rt::LayerType::SwiGlu:
+    return "SwiGlu";
   }
   return "Relu";
 }
@@ -214,6 +230,13 @@ static void writeMain(const Compilation &C, const StageProgramDesign &design,
       os << "    l.groups = " << l.groups << ";\n";
     if (l.type == rt::LayerType::Dropout)
       os << "    l.dropRate = " << floatLiteral(l.dropRate) << ";\n";
+    if (l.type == rt::LayerType::Embedding)
+      os << "    l.vocab = " << l.vocab << "; l.dim = " << l.dim << ";\n";
+    if (l.type == rt::LayerType::PositionEmbedding && l.maxPositions)
+      os << "    l.maxPositions = " << l.maxPositions << ";\n";
+    if (l.type == rt::LayerType::Attention)
+      os << "    l.heads = " << l.heads << "; l.kvHeads = " << l.kvHeads
+         << "; l.rope = " << (l.rope ? "true" : "false") << ";\n";
     os << "  }\n";
   }
   os << "  return net;\n}\n\n";

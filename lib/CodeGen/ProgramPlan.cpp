@@ -70,6 +70,22 @@ static rt::LayerType runtimeType(LayerKind kind) {
     return rt::LayerType::GlobalAvgPool;
   case LayerKind::Relu6:
     return rt::LayerType::Relu6;
+  case LayerKind::Embedding:
+    return rt::LayerType::Embedding;
+  case LayerKind::PositionEmbedding:
+    return rt::LayerType::PositionEmbedding;
+  case LayerKind::LayerNorm:
+    return rt::LayerType::LayerNorm;
+  case LayerKind::RmsNorm:
+    return rt::LayerType::RmsNorm;
+  case LayerKind::Attention:
+    return rt::LayerType::Attention;
+  case LayerKind::Gelu:
+    return rt::LayerType::Gelu;
+  case LayerKind::Silu:
+    return rt::LayerType::Silu;
+  case LayerKind::SwiGlu:
+    return rt::LayerType::SwiGlu;
   }
   llvm_unreachable("unknown layer kind");
 }
@@ -95,6 +111,12 @@ Expected<rt::NetSpec> lowerToRuntimeNet(const Model &model) {
     l.bias = layer.bias;
     l.groups = layer.groups;
     l.dropRate = float(layer.dropRate);
+    l.vocab = layer.vocab;
+    l.dim = layer.dim;
+    l.maxPositions = layer.maxPositions;
+    l.heads = layer.heads;
+    l.kvHeads = layer.kvHeads;
+    l.rope = layer.rope;
     net.layers.push_back(std::move(l));
   }
   std::string error;

@@ -42,6 +42,14 @@ static const KindSpelling kindSpellings[] = {
     {LayerKind::Concat, "concat"},
     {LayerKind::GlobalAvgPool, "global_avgpool"},
     {LayerKind::Relu6, "relu6"},
+    {LayerKind::Embedding, "embedding"},
+    {LayerKind::PositionEmbedding, "position_embedding"},
+    {LayerKind::LayerNorm, "layernorm"},
+    {LayerKind::RmsNorm, "rmsnorm"},
+    {LayerKind::Attention, "attention"},
+    {LayerKind::Gelu, "gelu"},
+    {LayerKind::Silu, "silu"},
+    {LayerKind::SwiGlu, "swiglu"},
 };
 
 StringRef layerKindName(LayerKind kind) {
@@ -162,8 +170,20 @@ LayerBytes layerBytes(const Model &model, unsigned index,
   case LayerKind::BatchNorm:
   case LayerKind::Dropout:
   case LayerKind::Relu6:
+  case LayerKind::LayerNorm:
+  case LayerKind::RmsNorm:
+  case LayerKind::Gelu:
+  case LayerKind::Silu:
+  case LayerKind::SwiGlu:
     bytes.savedForActivationGradient = bytes.inputActivations;
     break;
+  case LayerKind::Attention: {
+    // Queries, keys, values and the H x T x T probabilities.
+    int64_t t = layer.inputShape.dims[0];
+    bytes.savedForActivationGradient =
+        bytes.inputActivations + layer.heads * t * t * batch * bytesPerElement;
+    break;
+  }
   default:
     break;
   }

@@ -56,9 +56,12 @@ static ArrayRef<StringRef> kindFields(LayerKind kind) {
   static const StringRef conv[] = {"out_channels", "kernel", "stride",
                                    "padding",      "bias",   "in_channels",
                                    "groups"};
-  static const StringRef dense[] = {"units", "bias"};
+  static const StringRef dense[] = {"units", "bias", "tied_to"};
   static const StringRef pool[] = {"kernel", "stride", "padding"};
   static const StringRef dropout[] = {"rate"};
+  static const StringRef embedding[] = {"vocab", "dim"};
+  static const StringRef positions[] = {"max_positions"};
+  static const StringRef attention[] = {"heads", "kv_heads", "rope"};
   switch (kind) {
   case LayerKind::Conv2d:
     return conv;
@@ -69,6 +72,12 @@ static ArrayRef<StringRef> kindFields(LayerKind kind) {
     return pool;
   case LayerKind::Dropout:
     return dropout;
+  case LayerKind::Embedding:
+    return embedding;
+  case LayerKind::PositionEmbedding:
+    return positions;
+  case LayerKind::Attention:
+    return attention;
   default:
     return {};
   }
@@ -234,6 +243,47 @@ void ModelReader::readParameters(const json &object, const Place &at,
                           kMaxSize);
     if (has("bias"))
       layer.bias = readBool(object["bias"], at.field("bias"));
+    if (has("tied_to")) {
+      // Tied input/output embeddings are refused (docs/model-format.md):
+      // the shared table's gradient would have to be summed across the
+      // stages that hold it, which neither the compiler nor the runtime
+      // models.
+      std::string tied = readString(object["tied_to"], at.field("tied_to"));
+      fail(at.field("tied_to").pointer,
+           at.prefix() + "ties its weight to '" + tied +
+               "', but tied embeddings are not supported: leave out "
+               "'tied_to' to train an untied output projection (it adds " +
+               std::to_string(layer.units) +
+               " x width parameters to the tied count)");
+    }
+    return;
+  case LayerKind::Embedding:
+    layer.vocab = readInt(require("vocab", "50257"), at.field("vocab"), 1,
+                          kMaxSize);
+    layer.dim = readInt(require("dim", "768"), at.field("dim"), 1, kMaxSize);
+    return;
+  case LayerKind::PositionEmbedding:
+    if (has("max_positions"))
+      layer.maxPositions = readInt(object["max_positions"],
+                                   at.field("max_positions"), 1, kMaxSize);
+    return;
+  case LayerKind::Attention:
+    layer.heads = readInt(require("heads", "12"), at.field("heads"), 1,
+                          kMaxSize);
+    layer.kvHeads = layer.heads;
+    if (has("kv_heads"))
+      layer.kvHeads = readInt(object["kv_heads"], at.field("kv_heads"), 1,
+                              kMaxSize);
+    if (layer.heads % layer.kvHeads != 0)
+      fail(at.field("kv_heads").pointer,
+           at.prefix() +
+               formatv("{0} query heads do not split into groups over {1} "
+                       "key/value heads (heads must be a multiple of "
+                       "kv_heads)",
+                       layer.heads, layer.kvHeads)
+                   .str());
+    if (has("rope"))
+      layer.rope = readBool(object["rope"], at.field("rope"));
     return;
   case LayerKind::Dropout:
     if (has("rate"))

@@ -17,6 +17,7 @@
 
 #include "FrontendInternal.h"
 
+#include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <limits>
@@ -75,6 +76,8 @@ private:
 
   Error inferLayer(Layer &layer);
   Error inferWindow(Layer &layer, const Shape &in, CheckedFlops &flops);
+  Error inferTransformerLayer(Layer &layer, const Shape &in, Checked &params,
+                              CheckedFlops &flops);
   Error checkLayerTotals(Layer &layer, Checked params,
                          const CheckedFlops &flops, const Checked &inputs);
 
@@ -163,6 +166,114 @@ Error ShapeInferrer::inferWindow(Layer &layer, const Shape &in,
   return Error::success();
 }
 
+/// Shapes, parameters and FLOPs of the Transformer layers; the formulas are
+/// those of docs/model-format.md ("Transformer layers").
+Error ShapeInferrer::inferTransformerLayer(Layer &layer, const Shape &in,
+                                           Checked &params,
+                                           CheckedFlops &flops) {
+  StringRef kind = layerKindName(layer.kind);
+  int64_t batch = model.batchSize;
+  Checked elements = Checked(in.numElements()) * batch;
+  if (layer.kind == LayerKind::Embedding) {
+    if (in.dims.size() != 1)
+      return layerError(layer, "",
+                        "embedding needs token ids [T], " +
+                            producerName(layer, 0) + " gives " + in.str());
+    if (!layer.inputs.empty())
+      return layerError(layer, "inputs",
+                        "embedding reads token ids, so it must read the "
+                        "model input, not " +
+                            producerName(layer, 0));
+    layer.outputShape.dims = {in.dims[0], layer.dim};
+    params = Checked(layer.vocab) * layer.dim;
+    // F copies rows; G adds each token's gradient into its row. No B: the
+    // input is integer ids.
+    flops.weightGradient = elements * layer.dim;
+    return Error::success();
+  }
+  if (!in.isSequence())
+    return layerError(layer, "",
+                      Twine(kind) + " needs a sequence [T, D], " +
+                          producerName(layer, 0) + " gives " + in.str());
+  int64_t t = in.dims[0], d = in.dims[1];
+  switch (layer.kind) {
+  case LayerKind::PositionEmbedding: {
+    int64_t rows = layer.maxPositions ? layer.maxPositions : t;
+    if (rows < t)
+      return layerError(layer, "max_positions",
+                        formatv("max_positions {0} is less than the "
+                                "sequence length {1} of {2}",
+                                rows, t, producerName(layer, 0)));
+    params = Checked(rows) * d;
+    flops.forward = elements;
+    flops.weightGradient = elements;
+    break;
+  }
+  case LayerKind::LayerNorm:
+    // Per token over D: mean, variance, normalise, scale and shift.
+    params = Checked(2) * d;
+    flops.forward = elements * 8;
+    flops.activationGradient = elements * 8;
+    flops.weightGradient = elements * 3;
+    break;
+  case LayerKind::RmsNorm:
+    params = Checked(d);
+    flops.forward = elements * 4;
+    flops.activationGradient = elements * 6;
+    flops.weightGradient = elements * 2;
+    break;
+  case LayerKind::Gelu:
+    // tanh approximation: ~8 operations forward, ~12 for the derivative.
+    flops.forward = elements * 8;
+    flops.activationGradient = elements * 12;
+    break;
+  case LayerKind::Silu:
+    flops.forward = elements * 5;
+    flops.activationGradient = elements * 7;
+    break;
+  case LayerKind::SwiGlu:
+    if (d % 2 != 0)
+      return layerError(layer, "",
+                        formatv("swiglu splits its input into gate and "
+                                "value halves, but {0} gives an odd width {1}",
+                                producerName(layer, 0), d));
+    layer.outputShape.dims = {t, d / 2};
+    flops.forward = Checked(in.numElements() / 2) * batch * 6;
+    flops.activationGradient = Checked(in.numElements() / 2) * batch * 10;
+    break;
+  case LayerKind::Attention: {
+    int64_t h = layer.heads, kv = layer.kvHeads;
+    int64_t parts = h + 2 * kv;
+    if (d % parts != 0)
+      return layerError(
+          layer, "heads",
+          formatv("the input width {0} from {1} is not (heads + 2 x "
+                  "kv_heads) x head width = ({2} + 2 x {3}) x "
+                  "head width; feed it a dense of {2}+2x{3} heads' "
+                  "queries, keys and values",
+                  d, producerName(layer, 0), h, kv));
+    int64_t dh = d / parts;
+    layer.outputShape.dims = {t, h * dh};
+    // Scores Q K^T and the weighted sum P V: 2 T^2 dh each per head; the
+    // causal softmax ~5 per score (full T x T, the mask is applied, not
+    // skipped). Backward: dP, dV, dQ, dK (4 matmuls) and ~3 per score.
+    Checked perHead = Checked(t) * t * dh;
+    Checked scores = Checked(h) * t * t * batch;
+    flops.forward = Checked(4) * perHead * h * batch + scores * 5;
+    flops.activationGradient = Checked(8) * perHead * h * batch + scores * 3;
+    if (layer.rope) {
+      Checked rotated = Checked(t) * (h + kv) * dh * batch * 3;
+      flops.forward = flops.forward + rotated;
+      flops.activationGradient = flops.activationGradient + rotated;
+    }
+    break;
+  }
+  default:
+    llvm_unreachable("not a Transformer layer");
+  }
+  return Error::success();
+}
+
 Error ShapeInferrer::checkLayerTotals(Layer &layer, Checked params,
                                       const CheckedFlops &flops,
                                       const Checked &inputs) {
@@ -244,11 +355,17 @@ Error ShapeInferrer::inferLayer(Layer &layer) {
                         "dense needs a vector input, " +
                             producerName(layer, 0) + " gives the image " +
                             in.str() + ": insert a flatten layer before it");
-    layer.outputShape.dims = {layer.units};
+    // On a sequence {T, D} the same weights apply to every token.
+    int64_t tokens = in.isSequence() ? in.dims[0] : 1;
+    int64_t width = in.isSequence() ? in.dims[1] : n;
+    if (in.isSequence())
+      layer.outputShape.dims = {tokens, layer.units};
+    else
+      layer.outputShape.dims = {layer.units};
     Checked macs = elements * layer.units;
     Checked biasWork =
-        layer.bias ? Checked(layer.units) * batch : Checked(0);
-    params = Checked(n) * layer.units + (layer.bias ? layer.units : 0);
+        layer.bias ? Checked(layer.units) * tokens * batch : Checked(0);
+    params = Checked(width) * layer.units + (layer.bias ? layer.units : 0);
     flops.forward = Checked(2) * macs + biasWork;
     flops.activationGradient = Checked(2) * macs;
     flops.weightGradient = Checked(2) * macs + biasWork;
@@ -329,9 +446,26 @@ Error ShapeInferrer::inferLayer(Layer &layer) {
                         formatv("softmax_cross_entropy needs at least 2 "
                                 "classes, {0} gives {1}",
                                 producerName(layer, 0), n));
-    model.numClasses = n;
+    // A sequence {T, V} is one classification per token (labels {T}).
+    model.numClasses = in.dims.back();
+    if (model.numClasses < 2)
+      return layerError(layer, "",
+                        formatv("softmax_cross_entropy needs at least 2 "
+                                "classes, {0} gives {1}",
+                                producerName(layer, 0), in.str()));
     layer.outputShape.dims = {1};
     elementwise(5, 2);
+    break;
+  case LayerKind::Embedding:
+  case LayerKind::PositionEmbedding:
+  case LayerKind::LayerNorm:
+  case LayerKind::RmsNorm:
+  case LayerKind::Attention:
+  case LayerKind::Gelu:
+  case LayerKind::Silu:
+  case LayerKind::SwiGlu:
+    if (Error err = inferTransformerLayer(layer, in, params, flops))
+      return err;
     break;
   }
   return checkLayerTotals(layer, params, flops, inputs);

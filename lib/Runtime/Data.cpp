@@ -13,6 +13,7 @@
 #include "layerpipe/runtime/Data.h"
 #include "layerpipe/runtime/Random.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -22,6 +23,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <string_view>
 
 namespace layerpipe {
 namespace runtime {
@@ -35,7 +37,7 @@ void Dataset::truncate(int64_t n) {
     return;
   count = n;
   samples.resize(size_t(n * sampleSize()));
-  labels.resize(size_t(n));
+  labels.resize(size_t(n * labelsPerSample));
 }
 
 namespace {
@@ -226,6 +228,120 @@ bool loadFashionMnist(const std::string &dir, bool train, Dataset &out,
 }
 
 
+const char *defaultFortunesDir() { return "/usr/share/games/fortunes"; }
+
+int32_t fortuneCharId(unsigned char byte) {
+  if (byte == '\n')
+    return 0;
+  if (byte == '\t')
+    byte = ' ';
+  if (byte >= 32 && byte <= 126)
+    return int32_t(byte) - 31;
+  return 96;
+}
+
+char fortuneIdChar(int32_t id) {
+  if (id == 0)
+    return '\n';
+  if (id >= 1 && id <= 95)
+    return char(id + 31);
+  return '?';
+}
+
+bool loadFortunes(const std::string &dir, int64_t seqLen, bool train,
+                  Dataset &out, std::string &error) {
+  out = Dataset();
+  out.name = std::string("fortunes/") + (train ? "train" : "validation");
+  if (seqLen < 1) {
+    error = "fortunes: the sequence length must be positive, got " +
+            std::to_string(seqLen);
+    return false;
+  }
+  DIR *d = ::opendir(dir.c_str());
+  if (!d) {
+    error = "cannot open the fortunes directory '" + dir +
+            "': " + std::strerror(errno) +
+            " (install the Debian package 'fortunes')";
+    return false;
+  }
+  std::vector<std::string> names;
+  while (struct dirent *e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.find('.') != std::string::npos)
+      continue;
+    struct stat st;
+    std::string path = dir + "/" + name;
+    if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+      names.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  std::vector<int32_t> ids;
+  int64_t fortune = 0;
+  for (const std::string &name : names) {
+    std::string path = dir + "/" + name;
+    FILE *f = std::fopen(path.c_str(), "rb");
+    if (!f) {
+      error = "cannot open '" + path + "': " + std::strerror(errno);
+      return false;
+    }
+    std::string text, line;
+    char buf[1 << 16];
+    size_t got;
+    while ((got = std::fread(buf, 1, sizeof(buf), f)) > 0)
+      text.append(buf, got);
+    std::fclose(f);
+    // Fortunes are separated by lines holding only '%'.
+    std::string current;
+    auto finish = [&]() {
+      bool empty = current.find_first_not_of(" \t\n") == std::string::npos;
+      if (!empty) {
+        if ((fortune % 10 == 9) != train) {
+          for (unsigned char c : current)
+            ids.push_back(fortuneCharId(c));
+        }
+        ++fortune;
+      }
+      current.clear();
+    };
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t end = text.find('\n', pos);
+      if (end == std::string::npos)
+        end = text.size();
+      std::string_view l(text.data() + pos, end - pos);
+      if (l == "%")
+        finish();
+      else
+        current.append(text, pos, end - pos).push_back('\n');
+      pos = end + 1;
+    }
+    finish();
+  }
+  if (names.empty() || ids.size() < size_t(seqLen + 1)) {
+    error = "the fortunes directory '" + dir + "' holds " +
+            std::to_string(names.size()) + " databases and " +
+            std::to_string(ids.size()) + " characters for the " +
+            (train ? "training" : "validation") +
+            " split: too few for one sample of " + std::to_string(seqLen) +
+            " + 1 characters";
+    return false;
+  }
+  int64_t window = seqLen + 1;
+  out.count = int64_t(ids.size()) / window;
+  out.sampleShape = {seqLen};
+  out.numClasses = kFortuneVocab;
+  out.labelsPerSample = seqLen;
+  out.samples.resize(size_t(out.count * seqLen));
+  out.labels.resize(size_t(out.count * seqLen));
+  for (int64_t s = 0; s < out.count; ++s)
+    for (int64_t t = 0; t < seqLen; ++t) {
+      out.samples[size_t(s * seqLen + t)] = float(ids[size_t(s * window + t)]);
+      out.labels[size_t(s * seqLen + t)] = ids[size_t(s * window + t + 1)];
+    }
+  return true;
+}
+
 Dataset makeSyntheticBlobs(const std::vector<int64_t> &sampleShape,
                            int64_t numClasses, int64_t count, uint64_t seed,
                            uint64_t split, float separation, float noise) {
@@ -296,12 +412,14 @@ void gatherBatch(const Dataset &data, const std::vector<int64_t> &order,
   std::vector<int64_t> shape{n};
   shape.insert(shape.end(), data.sampleShape.begin(), data.sampleShape.end());
   x.reshapeUninitialized(std::move(shape));
-  labels.resize(size_t(n));
+  int64_t lps = data.labelsPerSample;
+  labels.resize(size_t(n * lps));
   for (int64_t i = 0; i < n; ++i) {
     int64_t s = order[size_t(begin + i)];
     std::memcpy(x.ptr() + i * size, &data.samples[size_t(s * size)],
                 sizeof(float) * size_t(size));
-    labels[size_t(i)] = data.labels[size_t(s)];
+    std::memcpy(&labels[size_t(i * lps)], &data.labels[size_t(s * lps)],
+                sizeof(int32_t) * size_t(lps));
   }
 }
 

@@ -12,6 +12,7 @@
 
 #include "layerpipe/runtime/Network.h"
 #include "layerpipe/runtime/Random.h"
+#include "layerpipe/runtime/TransformerKernels.h"
 
 #include <algorithm>
 #include <cassert>
@@ -53,6 +54,22 @@ const char *layerTypeName(LayerType type) {
     return "global_avgpool";
   case LayerType::Relu6:
     return "relu6";
+  case LayerType::Embedding:
+    return "embedding";
+  case LayerType::PositionEmbedding:
+    return "position_embedding";
+  case LayerType::LayerNorm:
+    return "layernorm";
+  case LayerType::RmsNorm:
+    return "rmsnorm";
+  case LayerType::Attention:
+    return "attention";
+  case LayerType::Gelu:
+    return "gelu";
+  case LayerType::Silu:
+    return "silu";
+  case LayerType::SwiGlu:
+    return "swiglu";
   }
   return "?";
 }
@@ -87,6 +104,91 @@ static std::pair<int64_t, int64_t> bnChannels(const std::vector<int64_t> &in) {
 static std::string layerRef(const LayerSpec &l, size_t index) {
   return "layer '" + l.name + "' (#" + std::to_string(index) + ", " +
          layerTypeName(l.type) + ")";
+}
+
+/// Features a dense layer reads per row: D of a sequence [T, D], else every
+/// element of a sample (a vector, or an image read whole).
+static int64_t denseWidth(const LayerSpec &l) {
+  return l.inShape.size() == 2 ? l.inShape[1] : shapeElements(l.inShape);
+}
+
+/// Attention geometry of a layer on \p n samples (finalized shapes).
+static AttentionGeom attentionOf(const LayerSpec &l, int64_t n) {
+  AttentionGeom g;
+  g.n = n;
+  g.t = l.inShape[0];
+  g.heads = l.heads;
+  g.kvHeads = l.kvHeads ? l.kvHeads : l.heads;
+  g.headDim = l.inShape[1] / (g.heads + 2 * g.kvHeads);
+  g.rope = l.rope;
+  return g;
+}
+
+/// The Transformer layers' part of inferLayer.
+static bool inferTransformerLayer(LayerSpec &l, const std::string &where,
+                                  std::string &error) {
+  const std::vector<int64_t> &in = l.inShape;
+  auto fail = [&](const std::string &message) {
+    error = where + message;
+    return false;
+  };
+  if (l.type == LayerType::Embedding) {
+    if (in.size() != 1)
+      return fail(" needs token ids [T], got " + shapeToString(in));
+    if (!l.inputs.empty())
+      return fail(" must read the network input (token ids)");
+    if (l.vocab <= 0 || l.dim <= 0)
+      return fail(": vocab and dim must be positive, got " +
+                  std::to_string(l.vocab) + " and " + std::to_string(l.dim));
+    l.outShape = {in[0], l.dim};
+    l.numWeights = l.numParams = l.vocab * l.dim;
+    return true;
+  }
+  if (in.size() != 2)
+    return fail(" needs a sequence [T, D], got " + shapeToString(in));
+  l.outShape = in;
+  switch (l.type) {
+  case LayerType::PositionEmbedding: {
+    int64_t rows = l.maxPositions ? l.maxPositions : in[0];
+    if (rows < in[0])
+      return fail(": max_positions " + std::to_string(rows) +
+                  " is less than the sequence length " +
+                  std::to_string(in[0]));
+    l.numWeights = l.numParams = rows * in[1];
+    return true;
+  }
+  case LayerType::LayerNorm:
+    l.numWeights = in[1];
+    l.numParams = 2 * in[1];
+    return true;
+  case LayerType::RmsNorm:
+    l.numWeights = l.numParams = in[1];
+    return true;
+  case LayerType::SwiGlu:
+    if (in[1] % 2 != 0)
+      return fail(": input width " + std::to_string(in[1]) +
+                  " is odd; swiglu needs gate and value halves");
+    l.outShape = {in[0], in[1] / 2};
+    return true;
+  case LayerType::Attention: {
+    int64_t kv = l.kvHeads ? l.kvHeads : l.heads;
+    if (l.heads <= 0 || kv <= 0 || l.heads % kv != 0)
+      return fail(": heads " + std::to_string(l.heads) +
+                  " must be a positive multiple of kv_heads " +
+                  std::to_string(kv));
+    if (in[1] % (l.heads + 2 * kv) != 0)
+      return fail(": input width " + std::to_string(in[1]) +
+                  " is not (heads + 2 kv_heads) x head width");
+    AttentionGeom g = attentionOf(l, 1);
+    if (l.rope && g.headDim % 2 != 0)
+      return fail(": rope needs an even head width, got " +
+                  std::to_string(g.headDim));
+    l.outShape = {in[0], g.outWidth()};
+    return true;
+  }
+  default:
+    return true; // gelu, silu: element-wise
+  }
 }
 
 /// Infers one layer's output shape and parameter counts; false with
@@ -151,8 +253,14 @@ static bool inferLayer(LayerSpec &l, size_t index, std::string &error) {
               std::to_string(l.units);
       return false;
     }
-    l.outShape = {l.units};
-    l.numWeights = l.units * shapeElements(in);
+    if (in.size() == 2) {
+      // A sequence {T, D}: the same weights for every token.
+      l.outShape = {in[0], l.units};
+      l.numWeights = l.units * in[1];
+    } else {
+      l.outShape = {l.units};
+      l.numWeights = l.units * shapeElements(in);
+    }
     l.numParams = l.numWeights + (l.bias ? l.units : 0);
     return true;
   case LayerType::Flatten:
@@ -173,13 +281,24 @@ static bool inferLayer(LayerSpec &l, size_t index, std::string &error) {
     l.outShape = in;
     return true;
   case LayerType::SoftmaxCrossEntropy:
-    if (in.size() != 1 || in[0] < 2) {
-      error = where + " needs a vector of at least 2 logits, got " +
+    // {V}: one label per sample; {T, V}: one per token.
+    if (in.empty() || in.size() > 2 || in.back() < 2) {
+      error = where + " needs a vector of at least 2 logits (or a sequence "
+                      "of them), got " +
               shapeToString(in);
       return false;
     }
     l.outShape = {1};
     return true;
+  case LayerType::Embedding:
+  case LayerType::PositionEmbedding:
+  case LayerType::LayerNorm:
+  case LayerType::RmsNorm:
+  case LayerType::Attention:
+  case LayerType::Gelu:
+  case LayerType::Silu:
+  case LayerType::SwiGlu:
+    return inferTransformerLayer(l, where, error);
   case LayerType::Relu:
   case LayerType::Tanh:
   case LayerType::Sigmoid:
@@ -288,7 +407,9 @@ bool finalizeNet(NetSpec &net, std::string &error) {
       error = layerRef(net.layers[i], i) + " has no consumer";
       return false;
     }
-  net.numClasses = net.layers.back().inShape[0];
+  net.numClasses = net.layers.back().inShape.back();
+  net.labelsPerSample =
+      net.layers.back().inShape.size() == 2 ? net.layers.back().inShape[0] : 1;
   return true;
 }
 
@@ -308,6 +429,17 @@ void initParams(const NetSpec &net, uint64_t seed,
       float bound = 1.0f / std::sqrt(float(l.numWeights / outs));
       for (float &v : p)
         v = -bound + 2 * bound * rng.uniformFloat();
+    } else if (l.type == LayerType::Embedding ||
+               l.type == LayerType::PositionEmbedding) {
+      // GPT-2's rule: normal with standard deviation 0.02 (Box-Muller).
+      for (size_t j = 0; j < p.size(); ++j) {
+        float u1 = std::max(rng.uniformFloat(), 1e-7f), u2 = rng.uniformFloat();
+        p[j] = 0.02f * std::sqrt(-2.0f * std::log(u1)) *
+               std::cos(6.2831853f * u2);
+      }
+    } else if (l.type == LayerType::LayerNorm ||
+               l.type == LayerType::RmsNorm) {
+      std::fill(p.begin(), p.begin() + l.numWeights, 1.0f);
     } else if (l.type == LayerType::BatchNorm) {
       std::fill(p.begin(), p.begin() + l.numWeights, 1.0f);
       state[i].assign(size_t(l.numState), 0.0f);
@@ -351,8 +483,8 @@ void layerForward(const LayerSpec &l, const float *params, float *state,
                          scratch);
     return;
   case LayerType::Dense:
-    denseForward(n, x.perSample(), l.units, x.ptr(), params,
-                 l.bias ? params + l.numWeights : nullptr, out.ptr());
+    denseForward(count / denseWidth(l), denseWidth(l), l.units, x.ptr(),
+                 params, l.bias ? params + l.numWeights : nullptr, out.ptr());
     return;
   case LayerType::MaxPool: {
     cache.index.resize(size_t(out.size()));
@@ -408,11 +540,12 @@ void layerForward(const LayerSpec &l, const float *params, float *state,
     return;
   case LayerType::SoftmaxCrossEntropy: {
     assert(ctx.labels && "the loss needs labels");
-    int64_t k = x.perSample();
+    // Rows: samples, or tokens of a sequence (one label each).
+    int64_t k = denseWidth(l), rows = count / k;
     cache.aux.reshapeUninitialized(x.shape);
-    cache.index.assign(ctx.labels, ctx.labels + n);
+    cache.index.assign(ctx.labels, ctx.labels + rows);
     cache.correct = 0;
-    cache.loss = softmaxCrossEntropyForward(n, k, x.ptr(), ctx.labels,
+    cache.loss = softmaxCrossEntropyForward(rows, k, x.ptr(), ctx.labels,
                                             cache.aux.ptr(), &cache.correct);
     out.reshapeUninitialized({1});
     out.data[0] = float(cache.loss);
@@ -437,6 +570,43 @@ void layerForward(const LayerSpec &l, const float *params, float *state,
   case LayerType::Relu6:
     relu6Forward(count, x.ptr(), out.ptr());
     return;
+  case LayerType::Embedding:
+    embeddingForward(count, l.dim, l.vocab, x.ptr(), params, out.ptr());
+    return;
+  case LayerType::PositionEmbedding:
+    positionEmbeddingForward(n, l.inShape[0], l.inShape[1], x.ptr(), params,
+                             out.ptr());
+    return;
+  case LayerType::LayerNorm: {
+    int64_t d = l.inShape[1], rows = count / d;
+    cache.aux.reshapeUninitialized(x.shape);
+    cache.channel.resize(size_t(rows));
+    layerNormForward(rows, d, x.ptr(), params, params + d, l.normEps,
+                     out.ptr(), cache.aux.ptr(), cache.channel.data());
+    return;
+  }
+  case LayerType::RmsNorm: {
+    int64_t d = l.inShape[1], rows = count / d;
+    cache.channel.resize(size_t(rows));
+    rmsNormForward(rows, d, x.ptr(), params, l.normEps, out.ptr(),
+                   cache.channel.data());
+    return;
+  }
+  case LayerType::Attention: {
+    AttentionGeom g = attentionOf(l, n);
+    cache.aux.reshapeUninitialized({n, g.heads, g.t, g.t});
+    attentionForward(g, x.ptr(), out.ptr(), cache.aux.ptr());
+    return;
+  }
+  case LayerType::Gelu:
+    geluForward(count, x.ptr(), out.ptr());
+    return;
+  case LayerType::Silu:
+    siluForward(count, x.ptr(), out.ptr());
+    return;
+  case LayerType::SwiGlu:
+    swigluForward(count / l.inShape[1], l.inShape[1] / 2, x.ptr(), out.ptr());
+    return;
   }
 }
 
@@ -457,7 +627,8 @@ void layerBackwardData(const LayerSpec &l, const float *params,
                               l.groups, dy, params, dx.ptr(), scratch);
     return;
   case LayerType::Dense:
-    denseBackwardData(n, x.perSample(), l.units, dy, params, dx.ptr());
+    denseBackwardData(count / denseWidth(l), denseWidth(l), l.units, dy,
+                      params, dx.ptr());
     return;
   case LayerType::MaxPool:
     maxPoolBackward(windowOf(l, l.inShape, n), dy, cache.index.data(),
@@ -495,8 +666,41 @@ void layerBackwardData(const LayerSpec &l, const float *params,
       multiply(count, dy, cache.aux.ptr(), dx.ptr());
     return;
   case LayerType::SoftmaxCrossEntropy:
-    softmaxCrossEntropyBackward(n, x.perSample(), cache.aux.ptr(),
-                                cache.index.data(), dx.ptr());
+    softmaxCrossEntropyBackward(count / denseWidth(l), denseWidth(l),
+                                cache.aux.ptr(), cache.index.data(), dx.ptr());
+    return;
+  case LayerType::Embedding:
+    // Token ids have no gradient; a network never asks (it is first).
+    std::fill(dx.ptr(), dx.ptr() + count, 0.0f);
+    return;
+  case LayerType::PositionEmbedding:
+    std::memcpy(dx.ptr(), dy, sizeof(float) * size_t(count));
+    return;
+  case LayerType::LayerNorm: {
+    int64_t d = l.inShape[1];
+    layerNormBackwardData(count / d, d, dy, cache.aux.ptr(),
+                          cache.channel.data(), params, dx.ptr());
+    return;
+  }
+  case LayerType::RmsNorm: {
+    int64_t d = l.inShape[1];
+    rmsNormBackwardData(count / d, d, dy, x.ptr(), cache.channel.data(),
+                        params, dx.ptr());
+    return;
+  }
+  case LayerType::Attention:
+    attentionBackward(attentionOf(l, n), x.ptr(), cache.aux.ptr(), dy,
+                      dx.ptr());
+    return;
+  case LayerType::Gelu:
+    geluBackward(count, x.ptr(), dy, dx.ptr());
+    return;
+  case LayerType::Silu:
+    siluBackward(count, x.ptr(), dy, dx.ptr());
+    return;
+  case LayerType::SwiGlu:
+    swigluBackward(count / l.inShape[1], l.inShape[1] / 2, x.ptr(), dy,
+                   dx.ptr());
     return;
   case LayerType::Concat: {
     // Each input gets its block of the output gradient back.
@@ -538,14 +742,35 @@ void layerBackwardWeights(const LayerSpec &l,
                                  scratch);
     return;
   case LayerType::Dense:
-    denseBackwardWeights(n, x.perSample(), l.units, x.ptr(), outGrad.ptr(),
-                         paramGrad,
+    denseBackwardWeights(x.size() / denseWidth(l), denseWidth(l),
+                         l.units, x.ptr(), outGrad.ptr(), paramGrad,
                          l.bias ? paramGrad + l.numWeights : nullptr);
     return;
   case LayerType::BatchNorm: {
     auto [c, plane] = bnChannels(l.inShape);
     batchNormBackwardWeights(n, c, plane, outGrad.ptr(), cache.aux.ptr(),
                              paramGrad, paramGrad + c);
+    return;
+  }
+  case LayerType::Embedding:
+    embeddingBackwardWeights(x.size(), l.dim, l.vocab, x.ptr(), outGrad.ptr(),
+                             paramGrad);
+    return;
+  case LayerType::PositionEmbedding:
+    positionEmbeddingBackwardWeights(n, l.inShape[0], l.inShape[1],
+                                     l.numParams / l.inShape[1], outGrad.ptr(),
+                                     paramGrad);
+    return;
+  case LayerType::LayerNorm: {
+    int64_t d = l.inShape[1];
+    layerNormBackwardWeights(x.size() / d, d, outGrad.ptr(), cache.aux.ptr(),
+                             paramGrad, paramGrad + d);
+    return;
+  }
+  case LayerType::RmsNorm: {
+    int64_t d = l.inShape[1];
+    rmsNormBackwardWeights(x.size() / d, d, outGrad.ptr(), x.ptr(),
+                           cache.channel.data(), paramGrad);
     return;
   }
   default:

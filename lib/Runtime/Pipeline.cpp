@@ -353,7 +353,8 @@ void PipelineTrainer::backwardLayer(size_t l, InFlight &b, int64_t weightStep,
 BatchResult PipelineTrainer::step(const Tensor &x,
                                   const std::vector<int32_t> &labels) {
   assert(checked_ && "check() must succeed before step()");
-  assert(x.batch() == int64_t(labels.size()) && "one label per sample");
+  assert(x.batch() * net_.labelsPerSample == int64_t(labels.size()) &&
+         "labelsPerSample labels per sample");
   initRuntime();
   if (config_.microBatches > 1)
     return stepMicroBatches(x, labels);
@@ -429,7 +430,9 @@ BatchResult PipelineTrainer::stepMicroBatches(
     b.input.shape[0] = size;
     b.input.data.assign(x.data.begin() + begin * perSample,
                         x.data.begin() + (begin + size) * perSample);
-    b.labels.assign(labels.begin() + begin, labels.begin() + begin + size);
+    int64_t lps = net_.labelsPerSample;
+    b.labels.assign(labels.begin() + begin * lps,
+                    labels.begin() + (begin + size) * lps);
     forwardBatch(b, step_ * int64_t(M) + m);
     result.lossSum += b.cache.back().loss * double(size);
     result.correct += b.cache.back().correct;

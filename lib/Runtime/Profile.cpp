@@ -48,6 +48,17 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
   Tensor x;
   std::vector<int32_t> labels;
   gatherBatch(data, order, 0, batch, x, labels);
+  // A language model reads token ids and scores one label per token: the
+  // blobs' floats become ids in range, the labels one per token.
+  for (const LayerSpec &l : net.layers)
+    if (l.type == LayerType::Embedding && l.inputs.empty())
+      for (int64_t i = 0; i < x.size(); ++i)
+        x.data[size_t(i)] = float((i * 31 + 7) % l.vocab);
+  if (net.labelsPerSample > 1) {
+    labels.resize(size_t(batch * net.labelsPerSample));
+    for (size_t i = 0; i < labels.size(); ++i)
+      labels[i] = int32_t((i * 7 + 3) % size_t(net.numClasses));
+  }
 
   std::vector<Tensor> out(L), delta(L);
   std::vector<LayerCache> cache(L);

@@ -354,10 +354,12 @@ struct Processor::Impl {
   void loadLabels(int64_t n) {
     int64_t begin = 0, size = 0;
     instanceSamples(n, begin, size);
-    lossLabels.resize(size_t(size));
+    int64_t lps = ex.train.labelsPerSample;
+    lossLabels.resize(size_t(size * lps));
     for (int64_t i = 0; i < size; ++i)
-      lossLabels[size_t(i)] =
-          ex.train.labels[size_t(order[size_t(begin + i)])];
+      for (int64_t j = 0; j < lps; ++j)
+        lossLabels[size_t(i * lps + j)] =
+            ex.train.labels[size_t(order[size_t(begin + i)] * lps + j)];
   }
 
   /// Layer l's output gradient at n: its parts added in the trainer's order.
@@ -698,9 +700,10 @@ const char *const HelpText =
     "synthetic data (default 0)\n"
     "  --delay-compensation=m   none | momentum | lr (default none)\n"
     "Data:\n"
-    "  --data=name              fashion-mnist | synthetic (default "
-    "fashion-mnist)\n"
-    "  --data-dir=dir           Fashion-MNIST IDX files (default %s)\n"
+    "  --data=name              fashion-mnist | synthetic | fortunes "
+    "(default fashion-mnist)\n"
+    "  --data-dir=dir           Fashion-MNIST IDX files (default %s) or "
+    "the fortunes databases\n"
     "  --train-limit=N          First N training samples (synthetic: N, "
     "default 2048)\n"
     "  --test-limit=N           First N test samples (synthetic: default "
@@ -830,9 +833,10 @@ bool parseOptions(int argc, char **argv, const ProgramPlan &plan,
   if (!(o.weightDecay >= 0.0f))
     throw UsageError("--weight-decay must be >= 0, got " +
                      shortest(o.weightDecay));
-  if (o.data != "fashion-mnist" && o.data != "synthetic")
+  if (o.data != "fashion-mnist" && o.data != "synthetic" &&
+      o.data != "fortunes")
     throw UsageError("--data: unknown data set '" + o.data +
-                     "' (expected fashion-mnist or synthetic)");
+                     "' (expected fashion-mnist, synthetic or fortunes)");
   return true;
 }
 
@@ -1132,6 +1136,20 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
                                0);
     test = makeSyntheticBlobs(net.inputShape, net.numClasses,
                               o.testLimit > 0 ? o.testLimit : 512, o.seed, 1);
+  } else if (o.data == "fortunes") {
+    // As layerpipe-train: next-character windows of the model's T.
+    std::string dir = o.dataDir == defaultFashionMnistDir()
+                          ? std::string(defaultFortunesDir())
+                          : o.dataDir;
+    if (net.inputShape.size() != 1 ||
+        net.labelsPerSample != net.inputShape[0])
+      return failWith("--data fortunes needs a model on token ids [T] with a "
+                      "token-level loss");
+    if (!loadFortunes(dir, net.inputShape[0], true, train, error) ||
+        !loadFortunes(dir, net.inputShape[0], false, test, error))
+      return failWith(error);
+    train.truncate(o.trainLimit);
+    test.truncate(o.testLimit);
   } else {
     if (!loadFashionMnist(o.dataDir, true, train, error) ||
         !loadFashionMnist(o.dataDir, false, test, error))
@@ -1142,6 +1160,12 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   if (!checkDataFits(train, net.inputShape, net.numClasses, error) ||
       !checkDataFits(test, net.inputShape, net.numClasses, error))
     return failWith(error);
+  if (train.labelsPerSample != net.labelsPerSample)
+    return failWith(format("data set '%s' has %lld label(s) per sample but "
+                           "the model's loss scores %lld per sample",
+                           train.name.c_str(),
+                           (long long)train.labelsPerSample,
+                           (long long)net.labelsPerSample));
   int64_t batch = o.batch > 0 ? o.batch : plan.defaultBatch;
   unsigned M = std::max(1u, plan.microBatches);
   if (batch < int64_t(M))
@@ -1312,7 +1336,8 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
                      epoch + 1, o.epochs, (long long)(s + 1),
                      (long long)stepsPerEpoch,
                      sum.lossSum / double(sum.samples),
-                     100.0 * double(sum.correct) / double(sum.samples));
+                     100.0 * double(sum.correct) /
+                         double(sum.samples * net.labelsPerSample));
           std::printf("%s", (redraw ? "\r" + line : line + "\n").c_str());
           std::fflush(stdout);
         }
@@ -1326,7 +1351,8 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
       trainSeconds += f.seconds;
       trainSamples += sum.samples;
       f.loss = sum.lossSum / double(sum.samples);
-      f.trainAccuracy = double(sum.correct) / double(sum.samples);
+      f.trainAccuracy =
+          double(sum.correct) / double(sum.samples * net.labelsPerSample);
       f.samplesPerSecond = double(sum.samples) / f.seconds;
       // The weights and batchnorm state after the epoch's last step.
       for (size_t l = 0; l < net.layers.size(); ++l) {
@@ -1351,7 +1377,8 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
         }
       }
       BatchResult t = evaluateDataset(net, params, state, o.seed, test);
-      f.testAccuracy = double(t.correct) / double(t.samples);
+      f.testAccuracy =
+          double(t.correct) / double(t.samples * net.labelsPerSample);
       f.testLoss = t.lossSum / double(t.samples);
       MemoryStats peak;
       {

@@ -23,6 +23,10 @@ import time
 
 LENET = "--data synthetic --train-limit 192 --test-limit 64 --epochs 2 " \
         "--batch 8 --lr 0.05 --momentum 0.9"
+# The tiny GPT on next-character prediction (Debian's fortunes): the
+# Transformer layers and per-token labels through the stage programs.
+GPT = "--data fortunes --train-limit 64 --test-limit 16 --epochs 2 " \
+      "--batch 8 --lr 0.1 --momentum 0.9"
 RESNET = "--data synthetic --train-limit 32 --test-limit 16 --epochs 2 " \
          "--batch 8 --lr 0.05 --momentum 0.9"
 
@@ -63,6 +67,7 @@ CASES = [
      RESNET),
     ("resnet-pipedream-p2", "resnet20", "--procs 2 --schedule pipedream",
      RESNET),
+    ("tinygpt-p2-stash", "tiny-gpt", "--procs 2", GPT),
 ]
 
 FIELDS = ["final_loss", "test_loss", "test_accuracy", "train_accuracy",

@@ -31,3 +31,6 @@ except ImportError:
 # tests of layerpipe-train say "REQUIRES: trainer" (train/ via lit.local.cfg).
 if os.path.exists(os.path.join(bin_dir, "layerpipe-train")):
     config.available_features.add("trainer")
+# Debian's fortunes databases (package fortunes): --data fortunes.
+if os.path.isdir("/usr/share/games/fortunes"):
+    config.available_features.add("fortunes")

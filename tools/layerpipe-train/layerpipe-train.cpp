@@ -122,14 +122,17 @@ static cl::opt<unsigned long long>
 
 static cl::opt<std::string>
     dataFlag("data", cl::init("fashion-mnist"), cl::value_desc("name"),
-             cl::desc("fashion-mnist | synthetic (default "
+             cl::desc("fashion-mnist | synthetic | fortunes (next-character "
+                      "prediction on Debian's fortunes; default "
                       "fashion-mnist)"),
              cl::cat(dataCat));
 static cl::opt<std::string>
     dataDir("data-dir", cl::init(rt::defaultFashionMnistDir()),
             cl::value_desc("dir"),
             cl::desc("Directory of the Fashion-MNIST IDX files (default "
-                     "/usr/share/datasets/fashion-mnist)"),
+                     "/usr/share/datasets/fashion-mnist) or, with --data "
+                     "fortunes, of the fortunes databases (default "
+                     "/usr/share/games/fortunes)"),
             cl::cat(dataCat));
 static cl::opt<long long> trainLimit(
     "train-limit", cl::init(0), cl::value_desc("N"),
@@ -283,9 +286,10 @@ static Expected<RunConfig> readFlags(const Model &model) {
   if (!rt::parseDelayCompensation(compensationFlag, run.train.compensation))
     return fail("--delay-compensation: unknown mode '" + compensationFlag +
                 "' (expected none, momentum or lr)");
-  if (dataFlag != "fashion-mnist" && dataFlag != "synthetic")
+  if (dataFlag != "fashion-mnist" && dataFlag != "synthetic" &&
+      dataFlag != "fortunes")
     return fail("--data: unknown data set '" + dataFlag +
-                "' (expected fashion-mnist or synthetic)");
+                "' (expected fashion-mnist, synthetic or fortunes)");
   if (Error err = planDelays(model, run))
     return err;
   bool delayed = std::any_of(run.train.delays.begin(), run.train.delays.end(),
@@ -333,6 +337,21 @@ static Error loadData(const rt::NetSpec &net, rt::Dataset &train,
       return err;
     train = rt::makeSyntheticBlobs(net.inputShape, net.numClasses, n, seed, 0);
     test = rt::makeSyntheticBlobs(net.inputShape, net.numClasses, m, seed, 1);
+  } else if (dataFlag == "fortunes") {
+    if (net.inputShape.size() != 1 || net.labelsPerSample != net.inputShape[0])
+      return fail("--data fortunes needs a model that reads token ids [T] "
+                  "and ends in a token-level softmax_cross_entropy on [T, "
+                  "vocabulary], e.g. models/tiny-gpt.json; this model reads " +
+                  rt::shapeToString(net.inputShape) + " and scores " +
+                  std::to_string(net.labelsPerSample) +
+                  " label(s) per sample");
+    std::string dir = dataDir.getNumOccurrences() ? dataDir.getValue()
+                                                  : rt::defaultFortunesDir();
+    if (!rt::loadFortunes(dir, net.inputShape[0], true, train, error) ||
+        !rt::loadFortunes(dir, net.inputShape[0], false, test, error))
+      return fail(error);
+    train.truncate(trainLimit);
+    test.truncate(testLimit);
   } else {
     if (!rt::loadFashionMnist(dataDir, true, train, error) ||
         !rt::loadFashionMnist(dataDir, false, test, error))
@@ -343,6 +362,11 @@ static Error loadData(const rt::NetSpec &net, rt::Dataset &train,
   if (!rt::checkDataFits(train, net.inputShape, net.numClasses, error) ||
       !rt::checkDataFits(test, net.inputShape, net.numClasses, error))
     return fail(error);
+  if (train.labelsPerSample != net.labelsPerSample)
+    return fail(fmt::format("data set '{}' has {} label(s) per sample but the "
+                            "model's loss scores {} per sample",
+                            train.name, train.labelsPerSample,
+                            net.labelsPerSample));
   return Error::success();
 }
 
@@ -564,7 +588,8 @@ static Error run() {
             "  epoch {}/{}: batch {}/{} loss {:.4f} train-acc {:.2f}%",
             epoch + 1, epochs.getValue(), s + 1, stepsPerEpoch,
             sum.lossSum / double(sum.samples),
-            100.0 * double(sum.correct) / double(sum.samples));
+            100.0 * double(sum.correct) /
+                double(sum.samples * train.labelsPerSample));
         outs() << (redraw ? "\r" + line : line + "\n");
         outs().flush();
       }
@@ -597,10 +622,12 @@ static Error run() {
     trainCpuSeconds += f.cpuSeconds;
     trainSamples += sum.samples;
     f.loss = sum.lossSum / double(sum.samples);
-    f.trainAccuracy = double(sum.correct) / double(sum.samples);
+    f.trainAccuracy =
+        double(sum.correct) / double(sum.samples * train.labelsPerSample);
     f.samplesPerSecond = double(sum.samples) / f.seconds;
     rt::BatchResult t = evaluateAll(trainer, test);
-    f.testAccuracy = double(t.correct) / double(t.samples);
+    f.testAccuracy =
+        double(t.correct) / double(t.samples * test.labelsPerSample);
     f.testLoss = t.lossSum / double(t.samples);
     rt::MemoryStats peak = trainer.peakMemory();
     outs() << fmt::format(

@@ -31,7 +31,9 @@ struct Dataset {
   int64_t count = 0;
   int64_t numClasses = 0;
   std::vector<float> samples; ///< count × elements(sampleShape)
-  std::vector<int32_t> labels;
+  /// Labels of one sample: 1 for a class, T for next-token targets.
+  int64_t labelsPerSample = 1;
+  std::vector<int32_t> labels; ///< count × labelsPerSample
 
   int64_t sampleSize() const { return shapeElements(sampleShape); }
   /// Keeps the first \p n samples (no-op if n ≤ 0 or n ≥ count).
@@ -53,6 +55,29 @@ bool readIdxLabels(const std::string &path, Dataset &out, std::string &error);
 bool loadFashionMnist(const std::string &dir, bool train, Dataset &out,
                       std::string &error);
 
+/// Where the Debian package `fortunes` puts its databases.
+const char *defaultFortunesDir();
+
+/// Characters of the fortunes corpus: id 0 is a line break, ids 1..95 the
+/// printable ASCII characters 32..126 (a tab reads as a space), id 96 every
+/// other byte.
+constexpr int64_t kFortuneVocab = 97;
+int32_t fortuneCharId(unsigned char byte);
+/// The character of id \p id ('?' for 96).
+char fortuneIdChar(int32_t id);
+
+/// Next-character prediction on the fortunes databases in \p dir: every
+/// regular file without a '.' in its name (the .dat indexes and .u8 links
+/// are skipped), in name order, cut into fortunes at the '%' lines. Fortune
+/// i (counted over all files) belongs to the validation split when
+/// i % 10 == 9 and to the training split otherwise, so no text is shared.
+/// Each split's fortunes, each followed by a line break, are concatenated
+/// and cut into non-overlapping windows of \p seqLen + 1 characters: the
+/// sample is the first seqLen ids (as floats), the labels the last seqLen
+/// (the next character at every position).
+bool loadFortunes(const std::string &dir, int64_t seqLen, bool train,
+                  Dataset &out, std::string &error);
+
 /// Gaussian blobs: class k's samples are a fixed random centre (entries
 /// ±separation/2) plus unit-variance noise ×\p noise. Deterministic in
 /// \p seed; the train and test splits of one seed share centres when built
@@ -71,7 +96,7 @@ bool checkDataFits(const Dataset &data, const std::vector<int64_t> &inputShape,
 std::vector<int64_t> epochOrder(int64_t count, uint64_t seed, int64_t epoch);
 
 /// Copies samples order[begin, begin+n) into \p x ({n, shape...}) and their
-/// labels.
+/// labels (labelsPerSample each, in sample order).
 void gatherBatch(const Dataset &data, const std::vector<int64_t> &order,
                  int64_t begin, int64_t n, Tensor &x,
                  std::vector<int32_t> &labels);

@@ -45,6 +45,15 @@ enum class LayerType {
   Concat,
   GlobalAvgPool,
   Relu6,
+  // Transformer layers (TransformerKernels.h).
+  Embedding,
+  PositionEmbedding,
+  LayerNorm,
+  RmsNorm,
+  Attention,
+  Gelu,
+  Silu,
+  SwiGlu,
 };
 
 /// "conv2d", "dense", ...
@@ -66,6 +75,12 @@ struct LayerSpec {
   int64_t groups = 1; ///< conv2d: channel groups
   float dropRate = 0.5f;
   float bnEps = 1e-5f, bnMomentum = 0.1f;
+  // Transformer layers.
+  int64_t vocab = 0, dim = 0; ///< embedding
+  int64_t maxPositions = 0;   ///< position_embedding (0: the input's T)
+  int64_t heads = 0, kvHeads = 0; ///< attention (kvHeads 0: heads)
+  bool rope = false;              ///< attention
+  float normEps = 1e-5f;          ///< layernorm, rmsnorm
 
   // Derived by finalizeNet().
   std::vector<int64_t> inShape, outShape;
@@ -78,9 +93,11 @@ struct LayerSpec {
 
 /// A network; the last layer is the softmax cross-entropy loss.
 struct NetSpec {
-  std::vector<int64_t> inputShape; ///< per sample: {C, H, W} or {F}
+  std::vector<int64_t> inputShape; ///< per sample: {C, H, W}, {F} or ids {T}
   std::vector<LayerSpec> layers;
   int64_t numClasses = 0;
+  /// Labels per sample: 1, or T for a token-level loss on {T, V} logits.
+  int64_t labelsPerSample = 1;
   /// consumers[l]: layers that read layer l's output (filled by finalizeNet).
   std::vector<std::vector<int>> consumers;
 };

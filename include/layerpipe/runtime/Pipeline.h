@@ -60,6 +60,8 @@ struct TrainConfig {
 /// Loss and accuracy of one mini-batch (or a sum over many).
 struct BatchResult {
   double lossSum = 0; ///< loss × samples
+  /// Labels whose arg-max prediction is right; a token-level loss scores
+  /// samples × NetSpec::labelsPerSample labels.
   int64_t correct = 0;
   int64_t samples = 0;
 };
@@ -142,7 +144,7 @@ public:
   bool check(std::string &error);
 
   /// One step k (see the file comment) on mini-batch k: \p x has shape
-  /// {N, input...}, \p labels N entries. Returns the loss and accuracy of
+  /// {N, input...}, \p labels N × labelsPerSample entries. Returns the loss and accuracy of
   /// batch k's forward pass.
   BatchResult step(const Tensor &x, const std::vector<int32_t> &labels);
 

@@ -38,6 +38,7 @@ TEST_CASE("Layer kind names round-trip") {
   for (LayerKind kind : allLayerKinds())
     CHECK(parseLayerKind(layerKindName(kind)) == kind);
   CHECK(allLayerKinds().size() >= 15);
+  CHECK(parseLayerKind("attention") == LayerKind::Attention);
 }
 
 TEST_CASE("LeNet-5: shapes, parameters and FLOPs") {
