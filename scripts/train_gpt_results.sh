@@ -78,7 +78,7 @@ lines.append("\nThe loss falls in all three runs, from ln 97 towards %s "
              % (" / ".join("%.3f" % res[n]["test_loss"] for n, _ in names),
                 " / ".join("%.0f" % res[n]["cpu_samples_per_s"]
                            for n, _ in names)))
-lines.append("\nTrain loss is the mean over the epoch's steps (the forward "
+lines.append("Train loss is the mean over the epoch's steps (the forward "
              "pass of each step on its own weights); validation accuracy is that "
              "of the weights after the epoch, the validation loss that of the "
              "final weights. Delays: the distinct per-layer gradient delays "
@@ -92,12 +92,12 @@ page = open(path).read()
 start = page.find("<!-- tiny GPT:")
 if start >= 0:
     end = page.find("<!-- end tiny GPT -->") + len("<!-- end tiny GPT -->\n")
-    page = page[:start] + page[end:]
+    page = page[:start].rstrip("\n") + "\n\n" + page[end:].lstrip("\n")
 cut = page.find("## Delay compensation")
 if cut < 0:
     page = page.rstrip("\n") + "\n\n" + block
 else:
-    page = page[:cut] + block + "\n" + page[cut:]
+    page = page[:cut].rstrip("\n") + "\n\n" + block + "\n" + page[cut:]
 open(path, "w").write(page)
 PY
 echo "wrote the tiny GPT section of docs/results-training.md (logs in $OUT)" >&2
