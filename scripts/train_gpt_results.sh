@@ -65,7 +65,20 @@ for n, label in names:
         cells += ["%.3f" % e["loss"], "%.1f%%" % (100 * e["test_accuracy"])]
     cells.append("%.3f" % r["test_loss"])
     lines.append("| " + " | ".join(cells) + " |")
-lines.append("\nTrain loss is the mean over the epoch's steps (the forward "
+lines.append("\nThe loss falls in all three runs, from ln 97 towards %s "
+             "nats per token of validation (sequential / 2 / 4 stages). "
+             "For the first epoch (128 steps) every run is at the "
+             "character-frequency level (17.0%%, always a space); from then "
+             "on the sequential run leads, and the larger the delays the "
+             "slower the progress at this learning rate: with 4 stages the "
+             "embeddings and the first block learn from gradients 6 steps "
+             "old. No delay compensation or tuning per run was tried. "
+             "One thread each, the three runs side by side on a loaded "
+             "2-core machine: %s training samples per CPU-second.\n"
+             % (" / ".join("%.3f" % res[n]["test_loss"] for n, _ in names),
+                " / ".join("%.0f" % res[n]["cpu_samples_per_s"]
+                           for n, _ in names)))
+lines.append("Train loss is the mean over the epoch's steps (the forward "
              "pass of each step on its own weights); validation accuracy is that "
              "of the weights after the epoch, the validation loss that of the "
              "final weights. Delays: the distinct per-layer gradient delays "
@@ -79,12 +92,12 @@ page = open(path).read()
 start = page.find("<!-- tiny GPT:")
 if start >= 0:
     end = page.find("<!-- end tiny GPT -->") + len("<!-- end tiny GPT -->\n")
-    page = page[:start] + page[end:]
+    page = page[:start].rstrip("\n") + "\n\n" + page[end:].lstrip("\n")
 cut = page.find("## Delay compensation")
 if cut < 0:
     page = page.rstrip("\n") + "\n\n" + block
 else:
-    page = page[:cut] + block + "\n" + page[cut:]
+    page = page[:cut].rstrip("\n") + "\n\n" + block + "\n" + page[cut:]
 open(path, "w").write(page)
 PY
 echo "wrote the tiny GPT section of docs/results-training.md (logs in $OUT)" >&2

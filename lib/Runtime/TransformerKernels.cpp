@@ -156,17 +156,21 @@ void rmsNormBackwardWeights(int64_t rows, int64_t dim, const float *dy,
 static constexpr float kGeluC = 0.7978845608028654f; // √(2/π)
 static constexpr float kGeluA = 0.044715f;
 
+/// tanh through one expf: 1 − 2/(1 + e^{2u}); several times faster than
+/// std::tanh, exact to float rounding at ±1 and within 1e-7 absolute near 0.
+static float fastTanh(float u) { return 1.0f - 2.0f / (1.0f + std::exp(2.0f * u)); }
+
 void geluForward(int64_t count, const float *x, float *y) {
   for (int64_t i = 0; i < count; ++i) {
     float v = x[i];
-    y[i] = 0.5f * v * (1.0f + std::tanh(kGeluC * (v + kGeluA * v * v * v)));
+    y[i] = 0.5f * v * (1.0f + fastTanh(kGeluC * (v + kGeluA * v * v * v)));
   }
 }
 
 void geluBackward(int64_t count, const float *x, const float *dy, float *dx) {
   for (int64_t i = 0; i < count; ++i) {
     float v = x[i];
-    float th = std::tanh(kGeluC * (v + kGeluA * v * v * v));
+    float th = fastTanh(kGeluC * (v + kGeluA * v * v * v));
     float dInner = kGeluC * (1.0f + 3.0f * kGeluA * v * v);
     dx[i] = dy[i] * (0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * dInner);
   }

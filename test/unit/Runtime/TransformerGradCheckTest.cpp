@@ -168,6 +168,12 @@ TEST_CASE("gelu, silu and swiglu B match finite differences") {
   checkSeqLayer(sw, 2);
 }
 
+TEST_CASE("dropout over a sequence: B matches finite differences") {
+  LayerSpec drop = layer("drop", LayerType::Dropout, {});
+  drop.dropRate = 0.25f;
+  checkSeqLayer(finalizedFirst(drop, {3, 4}), 2);
+}
+
 TEST_CASE("dense over a sequence: B and G match finite differences") {
   LayerSpec d = finalizedFirst(dense("proj", {}, 4), {3, 5});
   CHECK(d.outShape == std::vector<int64_t>{3, 4});
