@@ -394,8 +394,9 @@ struct Processor::Impl {
         if (v.kind == ValueKind::Activation && !consumerRemote.count(p))
           ex.transferKinds[size_t(me) * 8 + 7] += value->bytes();
       }
-      ex.transport.send(me, p, key, value);
     }
+    for (unsigned p : remote)
+      ex.transport.send(me, p, key, value);
     if (!remote.empty())
       taskSendWait += now() - sendStart;
     if (local > 0)

@@ -157,7 +157,8 @@ static cl::opt<int> progressEvery(
 static cl::OptionCategory checkpointCat("Checkpoints (docs/distributed.md)");
 static cl::opt<std::string> checkpointDir(
     "checkpoint-dir", cl::value_desc("dir"),
-    cl::desc("Write checkpoints of the training state there"),
+    cl::desc("Write checkpoints of the training state there (default: "
+             "none)"),
     cl::cat(checkpointCat));
 static cl::opt<long long> checkpointEvery(
     "checkpoint-every", cl::init(0), cl::value_desc("N"),
