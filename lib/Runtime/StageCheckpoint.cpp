@@ -45,6 +45,11 @@ bool Cut::runs(const OpRef &op) {
   case OpKind::Update:
     return step > K_;
   case OpKind::Forward:
+    // A layer's forward passes run from the first one still needed on: a
+    // batchnorm layer's running statistics must see every one of them in
+    // order, even one whose outputs nobody reads any more (near the run's
+    // end, batches in flight have no backward pass).
+    return step > K_ || op.instance >= firstForward(op.layer);
   case OpKind::Loss:
     if (step > K_)
       return true;
@@ -54,6 +59,30 @@ bool Cut::runs(const OpRef &op) {
   case OpKind::ActivationGradient:
     break;
   }
+  return needed(op);
+}
+
+int64_t Cut::firstForward(int layer) {
+  auto it = firstForward_.find(layer);
+  if (it != firstForward_.end())
+    return it->second;
+  int64_t M = graph_.microBatches(), maxDelay = 0;
+  for (size_t l = 0; l < graph_.net().layers.size(); ++l)
+    maxDelay = std::max(maxDelay, graph_.delay(int(l)));
+  int64_t first = (K_ + 1) * M;
+  for (int64_t n = std::max<int64_t>(0, (K_ - maxDelay - 1) * M);
+       n < (K_ + 1) * M; ++n) {
+    OpRef op{OpKind::Forward, layer, n};
+    if (graph_.exists(op) && needed(op)) {
+      first = n;
+      break;
+    }
+  }
+  firstForward_[layer] = first;
+  return first;
+}
+
+bool Cut::needed(const OpRef &op) {
   // Needed only if a reader runs; readers are ops of the same instance on
   // later layers or backward ops, so the recursion ends.
   uint64_t key = ValueRef{ValueKind(uint8_t(op.kind)), op.layer, 0,

@@ -39,7 +39,8 @@ public:
 
   /// Whether \p op exists and runs after the cut: updates after K, forward
   /// passes of steps after K, weight gradients whose update comes after K,
-  /// and every op whose output one of those reads.
+  /// every op whose output one of those reads, and every forward pass of a
+  /// layer after the first one that runs.
   bool runs(const OpRef &op);
 
   /// Whether \p value (a weight version) was made before the cut: a
@@ -57,6 +58,11 @@ public:
 
 private:
   std::vector<ValueRef> outputs(const OpRef &op) const;
+  /// Whether a reader of \p op's outputs runs.
+  bool needed(const OpRef &op);
+  /// The first instance of \p layer's forward pass that a running op reads.
+  int64_t firstForward(int layer);
+  std::unordered_map<int, int64_t> firstForward_;
   const OpGraph &graph_;
   int64_t K_;
   std::unordered_map<uint64_t, bool> memo_;
