@@ -270,6 +270,22 @@ def main():
     resume_case("layerpipe-train", trainer, f"{work}/ck-trainer",
                 reference=trainer_ref)
 
+    # Resume from other cuts, without a kill: a run leaves its newest
+    # checkpoints; step 7 of 8 is the case where batches in flight have no
+    # backward pass left but batchnorm statistics must still see them.
+    for every in (3, 7):
+        d = f"{work}/ck-resnet-{every}"
+        cmd = f"{exe('threads', 'resnet-p2')} {RESNET} --checkpoint-dir {d} " \
+              f"--checkpoint-every {every}"
+        first = run(cmd)
+        out = run(f"{cmd} --resume --summary-json {d}.json")
+        resumed = re.search(r"after step (\d+)", out.stdout)
+        diff = same(f"{work}/resnet-p2.threads.json", f"{d}.json") \
+            if first.returncode == 0 and out.returncode == 0 else ["exit"]
+        check(resumed and not diff, f"resnet-p2 resumed after step "
+              f"{resumed and resumed[1]} equals the uninterrupted run",
+              f"{diff}: {out.stderr[-500:]}")
+
     # Refusals: a corrupted newest part, a truncated manifest, another plan.
     d = f"{work}/ck-threads"
     manifests = sorted(glob.glob(f"{d}/ckpt-*.manifest"))
