@@ -210,12 +210,16 @@ def main():
           out.stderr and took < 30,
           f"an exception on rank 1 stops the run ({took:.1f} s)",
           f"exit {out.returncode}: {out.stderr[-1500:]}")
-    long = LENET.replace("--epochs 2", "--epochs 40")
+    long = LENET.replace("--epochs 2", "--epochs 400")
     proc = subprocess.Popen(f"exec {mpirun(2)} {lenet2} {long}", shell=True,
                             text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
-    time.sleep(3)
-    victim = rank_pid(lenet2, 1)
+    victim = None
+    t0 = time.time()
+    while victim is None and time.time() - t0 < 30 and proc.poll() is None:
+        time.sleep(0.5)
+        victim = rank_pid(lenet2, 1)
+    time.sleep(1)
     if victim:
         os.kill(victim, signal.SIGKILL)
     t0 = time.time()
@@ -232,7 +236,10 @@ def main():
 
     # 4. Checkpoints: SIGKILL in the middle, resume, compare.
     ck = "--checkpoint-every 5"
-    ref = f"{work}/lenet-p2.threads.json"
+    # Long enough (144 steps) that the kill after step 15 lands mid-run.
+    LONG = LENET.replace("--epochs 2", "--epochs 6")
+    ref = f"{work}/lenet-p2.long.json"
+    run(f"{exe('threads', 'lenet-p2')} {LONG} --summary-json {ref}")
 
     def resume_case(label, cmd, directory, victim=None, reference=ref):
         shutil.rmtree(directory, ignore_errors=True)
@@ -255,9 +262,9 @@ def main():
               f"{out.stderr[-800:]}")
         return out
 
-    resume_case("threads", f"{exe('threads', 'lenet-p2')} {LENET}",
+    resume_case("threads", f"{exe('threads', 'lenet-p2')} {LONG}",
                 f"{work}/ck-threads")
-    resume_case("mpi -np 2", f"{mpirun(2)} {lenet2} {LENET}",
+    resume_case("mpi -np 2", f"{mpirun(2)} {lenet2} {LONG}",
                 f"{work}/ck-mpi", victim=lambda: rank_pid(lenet2, 1) or 0)
     trainer_ref = f"{work}/trainer.json"
     readme = open(f"{work}/src/lenet-p2/README.md").read()
@@ -295,7 +302,7 @@ def main():
         data = bytearray(open(part, "rb").read())
         data[-3] ^= 0xFF
         open(part, "wb").write(bytes(data))
-        out = run(f"{exe('threads', 'lenet-p2')} {LENET} --checkpoint-dir {d} "
+        out = run(f"{exe('threads', 'lenet-p2')} {LONG} --checkpoint-dir {d} "
                   f"{ck} --resume --summary-json {d}-corrupt.json")
         used = re.search(r"resumed from (\S+)", out.stdout)
         check(out.returncode == 0 and f"{part}: checksum mismatch" in
