@@ -197,7 +197,9 @@ static void writeMain(const Compilation &C, const StageProgramDesign &design,
      << "// pipeline's fill and drain. The runtime sends every value whose "
         "reader runs\n"
      << "// on another processor (docs/codegen.md).\n\n"
-     << "#include \"layerpipe/runtime/StageProgram.h\"\n\n"
+     << "#include \"layerpipe/runtime/StageProgram.h\"\n"
+     << "#ifdef LAYERPIPE_TRANSPORT_MPI\n"
+     << "#include \"layerpipe/runtime/Mpi.h\"\n#endif\n\n"
      << "namespace rt = layerpipe::runtime;\n\nnamespace {\n\n";
 
   os << "/// The network, layer by layer in model order.\n"
@@ -305,11 +307,18 @@ static void writeMain(const Compilation &C, const StageProgramDesign &design,
     }
     os << "  }\n}\n\n";
   }
+  // The transport is chosen when the project is configured
+  // (-DLAYERPIPE_TRANSPORT=threads|mpi).
   os << "} // namespace\n\nint main(int argc, char **argv) {\n"
+     << "#ifdef LAYERPIPE_TRANSPORT_MPI\n"
+     << "  return rt::runStageProgramMpi(argc, argv, network(), plan(), {";
+  for (unsigned p = 0; p < design.rounds.size(); ++p)
+    os << (p ? ", " : "") << "processor" << p;
+  os << "});\n#else\n"
      << "  return rt::runStageProgram(argc, argv, network(), plan(), {";
   for (unsigned p = 0; p < design.rounds.size(); ++p)
     os << (p ? ", " : "") << "processor" << p;
-  os << "});\n}\n";
+  os << "});\n#endif\n}\n";
 }
 
 /// Letters, digits, '-' and '_' of the directory's name: the target.
@@ -389,8 +398,29 @@ Error emitStageProgram(const Compilation &C, const CodeGenOptions &options) {
               "or install dir>.\n"
            << "find_package(LayerPipeRuntime CONFIG REQUIRED)\n"
            << "add_executable(" << target << " main.cpp)\n"
-           << "target_link_libraries(" << target
-           << " PRIVATE LayerPipe::runtime)\n";
+           << "# How the processors talk: threads of one process (default) "
+              "or MPI ranks\n# (one processor per rank: mpirun -np "
+           << plan.processors << ").\n"
+           << "set(LAYERPIPE_TRANSPORT threads CACHE STRING "
+              "\"threads or mpi\")\n"
+           << "set_property(CACHE LAYERPIPE_TRANSPORT PROPERTY STRINGS "
+              "threads mpi)\n"
+           << "if(LAYERPIPE_TRANSPORT STREQUAL \"mpi\")\n"
+           << "  find_package(MPI REQUIRED COMPONENTS CXX)\n"
+           << "  if(NOT TARGET LayerPipe::runtime_mpi)\n"
+           << "    message(FATAL_ERROR \"LAYERPIPE_TRANSPORT=mpi: this "
+              "LayerPipe runtime was built without MPI \"\n"
+           << "      \"(LayerPipe::runtime_mpi is missing)\")\n  endif()\n"
+           << "  target_link_libraries(" << target
+           << " PRIVATE LayerPipe::runtime_mpi)\n"
+           << "  target_compile_definitions(" << target
+           << " PRIVATE LAYERPIPE_TRANSPORT_MPI)\n"
+           << "elseif(LAYERPIPE_TRANSPORT STREQUAL \"threads\")\n"
+           << "  target_link_libraries(" << target
+           << " PRIVATE LayerPipe::runtime)\n"
+           << "else()\n"
+           << "  message(FATAL_ERROR \"LAYERPIPE_TRANSPORT must be threads or "
+              "mpi, got '${LAYERPIPE_TRANSPORT}'\")\nendif()\n";
       }))
     return err;
   if (Error err = writeProjectFile(options, "main.cpp", [&](raw_ostream &os) {
@@ -440,7 +470,24 @@ Error emitStageProgram(const Compilation &C, const CodeGenOptions &options) {
           "processor with\nits tasks in schedule order; docs/codegen.md in "
           "LayerPipe explains the\nexecution model and how to compare the "
           "measured trace (`--trace`) with the\ncompiler's predicted one "
-          "(`layerpipe ... --gantt predicted.json`).\n";
+          "(`layerpipe ... --gantt predicted.json`).\n"
+       << "\n## On several processes or machines (MPI)\n\n"
+       << "    cmake -S . -B build-mpi -DLAYERPIPE_TRANSPORT=mpi "
+          "-DCMAKE_PREFIX_PATH=<...>\n"
+       << "    cmake --build build-mpi\n"
+       << "    mpirun -np " << plan.processors << " build-mpi/" << target
+       << " --epochs 1   # one rank per processor\n\n"
+       << "Same numbers bit for bit as the threads build; rank 0 prints. "
+          "`--hostfile`,\nwhat is sent between ranks and the fault "
+          "behaviour: docs/distributed.md.\n"
+       << "\n## Checkpoints\n\n"
+       << "    build/" << target
+       << " --checkpoint-dir ckpt --checkpoint-every 100 ...\n"
+       << "    build/" << target
+       << " --checkpoint-dir ckpt --checkpoint-every 100 --resume ...\n\n"
+       << "A resumed run (same options) ends with the same weights as an "
+          "uninterrupted one;\ncheckpoints of other options, plans or "
+          "processor counts are refused.\n";
   });
 }
 

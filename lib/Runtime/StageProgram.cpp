@@ -20,8 +20,11 @@
 
 #include "layerpipe/runtime/StageProgram.h"
 
+#include "StageCheckpoint.h"
+#include "layerpipe/runtime/Checkpoint.h"
 #include "layerpipe/runtime/Data.h"
 #include "layerpipe/runtime/Optimizer.h"
+#include "layerpipe/runtime/Serialize.h"
 
 #include <algorithm>
 #include <atomic>
@@ -64,6 +67,9 @@ struct Options {
   int64_t trainLimit = 0, testLimit = 0;
   std::string summaryJson, tracePath, compareHtmlPath;
   int64_t progressEvery = 0;
+  std::string checkpointDir{};
+  int64_t checkpointEvery = 0;
+  bool resume = false;
 };
 
 /// Bytes of the values the processors' stores hold (not of messages in
@@ -168,7 +174,25 @@ struct Execution {
   /// instance N or later (tests of the failure path).
   int faultProcessor = -1;
   int64_t faultInstance = 0;
+  /// Bytes each processor sent each other processor (row: sender) for the
+  /// values of one step in the steady state (transferStep): one iteration's
+  /// transfers, to compare with the compiler's figure. Row p is written by
+  /// processor p alone.
+  int64_t transferStep = 0;
+  std::vector<int64_t> transfer{};
+  /// The same bytes by sender and value kind (P × 8).
+  std::vector<int64_t> transferKinds{};
+  /// Checkpoints (StageCheckpoint.h): the cut this run resumes from (-1:
+  /// none), the cuts it writes, where.
+  int64_t resumeCut = -1;
+  std::vector<int64_t> cuts{};
+  std::string checkpointDir{};
 };
+
+/// The host's notice that processor p wrote its part of a checkpoint: a
+/// Result message on layer 1 (results of micro-batches use layer 0),
+/// instance K; `correct` holds the part's size, `samples` its checksum.
+constexpr int CheckpointNoticeLayer = 1;
 
 std::string valueName(const NetSpec &net, const ValueRef &v) {
   static const char *const names[] = {
@@ -185,10 +209,17 @@ std::string valueName(const NetSpec &net, const ValueRef &v) {
 } // namespace
 
 struct Processor::Impl {
-  Impl(Execution &ex, unsigned me) : ex(ex), me(me) {}
+  Impl(Execution &ex, unsigned me)
+      : ex(ex), me(me), cut(ex.graph, ex.resumeCut) {}
 
   Execution &ex;
   unsigned me;
+  /// Which ops run (all, or those after the cut a resumed run starts at),
+  /// the weight versions restored from the checkpoint, and the checkpoints
+  /// this processor still has to write its part of.
+  Cut cut;
+  std::unordered_map<uint64_t, ValuePtr> restoredWeights;
+  std::vector<CutPlan> cutPlans;
   struct Entry {
     ValuePtr value;
     int64_t reads = 0;
@@ -224,12 +255,62 @@ struct Processor::Impl {
     store[key] = Entry{std::move(value), reads};
   }
 
-  int64_t localReaders(const ValueRef &v) const {
+  int64_t localReaders(const ValueRef &v) {
     int64_t count = 0;
     for (const OpRef &r : ex.graph.readers(v))
-      if (placement(r) == int(me))
+      if (placement(r) == int(me) && cut.runs(r))
         ++count;
     return count;
+  }
+
+  /// Keeps the weight versions the next checkpoints need.
+  void noteWeights(const ValueRef &v, const ValuePtr &value) {
+    if (cutPlans.empty() || v.kind != ValueKind::Weights)
+      return;
+    uint64_t key = v.tag();
+    for (CutPlan &cp : cutPlans)
+      if (!cp.written && cp.weights.count(key))
+        cp.savedWeights[key] = value;
+  }
+
+  /// Writes this processor's part of every checkpoint whose values it now
+  /// holds, and tells the host.
+  void writeCheckpointParts() {
+    for (CutPlan &cp : cutPlans) {
+      if (cp.written || !cp.complete())
+        continue;
+      std::vector<char> bytes;
+      ByteWriter out(bytes);
+      out.put(cp.K);
+      out.put(uint32_t(me));
+      out.put(uint64_t(cp.savedWeights.size()));
+      for (auto &[tag, value] : cp.savedWeights) {
+        out.put(tag);
+        writeValue(out, *value);
+      }
+      out.put(uint64_t(cp.savedState.size()));
+      for (auto &[layer, st] : cp.savedState) {
+        out.put(int32_t(layer));
+        out.putArray(st.data(), st.size());
+      }
+      CheckpointPart part;
+      std::string error;
+      if (!writeCheckpointFile(
+              checkpointPath(ex.checkpointDir, cp.K + 1,
+                             "p" + std::to_string(me)),
+              CheckpointFileKind::Part, std::string(bytes.begin(), bytes.end()),
+              &part, error))
+        throw std::runtime_error(error);
+      cp.written = true;
+      cp.savedWeights.clear();
+      cp.savedState.clear();
+      auto notice = std::make_shared<Value>();
+      notice->correct = int64_t(part.size);
+      notice->samples = int64_t(part.checksum);
+      toHost(ValueKind::Result, CheckpointNoticeLayer, cp.K, std::move(notice));
+    }
+    while (!cutPlans.empty() && cutPlans.front().written)
+      cutPlans.erase(cutPlans.begin());
   }
 
   ValuePtr initialWeights(int layer) const {
@@ -252,11 +333,18 @@ struct Processor::Impl {
         ex.memory.add(v.kind, *value, -1);
         store.erase(it);
       }
+      noteWeights(v, value);
       return value;
     }
     OpRef producer;
     ValuePtr value;
-    if (!ex.graph.producer(v, producer)) {
+    if (cut.restored(v)) {
+      auto restored = restoredWeights.find(key);
+      if (restored == restoredWeights.end())
+        throw std::runtime_error("the checkpoint lacks the " +
+                                 valueName(ex.net, v));
+      value = restored->second;
+    } else if (!ex.graph.producer(v, producer)) {
       value = initialWeights(v.layer);
     } else {
       int from = placement(producer);
@@ -271,22 +359,42 @@ struct Processor::Impl {
     int64_t reads = localReaders(v);
     if (reads > 1)
       keep(key, value, reads - 1, v.kind);
+    noteWeights(v, value);
     return value;
   }
 
   /// Keeps \p value for the local readers and sends it to the others.
   void put(const ValueRef &v, ValuePtr value) {
-    std::set<unsigned> remote;
+    std::set<unsigned> remote, consumerRemote;
     int64_t local = 0;
+    noteWeights(v, value);
     for (const OpRef &r : ex.graph.readers(v)) {
+      if (!cut.runs(r))
+        continue;
       int p = placement(r);
-      if (p == int(me))
+      if (p == int(me)) {
         ++local;
-      else
+      } else {
         remote.insert(unsigned(p));
+        if (r.layer != v.layer)
+          consumerRemote.insert(unsigned(p));
+      }
     }
     uint64_t key = v.tag();
     double sendStart = now();
+    int64_t step = v.kind == ValueKind::Weights ? v.instance - 1
+                                                : ex.graph.stepOf(v.instance);
+    unsigned P = ex.plan.processors;
+    for (unsigned p : remote) {
+      if (step == ex.transferStep && p < P) {
+        ex.transfer[size_t(me) * P + p] += value->bytes();
+        ex.transferKinds[size_t(me) * 8 + size_t(v.kind)] += value->bytes();
+        // A layer's own output, sent only for its own backward ops: the
+        // compiler's DFG has no such edge (docs/distributed.md).
+        if (v.kind == ValueKind::Activation && !consumerRemote.count(p))
+          ex.transferKinds[size_t(me) * 8 + 7] += value->bytes();
+      }
+    }
     for (unsigned p : remote)
       ex.transport.send(me, p, key, value);
     if (!remote.empty())
@@ -384,8 +492,8 @@ struct Processor::Impl {
     return &sum;
   }
 
-  bool runs(OpKind kind, int layer) const {
-    return ex.graph.exists({kind, layer, instance});
+  bool runs(OpKind kind, int layer) {
+    return cut.runs({kind, layer, instance});
   }
 
   void forward(int layer) {
@@ -404,6 +512,12 @@ struct Processor::Impl {
     std::vector<float> &st = state[size_t(layer)];
     if (st.empty() && !ex.initialState[size_t(layer)].empty())
       st = ex.initialState[size_t(layer)];
+    for (CutPlan &cp : cutPlans) {
+      auto before = cp.stateBefore.find(layer);
+      if (!cp.written && before != cp.stateBefore.end() &&
+          before->second == n)
+        cp.savedState[layer] = st;
+    }
     ForwardContext ctx;
     ctx.training = true;
     ctx.seed = ex.options.seed;
@@ -417,7 +531,7 @@ struct Processor::Impl {
     put({ValueKind::Activation, layer, 0, n}, std::move(out));
     put({ValueKind::Cache, layer, 0, n}, std::move(cache));
     int64_t perEpoch = ex.stepsPerEpoch * ex.graph.microBatches();
-    if (!st.empty() && (n + 1) % perEpoch == 0) {
+    if (!st.empty() && (n + 1) % perEpoch == 0 && !cut.hostHas(n)) {
       auto snapshot = std::make_shared<Value>();
       snapshot->weights = st;
       toHost(ValueKind::SnapshotState, layer, (n + 1) / perEpoch,
@@ -453,7 +567,8 @@ struct Processor::Impl {
                             scratch);
         });
     held.clear();
-    toHost(ValueKind::Result, 0, n, std::move(result));
+    if (!cut.hostHas(n))
+      toHost(ValueKind::Result, 0, n, std::move(result));
     for (size_t s = 0; s < parts.size(); ++s)
       put({ValueKind::DeltaPart, layer, int(s), n}, std::move(parts[s]));
   }
@@ -621,6 +736,8 @@ void Processor::end() {
   impl_->events.push_back({impl_->task, impl_->instance, impl_->taskStart,
                            impl_->now(), impl_->taskWait,
                            impl_->taskSendWait});
+  if (!impl_->cutPlans.empty())
+    impl_->writeCheckpointParts();
 }
 
 void Processor::forward(int layer) { impl_->forward(layer); }
@@ -715,6 +832,12 @@ const char *const HelpText =
     "  --compare-html=file      Both timelines of three rounds, overlaid\n"
     "  --progress-every=N       A progress line every N batches (default: "
     "only on a terminal)\n"
+    "Checkpoints (docs/distributed.md):\n"
+    "  --checkpoint-dir=dir     Write checkpoints there\n"
+    "  --checkpoint-every=N     One every N steps (default: one per epoch)\n"
+    "  --resume                 Continue from the newest complete checkpoint "
+    "in\n"
+    "                           --checkpoint-dir that matches this run\n"
     "  --help, --version\n";
 
 bool parseInt(const std::string &text, int64_t &out) {
@@ -756,6 +879,10 @@ bool parseOptions(int argc, char **argv, const ProgramPlan &plan,
       std::printf("LayerPipe stage program (runtime %s)\n",
                   LAYERPIPE_RUNTIME_VERSION);
       return false;
+    }
+    if (arg == "--resume") {
+      o.resume = true;
+      continue;
     }
     if (arg.rfind("--", 0) != 0)
       throw UsageError("unexpected argument '" + arg + "' (see --help)");
@@ -803,6 +930,10 @@ bool parseOptions(int argc, char **argv, const ProgramPlan &plan,
       o.testLimit = integer(0, ">= 0");
     else if (name == "progress-every")
       o.progressEvery = integer(0, ">= 0");
+    else if (name == "checkpoint-every")
+      o.checkpointEvery = integer(1, "at least 1");
+    else if (name == "checkpoint-dir")
+      o.checkpointDir = value;
     else if (name == "data")
       o.data = value;
     else if (name == "data-dir")
@@ -833,6 +964,9 @@ bool parseOptions(int argc, char **argv, const ProgramPlan &plan,
   if (!(o.weightDecay >= 0.0f))
     throw UsageError("--weight-decay must be >= 0, got " +
                      shortest(o.weightDecay));
+  if (o.checkpointDir.empty() && (o.resume || o.checkpointEvery > 0))
+    throw UsageError(std::string(o.resume ? "--resume" : "--checkpoint-every") +
+                     " needs --checkpoint-dir");
   if (o.data != "fashion-mnist" && o.data != "synthetic" &&
       o.data != "fortunes")
     throw UsageError("--data: unknown data set '" + o.data +
@@ -1094,10 +1228,193 @@ std::string compareHtml(const Timelines &lines, double measuredUs,
   return os.str();
 }
 
+/// This process's trace events and transfer rows, for the host.
+std::string shareBlob(const std::vector<std::unique_ptr<Processor::Impl>> &impls,
+                      const std::vector<unsigned> &local, unsigned P,
+                      const std::vector<int64_t> &transfer,
+                      const std::vector<int64_t> &kinds) {
+  std::vector<char> bytes;
+  ByteWriter out(bytes);
+  out.put(uint64_t(local.size()));
+  for (unsigned p : local) {
+    out.put(uint32_t(p));
+    const std::vector<TraceEvent> &events = impls[p]->events;
+    out.putArray(events.data(), events.size());
+    out.putArray(transfer.data() + size_t(p) * P, P);
+    out.putArray(kinds.data() + size_t(p) * 8, 8);
+  }
+  return std::string(bytes.begin(), bytes.end());
+}
+
+/// Reads every process's shareBlob into \p events and \p transfer.
+void readShares(const std::vector<std::string> &blobs, unsigned P,
+                std::vector<std::vector<TraceEvent>> &events,
+                std::vector<int64_t> &transfer, std::vector<int64_t> &kinds) {
+  for (const std::string &blob : blobs) {
+    ByteReader in(blob.data(), blob.size());
+    uint64_t count = in.get<uint64_t>();
+    for (uint64_t i = 0; i < count; ++i) {
+      unsigned p = in.get<uint32_t>();
+      if (p >= P)
+        throw std::runtime_error("a malformed share of the figures");
+      in.getArray(events[p]);
+      std::vector<int64_t> row;
+      in.getArray(row);
+      if (row.size() != P)
+        throw std::runtime_error("a malformed share of the figures");
+      std::copy(row.begin(), row.end(), transfer.begin() + size_t(p) * P);
+      in.getArray(row);
+      if (row.size() != 8)
+        throw std::runtime_error("a malformed share of the figures");
+      std::copy(row.begin(), row.end(), kinds.begin() + size_t(p) * 8);
+    }
+  }
+}
+
+/// The host's share of a checkpoint: the running sums of the epoch under
+/// way and everything already printed.
+struct HostState {
+  BatchResult sum;
+  double trainSeconds = 0;
+  int64_t trainSamples = 0;
+  std::vector<EpochFigures> figures;
+  std::vector<std::string> lines;
+};
+
+std::string hostPayload(const HostState &h, int64_t steps) {
+  std::vector<char> bytes;
+  ByteWriter out(bytes);
+  out.put(steps);
+  out.put(h.sum);
+  out.put(h.trainSeconds);
+  out.put(h.trainSamples);
+  out.putArray(h.figures.data(), h.figures.size());
+  out.put(uint64_t(h.lines.size()));
+  for (const std::string &line : h.lines)
+    out.putString(line);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+bool loadHostPart(const std::string &path, int64_t steps, HostState &h,
+                  std::string &error) {
+  std::string payload;
+  if (!readCheckpointFile(path, CheckpointFileKind::Part, payload, error))
+    return false;
+  try {
+    ByteReader in(payload.data(), payload.size());
+    if (in.get<int64_t>() != steps)
+      throw std::runtime_error("it is of another step");
+    h.sum = in.get<BatchResult>();
+    h.trainSeconds = in.get<double>();
+    h.trainSamples = in.get<int64_t>();
+    in.getArray(h.figures);
+    uint64_t count = in.get<uint64_t>();
+    for (uint64_t i = 0; i < count; ++i)
+      h.lines.push_back(in.getString());
+  } catch (const std::exception &e) {
+    error = "checkpoint file " + path + ": malformed host part (" +
+            e.what() + ")";
+    return false;
+  }
+  return true;
+}
+
+/// Reads processor \p p's part of the checkpoint at cut \p K into its
+/// restored weight versions and batchnorm state.
+bool loadProcessorPart(const std::string &path, int64_t K, unsigned p,
+                       Processor::Impl &impl, std::string &error) {
+  std::string payload;
+  if (!readCheckpointFile(path, CheckpointFileKind::Part, payload, error))
+    return false;
+  try {
+    ByteReader in(payload.data(), payload.size());
+    if (in.get<int64_t>() != K || in.get<uint32_t>() != p)
+      throw std::runtime_error("it is of another step or processor");
+    uint64_t count = in.get<uint64_t>();
+    for (uint64_t i = 0; i < count; ++i) {
+      uint64_t tag = in.get<uint64_t>();
+      auto value = std::make_shared<Value>();
+      readValue(in, *value);
+      impl.restoredWeights[tag] = std::move(value);
+    }
+    count = in.get<uint64_t>();
+    for (uint64_t i = 0; i < count; ++i) {
+      int32_t layer = in.get<int32_t>();
+      if (layer < 0 || size_t(layer) >= impl.state.size())
+        throw std::runtime_error("a layer out of range");
+      in.getArray(impl.state[size_t(layer)]);
+    }
+    if (!in.atEnd())
+      throw std::runtime_error("bytes after the end");
+  } catch (const std::exception &e) {
+    error = "checkpoint file " + path + ": malformed part (" + e.what() + ")";
+    return false;
+  }
+  return true;
+}
+
+std::string hex(uint64_t x) { return format("%016" PRIx64, x); }
+
+/// What a stage program's checkpoints are written for.
+CheckpointFingerprint stageFingerprint(const NetSpec &net,
+                                       const ProgramPlan &plan,
+                                       const Options &o, int64_t batch,
+                                       const std::vector<int64_t> &delays) {
+  CheckpointFingerprint f;
+  std::vector<char> bytes;
+  ByteWriter out(bytes);
+  for (const LayerSpec &l : net.layers) {
+    out.putString(l.name);
+    out.put(int32_t(l.type));
+    out.put(l.numParams);
+    out.putArray(l.inputs.data(), l.inputs.size());
+  }
+  f.model = plan.model + " (layers " +
+            hex(hashBytes(bytes.data(), bytes.size())) + ")";
+  bytes.clear();
+  for (const TaskInfo &t : plan.tasks) {
+    out.putString(t.name);
+    out.put(t.proc);
+    out.put(t.a);
+    out.put(t.b);
+  }
+  for (const auto &row : plan.placement)
+    out.putArray(row.data(), row.size());
+  std::string delayText;
+  for (int64_t d : delays)
+    delayText += (delayText.empty() ? "" : ",") + std::to_string(d);
+  f.plan = "stage program, schedule " + plan.schedule + ", policy " +
+           weightPolicyName(plan.policy) + ", " +
+           std::to_string(plan.microBatches) + " micro-batches, delays " +
+           delayText + ", tasks " + hex(hashBytes(bytes.data(), bytes.size()));
+  f.processors = plan.processors;
+  f.options = format("--epochs %d --batch %lld --lr %s --momentum %s "
+                     "--weight-decay %s --lr-schedule %s --lr-warmup %lld "
+                     "--seed %llu --delay-compensation %s --data %s "
+                     "--train-limit %lld --test-limit %lld",
+                     o.epochs, (long long)batch, shortest(o.lr).c_str(),
+                     shortest(o.momentum).c_str(),
+                     shortest(o.weightDecay).c_str(),
+                     lrScheduleName(o.schedule), (long long)o.warmup,
+                     (unsigned long long)o.seed,
+                     delayCompensationName(o.compensation), o.data.c_str(),
+                     (long long)o.trainLimit, (long long)o.testLimit);
+  if (o.data != "synthetic")
+    f.options += " --data-dir " + o.dataDir;
+  return f;
+}
+
 } // namespace
 
 int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
                     std::vector<ProcessorFunction> functions) {
+  return runStageProgram(argc, argv, std::move(net), std::move(plan),
+                         std::move(functions), Deployment());
+}
+
+int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
+                    std::vector<ProcessorFunction> functions,
+                    const Deployment &deployment) {
   const char *tool = argc > 0 ? argv[0] : "stage-program";
   auto failWith = [&](const std::string &message) {
     std::fflush(stdout);
@@ -1182,13 +1499,52 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
     return failWith("the run has more than 2^32 micro-batches");
 
   OpGraph graph(net, delays, plan.policy, M, steps);
+
+  // Checkpoints: what they are written for, and the one to resume from.
+  CheckpointFingerprint fingerprint =
+      stageFingerprint(net, plan, o, batch, delays);
+  CheckpointManifest resumeFrom;
+  bool resuming = false;
+  if (!o.checkpointDir.empty()) {
+    if (!makeCheckpointDir(o.checkpointDir, error))
+      return failWith(error);
+    if (o.resume) {
+      resuming = findCheckpoint(
+          o.checkpointDir, fingerprint, resumeFrom,
+          [&](const std::string &why) {
+            if (deployment.host)
+              std::fprintf(stderr, "%s: warning: %s; trying an older one\n",
+                           tool, why.c_str());
+          });
+      if (resuming && resumeFrom.steps >= steps)
+        return failWith("checkpoint " + resumeFrom.path + " is of step " +
+                        std::to_string(resumeFrom.steps) +
+                        ", but the run has only " + std::to_string(steps) +
+                        " steps");
+      if (!resuming && deployment.host)
+        std::fprintf(stderr,
+                     "%s: note: no complete checkpoint of this run in %s: "
+                     "starting from the beginning\n",
+                     tool, o.checkpointDir.c_str());
+    }
+  }
   // The host's mailbox is unbounded: it never blocks a processor.
   std::vector<int64_t> capacity(size_t(P + 1) * (P + 1), 0);
   for (unsigned a = 0; a < P; ++a)
     for (unsigned b = 0; b < P; ++b)
       if (size_t(a) * P + b < plan.capacity.size())
         capacity[size_t(a) * (P + 1) + b] = plan.capacity[size_t(a) * P + b];
-  std::unique_ptr<Transport> transport = makeThreadTransport(P + 1, capacity);
+  std::unique_ptr<Transport> transport =
+      deployment.transport ? deployment.transport(P + 1, capacity)
+                           : makeThreadTransport(P + 1, capacity);
+  if (deployment.started)
+    *deployment.started = true;
+  // The processors this process runs.
+  std::vector<unsigned> local = deployment.processors;
+  if (local.empty())
+    for (unsigned p = 0; p < P; ++p)
+      local.push_back(p);
+  bool isHost = deployment.host;
   Execution run{net,   graph, plan,          o,          SgdConfig(),
                 0.9f,  train, batch,         stepsPerEpoch, *transport,
                 P,     {},    {},            Clock::now(), {}};
@@ -1199,6 +1555,17 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
       run.faultInstance = n;
     }
   }
+  run.checkpointDir = o.checkpointDir;
+  run.resumeCut = resuming ? resumeFrom.steps - 1 : -1;
+  if (!o.checkpointDir.empty()) {
+    int64_t every = o.checkpointEvery > 0 ? o.checkpointEvery : stepsPerEpoch;
+    for (int64_t S = every; S < steps; S += every)
+      if (S - 1 > run.resumeCut)
+        run.cuts.push_back(S - 1);
+  }
+  run.transferStep = steps / 2;
+  run.transfer.assign(size_t(P) * P, 0);
+  run.transferKinds.assign(size_t(P) * 8, 0);
   run.sgd.lr = o.lr;
   run.sgd.momentum = o.momentum;
   run.sgd.weightDecay = o.weightDecay;
@@ -1211,6 +1578,7 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
 
   int lossLayer = int(net.layers.size()) - 1;
   int lossProc = plan.placement[size_t(lossLayer)][size_t(OpKind::Loss)];
+  if (isHost) {
   std::printf("%s: %s on %s (%lld train / %lld test samples), batch %lld, "
               "%lld steps/epoch\n",
               tool, plan.model.c_str(), train.name.c_str(),
@@ -1229,6 +1597,7 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
               weightPolicyName(plan.policy), plan.delaysRule.c_str(),
               plan.stages, plan.stages == 1 ? "" : "s", delayText.c_str());
   std::fflush(stdout);
+  }
 
   // Processors.
   std::vector<std::unique_ptr<Processor::Impl>> impls;
@@ -1238,6 +1607,25 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
     impls.back()->state.assign(net.layers.size(), {});
     procs.push_back(std::make_unique<Processor>(impls.back().get()));
   }
+  std::vector<bool> stateful(net.layers.size());
+  for (size_t l = 0; l < net.layers.size(); ++l)
+    stateful[l] = !run.initialState[l].empty();
+  // The host's share of a checkpoint.
+  HostState hostState;
+  for (unsigned p : local) {
+    Processor::Impl &impl = *impls[p];
+    for (int64_t K : run.cuts)
+      impl.cutPlans.push_back(planCut(graph, plan, p, K, stateful));
+    if (resuming &&
+        !loadProcessorPart(checkpointPath(o.checkpointDir, resumeFrom.steps,
+                                          "p" + std::to_string(p)),
+                           resumeFrom.steps - 1, p, impl, error))
+      return failWith(error);
+  }
+  if (resuming && isHost &&
+      !loadHostPart(checkpointPath(o.checkpointDir, resumeFrom.steps, "host"),
+                    resumeFrom.steps, hostState, error))
+    return failWith(error);
   for (unsigned p = 0; p < P; ++p) {
     int64_t first = INT64_MAX, end = INT64_MIN;
     for (const TaskInfo &t : plan.tasks) {
@@ -1259,7 +1647,7 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   run.origin = Clock::now();
   double cpuStart = cpuSeconds();
   std::vector<std::thread> threads;
-  for (unsigned p = 0; p < P; ++p)
+  for (unsigned p : local)
     threads.emplace_back([&, p] {
       try {
         functions[p](*procs[p]);
@@ -1273,24 +1661,84 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
       t.join();
     threads.clear();
   };
+  if (!isHost) {
+    // A rank without the host: its processor, then its share of the
+    // figures.
+    joinAll();
+    if (!transport->abortReason().empty())
+      return failWith(transport->abortReason());
+    if (deployment.gather)
+      deployment.gather(shareBlob(impls, local, P, run.transfer, run.transferKinds));
+    return 0;
+  }
 
   // The host: results in order, progress, epochs.
-  bool tty = isatty(fileno(stdout));
+  // mpirun gives its ranks a pseudo-terminal even when its own output is a
+  // pipe: a distributed run draws no progress line unless asked to.
+  bool tty = isatty(fileno(stdout)) && deployment.ranks <= 1;
   int64_t every = o.progressEvery > 0 ? o.progressEvery : (tty ? 1 : 0);
   bool redraw = tty && o.progressEvery == 0;
   auto lastDraw = Clock::now();
-  std::vector<EpochFigures> figures;
-  double trainSeconds = 0;
-  int64_t trainSamples = 0;
+  std::vector<EpochFigures> figures = hostState.figures;
+  std::vector<std::string> epochLines = hostState.lines;
+  double trainSeconds = hostState.trainSeconds;
+  int64_t trainSamples = hostState.trainSamples;
+  int startEpoch = int(resuming ? resumeFrom.steps / stepsPerEpoch : 0);
+  int64_t startS = resuming ? resumeFrom.steps % stepsPerEpoch : 0;
+  if (resuming) {
+    for (const std::string &line : epochLines)
+      std::printf("%s", line.c_str());
+    std::printf("  resumed from %s after step %lld\n",
+                resumeFrom.path.c_str(), (long long)resumeFrom.steps);
+    std::fflush(stdout);
+  }
+  int64_t previousCheckpoint = resuming ? resumeFrom.steps : -1;
+  // After step K: the host's part, the processors' notices, the manifest.
+  auto writeCheckpoint = [&](int64_t K, const BatchResult &sum) {
+    if (std::find(run.cuts.begin(), run.cuts.end(), K) == run.cuts.end())
+      return;
+    HostState h;
+    h.sum = sum;
+    h.trainSeconds = trainSeconds;
+    h.trainSamples = trainSamples;
+    h.figures = figures;
+    h.lines = epochLines;
+    CheckpointManifest m;
+    m.steps = K + 1;
+    m.fingerprint = fingerprint;
+    CheckpointPart part;
+    std::string why;
+    if (!writeCheckpointFile(checkpointPath(o.checkpointDir, K + 1, "host"),
+                             CheckpointFileKind::Part, hostPayload(h, K + 1),
+                             &part, why))
+      throw std::runtime_error(why);
+    m.parts.push_back(part);
+    for (unsigned p = 0; p < P; ++p) {
+      ValuePtr notice = transport->receive(
+          P, p,
+          ValueRef{ValueKind::Result, CheckpointNoticeLayer, 0, K}.tag());
+      CheckpointPart pp;
+      pp.name = checkpointPath("", K + 1, "p" + std::to_string(p)).substr(1);
+      pp.size = uint64_t(notice->correct);
+      pp.checksum = uint64_t(notice->samples);
+      m.parts.push_back(pp);
+    }
+    if (!writeManifest(o.checkpointDir, m, why))
+      throw std::runtime_error(why);
+    if (previousCheckpoint > 0)
+      pruneCheckpoints(o.checkpointDir, previousCheckpoint);
+    previousCheckpoint = K + 1;
+  };
   std::vector<std::vector<float>> params(net.layers.size()),
       state(net.layers.size());
   for (size_t l = 0; l < net.layers.size(); ++l)
     state[l] = run.initialState[l];
   auto epochStart = Clock::now();
   try {
-    for (int epoch = 0; epoch < o.epochs; ++epoch) {
-      BatchResult sum;
-      for (int64_t s = 0; s < stepsPerEpoch; ++s) {
+    for (int epoch = startEpoch; epoch < o.epochs; ++epoch) {
+      BatchResult sum = epoch == startEpoch ? hostState.sum : BatchResult();
+      for (int64_t s = epoch == startEpoch ? startS : 0; s < stepsPerEpoch;
+           ++s) {
         int64_t step = epoch * stepsPerEpoch + s;
         BatchResult r;
         for (unsigned m = 0; m < M; ++m) {
@@ -1325,6 +1773,8 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
         sum.lossSum += r.lossSum;
         sum.correct += r.correct;
         sum.samples += r.samples;
+        if (s + 1 < stepsPerEpoch)
+          writeCheckpoint(step, sum);
         if (every > 0 && (s + 1) % every == 0 && s + 1 < stepsPerEpoch) {
           auto now = Clock::now();
           if (redraw && now - lastDraw < std::chrono::milliseconds(200))
@@ -1385,7 +1835,8 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
         std::lock_guard<std::mutex> lock(run.memory.mutex);
         peak = run.memory.peak;
       }
-      std::printf("epoch %d/%d: loss %.4f  train-acc %.2f%%  test-acc %.2f%%  "
+      epochLines.push_back(format(
+                  "epoch %d/%d: loss %.4f  train-acc %.2f%%  test-acc %.2f%%  "
                   "%.0f samples/s  memory %s (weights %s, stashed %s, "
                   "activations %s)\n",
                   epoch + 1, o.epochs, f.loss, 100 * f.trainAccuracy,
@@ -1393,11 +1844,17 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
                   bytesText(peak.total()).c_str(),
                   bytesText(peak.weights).c_str(),
                   bytesText(peak.stashedWeights).c_str(),
-                  bytesText(peak.activations).c_str());
+                  bytesText(peak.activations).c_str()));
+      std::printf("%s", epochLines.back().c_str());
       std::fflush(stdout);
       figures.push_back(f);
+      writeCheckpoint((epoch + 1) * stepsPerEpoch - 1, BatchResult());
     }
   } catch (const TransportAborted &) {
+    joinAll();
+    return failWith(transport->abortReason());
+  } catch (const std::exception &e) {
+    transport->abort(std::string("host: ") + e.what());
     joinAll();
     return failWith(transport->abortReason());
   }
@@ -1409,6 +1866,37 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   std::vector<std::vector<TraceEvent>> events;
   for (auto &impl : impls)
     events.push_back(std::move(impl->events));
+  if (deployment.gather) {
+    std::vector<std::string> blobs =
+        deployment.gather(shareBlob(impls, local, P, run.transfer, run.transferKinds));
+    try {
+      readShares(blobs, P, events, run.transfer, run.transferKinds);
+    } catch (const std::exception &e) {
+      return failWith(e.what());
+    }
+  }
+  int64_t transferTotal = 0;
+  std::string transferPairs, transferKinds;
+  {
+    static const char *const kindNames[] = {
+        "activations", "forward caches", "gradient parts", "weight gradients",
+        "weights+optimizer state"};
+    for (size_t k = 0; k < 5; ++k) {
+      int64_t bytes = 0;
+      for (unsigned p = 0; p < P; ++p)
+        bytes += run.transferKinds[size_t(p) * 8 + k];
+      if (bytes)
+        transferKinds += format("%s%s %lld", transferKinds.empty() ? "" : ", ",
+                                kindNames[k], (long long)bytes);
+    }
+  }
+  for (unsigned a = 0; a < P; ++a)
+    for (unsigned b = 0; b < P; ++b)
+      if (int64_t bytes = run.transfer[size_t(a) * P + b]) {
+        transferTotal += bytes;
+        transferPairs += format("%sP%u->P%u %lld", transferPairs.empty() ? "" : ", ",
+                                a, b, (long long)bytes);
+      }
   double measured = measuredPeriod(events, plan);
   Timelines lines{events, plan, INT64_MAX};
   for (const auto &proc : procs)
@@ -1432,6 +1920,20 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   std::printf("tasks: predicted vs measured work of %d tasks: mean absolute "
               "error %.1f%% per task, %.1f%% weighted by time\n",
               timedTasks, 100 * taskError, 100 * weightedError);
+  std::printf("transfers: %lld bytes between processors for the values of "
+              "step %lld%s%s%s\n",
+              (long long)transferTotal, (long long)run.transferStep,
+              transferPairs.empty() ? "" : " (", transferPairs.c_str(),
+              transferPairs.empty() ? "" : ")");
+  int64_t ownOutputs = 0;
+  for (unsigned p = 0; p < P; ++p)
+    ownOutputs += run.transferKinds[size_t(p) * 8 + 7];
+  if (!transferKinds.empty())
+    std::printf("  by kind: %s; of the activations, %lld bytes are layers' "
+                "own outputs sent to their backward tasks: %lld bytes "
+                "without them\n",
+                transferKinds.c_str(), (long long)ownOutputs,
+                (long long)(transferTotal - ownOutputs));
   std::fflush(stdout);
   if (!o.tracePath.empty() &&
       !writeFile(o.tracePath, traceJson(lines), error))
@@ -1493,6 +1995,7 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
                  "  \"task_time_error\": %.4f,\n"
                  "  \"task_time_error_weighted\": %.4f,\n",
                  measured, plan.predictedPeriodUs, taskError, weightedError)
+       << "  \"transfer_bytes_per_step\": " << transferTotal << ",\n"
        << "  \"per_epoch\": [\n"
        << perEpoch << "\n  ]\n}\n";
     if (!writeFile(o.summaryJson, os.str(), error))

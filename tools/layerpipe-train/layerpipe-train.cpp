@@ -21,8 +21,10 @@
 #include "layerpipe/OutputFile.h"
 #include "layerpipe/ToolMain.h"
 #include "layerpipe/Transforms.h"
+#include "layerpipe/runtime/Checkpoint.h"
 #include "layerpipe/runtime/Data.h"
 #include "layerpipe/runtime/Pipeline.h"
+#include "layerpipe/runtime/Serialize.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/raw_ostream.h"
@@ -154,6 +156,22 @@ static cl::opt<int> progressEvery(
     cl::desc("Print a progress line every N batches (default: only on a "
              "terminal)"),
     cl::cat(outputCat));
+
+static cl::OptionCategory checkpointCat("Checkpoints (docs/distributed.md)");
+static cl::opt<std::string> checkpointDir(
+    "checkpoint-dir", cl::value_desc("dir"),
+    cl::desc("Write checkpoints of the training state there (default: "
+             "none)"),
+    cl::cat(checkpointCat));
+static cl::opt<long long> checkpointEvery(
+    "checkpoint-every", cl::init(0), cl::value_desc("N"),
+    cl::desc("One checkpoint every N steps (default: one per epoch)"),
+    cl::cat(checkpointCat));
+static cl::opt<bool> resumeFlag(
+    "resume",
+    cl::desc("Continue from the newest complete checkpoint in "
+             "--checkpoint-dir that matches this run"),
+    cl::cat(checkpointCat));
 
 static Error fail(const std::string &message) {
   return createStringError(inconvertibleErrorCode(), message.c_str());
@@ -541,20 +559,154 @@ static Error run() {
                           compensationText(trainer));
   outs().flush();
 
+  // Checkpoints: the trainer's whole state plus the epoch under way.
+  if (checkpointDir.empty() && (resumeFlag || checkpointEvery != 0))
+    return fail(std::string(resumeFlag ? "--resume" : "--checkpoint-every") +
+                " needs --checkpoint-dir");
+  if (checkpointEvery < 0)
+    return fail("--checkpoint-every must be at least 1, got " +
+                std::to_string(checkpointEvery));
+  rt::CheckpointFingerprint fingerprint;
+  {
+    std::vector<char> bytes;
+    rt::ByteWriter out(bytes);
+    for (const rt::LayerSpec &l : net->layers) {
+      out.putString(l.name);
+      out.put(int32_t(l.type));
+      out.put(l.numParams);
+      out.putArray(l.inputs.data(), l.inputs.size());
+    }
+    fingerprint.model = fmt::format(
+        "{} (layers {:016x})", model->name,
+        rt::hashBytes(bytes.data(), bytes.size()));
+    std::string delays;
+    for (int64_t d : trainer.delays())
+      delays += (delays.empty() ? "" : ",") + std::to_string(d);
+    fingerprint.plan = fmt::format(
+        "reference trainer, policy {}, {} micro-batches, delays {}, hybrid {}",
+        rt::weightPolicyName(runConfig.train.policy),
+        runConfig.train.microBatches, delays, hybridEpochs.getValue());
+    fingerprint.processors = 1;
+    fingerprint.options = fmt::format(
+        "--epochs {} --batch {} --lr {} --momentum {} --weight-decay {} "
+        "--lr-schedule {} --lr-warmup {} --seed {} --delay-compensation {} "
+        "--data {} --train-limit {} --test-limit {}",
+        epochs.getValue(), batch, lr.getValue(), momentum.getValue(),
+        weightDecay.getValue(), lrSchedule.getValue(), warmup.getValue(),
+        seed.getValue(), rt::delayCompensationName(runConfig.train.compensation),
+        dataFlag.getValue(), trainLimit.getValue(), testLimit.getValue());
+    if (dataFlag != "synthetic")
+      fingerprint.options += " --data-dir " + dataDir.getValue();
+  }
+  int64_t totalSteps = stepsPerEpoch * epochs;
+  int64_t every = checkpointEvery > 0 ? checkpointEvery : stepsPerEpoch;
+  int startEpoch = 0;
+  int64_t startS = 0, previousCheckpoint = -1;
+  rt::BatchResult resumedSum;
+  std::vector<std::string> epochLines;
+  std::string resumedFrom;
+  if (!checkpointDir.empty()) {
+    if (!rt::makeCheckpointDir(checkpointDir, error))
+      return fail(error);
+  }
+  // Read back in resume below; written by saveCheckpoint.
+  struct HostPart {
+    double trainSeconds = 0, trainCpuSeconds = 0;
+    int64_t trainSamples = 0;
+  } host;
+  std::vector<EpochFigures> resumedFigures;
+  if (!checkpointDir.empty() && resumeFlag) {
+    rt::CheckpointManifest m;
+    if (rt::findCheckpoint(checkpointDir, fingerprint, m,
+                           [](const std::string &why) {
+                             errs() << "layerpipe-train: warning: " << why
+                                    << "; trying an older one\n";
+                           })) {
+      std::string payload;
+      if (!rt::readCheckpointFile(checkpointDir + "/" + m.parts[0].name,
+                                  rt::CheckpointFileKind::Part, payload,
+                                  error))
+        return fail(error);
+      try {
+        rt::ByteReader in(payload.data(), payload.size());
+        std::string state = in.getString();
+        resumedSum = in.get<rt::BatchResult>();
+        host = in.get<HostPart>();
+        in.getArray(resumedFigures);
+        uint64_t lines = in.get<uint64_t>();
+        for (uint64_t i = 0; i < lines; ++i)
+          epochLines.push_back(in.getString());
+        if (!trainer.loadState(state, error))
+          throw std::runtime_error(error);
+      } catch (const std::exception &e) {
+        return fail("checkpoint file " + checkpointDir + "/" +
+                    m.parts[0].name + ": malformed (" + e.what() + ")");
+      }
+      if (m.steps >= totalSteps || trainer.stepsDone() != m.steps)
+        return fail("checkpoint " + m.path + " is of step " +
+                    std::to_string(m.steps) + ", outside this run's " +
+                    std::to_string(totalSteps) + " steps");
+      startEpoch = int(m.steps / stepsPerEpoch);
+      startS = m.steps % stepsPerEpoch;
+      previousCheckpoint = m.steps;
+      resumedFrom = m.path;
+    } else {
+      errs() << "layerpipe-train: note: no complete checkpoint of this run in "
+             << checkpointDir << ": starting from the beginning\n";
+    }
+  }
+
   bool tty = isatty(fileno(stdout));
   // On a terminal without --progress-every, the line is redrawn at most
   // every 0.2 s; otherwise every N batches, one line each.
-  int every = progressEvery > 0 ? progressEvery : (tty ? 1 : 0);
+  int progress = progressEvery > 0 ? progressEvery : (tty ? 1 : 0);
   bool redraw = tty && progressEvery == 0;
   auto lastDraw = std::chrono::steady_clock::now();
-  std::vector<EpochFigures> figures;
-  double trainSeconds = 0, trainCpuSeconds = 0;
+  std::vector<EpochFigures> figures = resumedFigures;
+  double trainSeconds = host.trainSeconds,
+         trainCpuSeconds = host.trainCpuSeconds;
   std::string diverged;
-  int64_t trainSamples = 0;
+  int64_t trainSamples = host.trainSamples;
   rt::Tensor x;
   std::vector<int32_t> labels;
-  for (int epoch = 0; epoch < epochs; ++epoch) {
-    if (hybridEpochs > 0 && epoch == hybridEpochs) {
+  if (!resumedFrom.empty()) {
+    for (const std::string &line : epochLines)
+      outs() << line;
+    outs() << "  resumed from " << resumedFrom << " after step "
+           << trainer.stepsDone() << "\n";
+  }
+  // A checkpoint after step k (the trainer has done k + 1 steps).
+  auto saveCheckpoint = [&](int64_t k, const rt::BatchResult &sum) {
+    if (checkpointDir.empty() || (k + 1) % every != 0 || k + 1 >= totalSteps)
+      return;
+    std::vector<char> bytes;
+    rt::ByteWriter out(bytes);
+    out.putString(trainer.saveState());
+    out.put(sum);
+    HostPart h{trainSeconds, trainCpuSeconds, trainSamples};
+    out.put(h);
+    out.putArray(figures.data(), figures.size());
+    out.put(uint64_t(epochLines.size()));
+    for (const std::string &line : epochLines)
+      out.putString(line);
+    rt::CheckpointManifest m;
+    m.steps = k + 1;
+    m.fingerprint = fingerprint;
+    rt::CheckpointPart part;
+    std::string why;
+    if (!rt::writeCheckpointFile(
+            rt::checkpointPath(checkpointDir, k + 1, "trainer"),
+            rt::CheckpointFileKind::Part, std::string(bytes.begin(), bytes.end()),
+            &part, why) ||
+        (m.parts.push_back(part), !rt::writeManifest(checkpointDir, m, why)))
+      throw std::runtime_error(why);
+    if (previousCheckpoint > 0)
+      rt::pruneCheckpoints(checkpointDir, previousCheckpoint);
+    previousCheckpoint = k + 1;
+  };
+  for (int epoch = startEpoch; epoch < epochs; ++epoch) {
+    bool resumedEpoch = epoch == startEpoch && startS > 0;
+    if (hybridEpochs > 0 && epoch == hybridEpochs && !resumedEpoch) {
       trainer.switchToSynchronous();
       outs() << "  hybrid: synchronous training from epoch " << epoch + 1
              << " (in-flight gradients dropped)\n";
@@ -564,10 +716,11 @@ static Error run() {
                               trainer.delays().end(),
                               [](int64_t d) { return d > 0; });
     std::vector<int64_t> order = rt::epochOrder(train.count, seed, epoch);
-    rt::BatchResult sum;
+    rt::BatchResult sum = epoch == startEpoch ? resumedSum : rt::BatchResult();
     auto start = std::chrono::steady_clock::now();
     double cpuStart = cpuSeconds();
-    for (int64_t s = 0; s < stepsPerEpoch; ++s) {
+    for (int64_t s = epoch == startEpoch ? startS : 0; s < stepsPerEpoch;
+         ++s) {
       rt::gatherBatch(train, order, s * batch, batch, x, labels);
       rt::BatchResult r = trainer.step(x, labels);
       if (!std::isfinite(r.lossSum)) {
@@ -579,7 +732,9 @@ static Error run() {
       sum.lossSum += r.lossSum;
       sum.correct += r.correct;
       sum.samples += r.samples;
-      if (every > 0 && (s + 1) % every == 0 && s + 1 < stepsPerEpoch) {
+      if (s + 1 < stepsPerEpoch)
+        saveCheckpoint(epoch * stepsPerEpoch + s, sum);
+      if (progress > 0 && (s + 1) % progress == 0 && s + 1 < stepsPerEpoch) {
         auto now = std::chrono::steady_clock::now();
         if (redraw && now - lastDraw < std::chrono::milliseconds(200))
           continue;
@@ -630,16 +785,18 @@ static Error run() {
         double(t.correct) / double(t.samples * test.labelsPerSample);
     f.testLoss = t.lossSum / double(t.samples);
     rt::MemoryStats peak = trainer.peakMemory();
-    outs() << fmt::format(
+    epochLines.push_back(fmt::format(
         "epoch {}/{}: loss {:.4f}  train-acc {:.2f}%  test-acc {:.2f}%  "
         "{:.0f} samples/s  memory {} (weights {}, stashed {}, "
         "activations {})\n",
         epoch + 1, epochs.getValue(), f.loss, 100 * f.trainAccuracy,
         100 * f.testAccuracy, f.samplesPerSecond, bytesText(peak.total()),
         bytesText(peak.weights), bytesText(peak.stashedWeights),
-        bytesText(peak.activations));
+        bytesText(peak.activations)));
+    outs() << epochLines.back();
     outs().flush();
     figures.push_back(f);
+    saveCheckpoint((epoch + 1) * stepsPerEpoch - 1, rt::BatchResult());
   }
   double samplesPerSecond = double(trainSamples) / trainSeconds;
   outs() << fmt::format("final: test-acc {:.2f}%  loss {:.4f}  {:.0f} "
@@ -657,7 +814,7 @@ static Error run() {
 
 int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(
-      {&pipelineCat, &optimCat, &dataCat, &outputCat});
+      {&pipelineCat, &optimCat, &dataCat, &outputCat, &checkpointCat});
   if (!parseToolFlags(argc, argv,
                       "LayerPipe reference trainer: trains a model with the "
                       "exact semantics of its pipelined training DFG "

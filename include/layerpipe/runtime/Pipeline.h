@@ -174,6 +174,14 @@ public:
   MemoryStats memory() const;
   const MemoryStats &peakMemory() const { return peak_; }
 
+  /// The whole training state (weights, optimizer buffers, stashed
+  /// versions, the in-flight batches' tensors, delays, step) as bytes, and
+  /// back; a trainer restored from saveState continues bit for bit
+  /// (checkpoints: TrainerCheckpoint.cpp).
+  std::string saveState() const;
+  /// False with \p error if \p bytes is not a state of this network.
+  bool loadState(const std::string &bytes, std::string &error);
+
 private:
   struct InFlight {
     int64_t index = 0;

@@ -31,6 +31,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -159,6 +161,8 @@ struct ProgramPlan {
   std::vector<int64_t> capacity;
 };
 
+struct Deployment;
+
 /// What a processor's generated function calls. One per thread.
 class Processor {
 public:
@@ -185,10 +189,32 @@ private:
   Impl *impl_;
   int64_t firstRound_ = 0, endRound_ = 0;
   friend int runStageProgram(int, char **, NetSpec, ProgramPlan,
-                             std::vector<void (*)(Processor &)>);
+                             std::vector<void (*)(Processor &)>,
+                             const Deployment &);
 };
 
 using ProcessorFunction = void (*)(Processor &);
+
+/// Which share of the program this process runs. The default: all of it,
+/// one thread per processor, on the threads transport.
+struct Deployment {
+  /// The processors this process runs (empty: all).
+  std::vector<unsigned> processors;
+  /// Whether this process runs the host (endpoint P): the lines, the
+  /// evaluation, the summary and the outputs.
+  bool host = true;
+  unsigned rank = 0, ranks = 1;
+  /// Makes the transport between the P + 1 endpoints (null: threads).
+  std::function<std::unique_ptr<Transport>(unsigned endpoints,
+                                           std::vector<int64_t> capacity)>
+      transport;
+  /// Collects every process's blob on the host's process, in rank order
+  /// (elsewhere: returns nothing). Null in one process. Called once by
+  /// every process after a successful run.
+  std::function<std::vector<std::string>(const std::string &blob)> gather;
+  /// Set once the transport exists (after the checks of options and data).
+  bool *started = nullptr;
+};
 
 /// The whole program: options (the reference trainer's training options
 /// plus --trace, --help, --version), data, one thread per processor, the
@@ -196,6 +222,10 @@ using ProcessorFunction = void (*)(Processor &);
 /// the exit status.
 int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
                     std::vector<ProcessorFunction> processors);
+/// The same, for this process's share (MPI: Mpi.h).
+int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
+                    std::vector<ProcessorFunction> processors,
+                    const Deployment &deployment);
 
 } // namespace runtime
 } // namespace layerpipe
