@@ -33,6 +33,18 @@ if(Python3_FOUND)
       COMMENT "Man page of ${tool}")
     list(APPEND LAYERPIPE_MAN_PAGES ${page})
   endforeach()
+  # layerpipe-import (Python, argparse) writes its own page with --man; it
+  # runs under Debian's /usr/bin/python3, which needs no PyTorch for this.
+  if(EXISTS /usr/bin/python3)
+    set(page ${PROJECT_BINARY_DIR}/man/layerpipe-import.1)
+    set(script ${PROJECT_SOURCE_DIR}/tools/layerpipe-import/layerpipe-import)
+    add_custom_command(OUTPUT ${page}
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${PROJECT_BINARY_DIR}/man
+      COMMAND /usr/bin/python3 ${script} --man ${page}
+      DEPENDS ${script}
+      COMMENT "Man page of layerpipe-import")
+    list(APPEND LAYERPIPE_MAN_PAGES ${page})
+  endif()
   add_custom_target(layerpipe_man_pages ALL DEPENDS ${LAYERPIPE_MAN_PAGES})
   install(FILES ${LAYERPIPE_MAN_PAGES} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 endif()

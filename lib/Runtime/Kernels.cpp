@@ -272,12 +272,96 @@ static float *growTo(std::vector<float> &buffer, int64_t n) {
   return buffer.data();
 }
 
+// Depthwise convolution (one input channel per group, m = O / C outputs per
+// channel): direct loops over the window instead of one tiny GEMM per
+// channel. Output channel o reads input channel o / m with weights
+// w[o][i][j]; every sum runs in a fixed order.
+
+/// Calls fn(oy, ox, i, j, iy, ix) for each output pixel and in-bounds window
+/// tap, taps in row-major order.
+template <typename Fn>
+static void forEachDepthwiseTap(const WindowGeom &g, Fn fn) {
+  for (int64_t oy = 0; oy < g.oh; ++oy)
+    for (int64_t ox = 0; ox < g.ow; ++ox)
+      for (int64_t i = 0; i < g.kh; ++i) {
+        int64_t iy = oy * g.sh - g.ph + i;
+        if (iy < 0 || iy >= g.h)
+          continue;
+        for (int64_t j = 0; j < g.kw; ++j) {
+          int64_t ix = ox * g.sw - g.pw + j;
+          if (ix >= 0 && ix < g.w)
+            fn(oy, ox, i, j, iy, ix);
+        }
+      }
+}
+
+static void depthwiseForward(const WindowGeom &g, int64_t outChannels,
+                             const float *x, const float *weight,
+                             const float *bias, float *y) {
+  int64_t m = outChannels / g.c, taps = g.kh * g.kw;
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t o = 0; o < outChannels; ++o) {
+      const float *in = x + (n * g.c + o / m) * g.inPlane();
+      const float *w = weight + o * taps;
+      float *out = y + (n * outChannels + o) * g.outPlane();
+      std::fill(out, out + g.outPlane(), bias ? bias[o] : 0.0f);
+      forEachDepthwiseTap(g, [&](int64_t oy, int64_t ox, int64_t i, int64_t j,
+                                 int64_t iy, int64_t ix) {
+        out[oy * g.ow + ox] += w[i * g.kw + j] * in[iy * g.w + ix];
+      });
+    }
+}
+
+static void depthwiseBackwardData(const WindowGeom &g, int64_t outChannels,
+                                  const float *dy, const float *weight,
+                                  float *dx) {
+  int64_t m = outChannels / g.c, taps = g.kh * g.kw;
+  std::memset(dx, 0, sizeof(float) * size_t(g.n * g.c * g.inPlane()));
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t o = 0; o < outChannels; ++o) {
+      float *din = dx + (n * g.c + o / m) * g.inPlane();
+      const float *w = weight + o * taps;
+      const float *dout = dy + (n * outChannels + o) * g.outPlane();
+      forEachDepthwiseTap(g, [&](int64_t oy, int64_t ox, int64_t i, int64_t j,
+                                 int64_t iy, int64_t ix) {
+        din[iy * g.w + ix] += w[i * g.kw + j] * dout[oy * g.ow + ox];
+      });
+    }
+}
+
+static void depthwiseBackwardWeights(const WindowGeom &g, int64_t outChannels,
+                                     const float *x, const float *dy,
+                                     float *dWeight, float *dBias) {
+  int64_t m = outChannels / g.c, taps = g.kh * g.kw;
+  std::fill(dWeight, dWeight + outChannels * taps, 0.0f);
+  if (dBias)
+    std::fill(dBias, dBias + outChannels, 0.0f);
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t o = 0; o < outChannels; ++o) {
+      const float *in = x + (n * g.c + o / m) * g.inPlane();
+      const float *dout = dy + (n * outChannels + o) * g.outPlane();
+      float *dw = dWeight + o * taps;
+      forEachDepthwiseTap(g, [&](int64_t oy, int64_t ox, int64_t i, int64_t j,
+                                 int64_t iy, int64_t ix) {
+        dw[i * g.kw + j] += dout[oy * g.ow + ox] * in[iy * g.w + ix];
+      });
+      if (dBias) {
+        float sum = 0.0f;
+        for (int64_t p = 0; p < g.outPlane(); ++p)
+          sum += dout[p];
+        dBias[o] += sum;
+      }
+    }
+}
+
 void conv2dGroupedForward(const WindowGeom &g, int64_t outChannels,
                           int64_t groups, const float *x, const float *weight,
                           const float *bias, float *y, Scratch &scratch) {
   if (groups == 1)
     return conv2dForward(g, outChannels, x, weight, bias, y, scratch);
   assert(g.c % groups == 0 && outChannels % groups == 0 && "bad groups");
+  if (groups == g.c)
+    return depthwiseForward(g, outChannels, x, weight, bias, y);
   WindowGeom sub = g;
   sub.c = g.c / groups;
   int64_t outPer = outChannels / groups;
@@ -300,6 +384,8 @@ void conv2dGroupedBackwardData(const WindowGeom &g, int64_t outChannels,
                                Scratch &scratch) {
   if (groups == 1)
     return conv2dBackwardData(g, outChannels, dy, weight, dx, scratch);
+  if (groups == g.c)
+    return depthwiseBackwardData(g, outChannels, dy, weight, dx);
   WindowGeom sub = g;
   sub.c = g.c / groups;
   int64_t outPer = outChannels / groups;
@@ -323,6 +409,8 @@ void conv2dGroupedBackwardWeights(const WindowGeom &g, int64_t outChannels,
   if (groups == 1)
     return conv2dBackwardWeights(g, outChannels, x, dy, dWeight, dBias,
                                  scratch);
+  if (groups == g.c)
+    return depthwiseBackwardWeights(g, outChannels, x, dy, dWeight, dBias);
   WindowGeom sub = g;
   sub.c = g.c / groups;
   int64_t outPer = outChannels / groups;

@@ -68,6 +68,10 @@ CASES = [
     ("resnet-pipedream-p2", "resnet20", "--procs 2 --schedule pipedream",
      RESNET),
     ("tinygpt-p2-stash", "tiny-gpt", "--procs 2", GPT),
+    # A layerpipe-import output (depthwise conv, relu6, concat, measured
+    # times; docs/import.md).
+    ("imported-p4", "../test/lit/frontend/Inputs/imported-net", "--procs 4",
+     LENET),
 ]
 
 FIELDS = ["final_loss", "test_loss", "test_accuracy", "train_accuracy",

@@ -231,7 +231,8 @@ if result == 0:
 message = run_import([user + ":Gelu", "--input", "1,28,28", "-o",
                       os.path.join(tmp, "gelu.json")])
 check(isinstance(message, str) and "node 'gelu'" in message and
-      "gelu" in message and re.search(r"node \d+ of \d+", message) and
+      "torch.nn.functional.gelu" in message and
+      re.search(r"node \d+ of \d+, after module 'stem'", message) and
       "supported operations:" in message and "nn.Conv2d" in message,
       "unsupported op: message %r" % (message,))
 check(not os.path.exists(os.path.join(tmp, "gelu.json")),

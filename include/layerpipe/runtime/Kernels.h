@@ -73,8 +73,9 @@ void conv2dBackwardWeights(const WindowGeom &g, int64_t outChannels,
 //
 // Output channels [k·O/G, (k+1)·O/G) read input channels [k·C/G, (k+1)·C/G)
 // only; groups = C is a depthwise convolution. \p g.c is the full input
-// channel count. Each group is gathered into a contiguous batch, run through
-// the ungrouped kernel and scattered back; groups = 1 calls it directly.
+// channel count. Depthwise layers run direct loops over the window; other
+// groupings gather each group into a contiguous batch, run the ungrouped
+// kernel and scatter back; groups = 1 calls it directly.
 
 void conv2dGroupedForward(const WindowGeom &g, int64_t outChannels,
                           int64_t groups, const float *x, const float *weight,

@@ -14,6 +14,7 @@
 #include "TestNets.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 using namespace lptest;
@@ -264,36 +265,48 @@ TEST_CASE("grouped and depthwise conv2d B and G match finite differences") {
 }
 
 TEST_CASE("grouped conv2d equals separate convolutions of its groups") {
-  // Two groups of 2 -> 3 channels against two ungrouped layers.
-  LayerSpec g = finalizedLayer(grouped("g", {}, 6, 3, 1, 1, 2), {4, 4, 4});
-  LayerSpec half = finalizedLayer(conv("half", {}, 3, 3, 1, 1), {2, 4, 4});
-  REQUIRE(g.numParams == 2 * half.numParams);
-  std::vector<float> params(size_t(g.numParams));
-  fillUniform(params, 9, -0.5f, 0.5f);
-  Tensor x({2, 4, 4, 4});
-  fillUniform(x.data, 10, -1.0f, 1.0f);
-  Tensor y;
-  LayerCache cache;
-  ForwardContext ctx;
-  layerForward(g, params.data(), nullptr, {&x}, y, cache, ctx);
-  for (int k = 0; k < 2; ++k) {
-    // Group k: input channels 2k..2k+1, weights block k, bias block k.
-    Tensor xk({2, 2, 4, 4});
-    for (int s = 0; s < 2; ++s)
-      std::copy_n(x.data.begin() + (s * 4 + 2 * k) * 16, 32,
-                  xk.data.begin() + s * 32);
-    int64_t weights = 3 * 2 * 3 * 3;
-    std::vector<float> pk(params.begin() + k * weights,
-                          params.begin() + (k + 1) * weights);
-    pk.insert(pk.end(), params.begin() + 2 * weights + 3 * k,
-              params.begin() + 2 * weights + 3 * (k + 1));
-    Tensor yk;
-    LayerCache ck;
-    layerForward(half, pk.data(), nullptr, {&xk}, yk, ck, ctx);
-    for (int s = 0; s < 2; ++s)
-      for (int e = 0; e < 3 * 16; ++e)
-        CHECK(y.data[size_t((s * 6 + 3 * k) * 16 + e)] ==
-              doctest::Approx(yk.data[size_t(s * 48 + e)]).epsilon(1e-5));
+  // {input channels, output channels, groups}: two groups of 2 -> 3
+  // channels (gathered groups), and a depthwise layer with two filters per
+  // channel, stride 2 (direct loops), against ungrouped layers per group.
+  for (auto [c, o, groups] : {std::array<int64_t, 3>{4, 6, 2},
+                              std::array<int64_t, 3>{3, 6, 3}}) {
+    CAPTURE(groups);
+    int64_t cg = c / groups, og = o / groups;
+    int64_t stride = groups == c ? 2 : 1;
+    LayerSpec g = finalizedLayer(grouped("g", {}, o, 3, stride, 1, groups),
+                                 {c, 5, 5});
+    LayerSpec part =
+        finalizedLayer(conv("part", {}, og, 3, stride, 1), {cg, 5, 5});
+    REQUIRE(g.numParams == groups * part.numParams);
+    int64_t plane = g.outShape[1] * g.outShape[2];
+    std::vector<float> params(size_t(g.numParams));
+    fillUniform(params, 9, -0.5f, 0.5f);
+    Tensor x({2, c, 5, 5});
+    fillUniform(x.data, 10, -1.0f, 1.0f);
+    Tensor y;
+    LayerCache cache;
+    ForwardContext ctx;
+    layerForward(g, params.data(), nullptr, {&x}, y, cache, ctx);
+    int64_t weights = og * cg * 9;
+    for (int64_t k = 0; k < groups; ++k) {
+      // Group k: its input channels, weights block and bias block.
+      Tensor xk({2, cg, 5, 5});
+      for (int64_t s = 0; s < 2; ++s)
+        std::copy_n(x.data.begin() + (s * c + k * cg) * 25, cg * 25,
+                    xk.data.begin() + s * cg * 25);
+      std::vector<float> pk(params.begin() + k * weights,
+                            params.begin() + (k + 1) * weights);
+      pk.insert(pk.end(), params.begin() + groups * weights + k * og,
+                params.begin() + groups * weights + (k + 1) * og);
+      Tensor yk;
+      LayerCache ck;
+      layerForward(part, pk.data(), nullptr, {&xk}, yk, ck, ctx);
+      for (int64_t s = 0; s < 2; ++s)
+        for (int64_t e = 0; e < og * plane; ++e)
+          CHECK(y.data[size_t((s * o + k * og) * plane + e)] ==
+                doctest::Approx(yk.data[size_t(s * og * plane + e)])
+                    .epsilon(1e-5));
+    }
   }
 }
 
