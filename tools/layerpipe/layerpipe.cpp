@@ -22,6 +22,7 @@
 #include "layerpipe/Profile.h"
 #include "layerpipe/Summary.h"
 #include "layerpipe/ToolMain.h"
+#include "layerpipe/runtime/DelayCorrection.h"
 
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Process.h"
@@ -94,6 +95,14 @@ static cl::opt<bool> mergeBackward(
     "merge-backward",
     cl::desc("Fold each layer's activation- and weight-gradient tasks into "
              "one backward task (the PipeDream-style graph)"),
+    cl::cat(inputCategory()));
+
+static cl::opt<std::string> microBatchFlag(
+    "micro-batch", cl::value_desc("auto|b"),
+    cl::desc("Samples per pipelined step: price every task at b samples and "
+             "run steps of b (lr scaled by b/B, B the model's batch_size); "
+             "auto: the largest power of two b <= B with D_max*b <= B/2 "
+             "(docs/training-semantics.md; default: the model's batch)"),
     cl::cat(inputCategory()));
 
 static cl::opt<std::string>
@@ -339,6 +348,40 @@ static Error readOptions(CompileOptions &options) {
   return checkOutputPaths(options);
 }
 
+/// --micro-batch: reprices the model at the chosen micro-batch b.
+static Error chooseMicroBatch(Compilation &C) {
+  int64_t userBatch = C.model.batchSize;
+  int64_t b = userBatch;
+  StringRef flag = microBatchFlag;
+  if (flag == "auto") {
+    int64_t maxDelay = 0;
+    if (C.options.plan.delays != DelayRule::None &&
+        C.options.plan.targetProcs > 1) {
+      auto planned = planStagesAndDelays(C.model, C.machine, C.options.plan);
+      if (!planned)
+        return planned.takeError();
+      for (int64_t d : planned->second)
+        maxDelay = std::max(maxDelay, d);
+    }
+    b = runtime::autoMicroBatch(userBatch, maxDelay);
+  } else {
+    long long n = 0;
+    if (flag.getAsInteger(10, n) || n < 1 || n > userBatch)
+      return createStringError(
+          inconvertibleErrorCode(),
+          "--micro-batch must be auto or a whole number in [1, the model's "
+          "batch_size %lld], got '%s'",
+          (long long)userBatch, flag.str().c_str());
+    b = n;
+  }
+  if (b == userBatch)
+    return Error::success();
+  if (Error err = rebatchModel(C.model, b))
+    return err;
+  C.userBatch = userBatch;
+  return Error::success();
+}
+
 /// The whole compilation, from flags to files.
 static Error compile(StageTimes &times) {
   Compilation C;
@@ -371,6 +414,9 @@ static Error compile(StageTimes &times) {
         return Error::success();
       }))
     return err;
+  if (!microBatchFlag.empty())
+    if (Error err = stage("micro-batch", false, [&] { return chooseMicroBatch(C); }))
+      return err;
   if (!profilePath.empty())
     if (Error err = stage("load profile", false, [&] {
           return applyProfile(profilePath, C.model, C.machine);
