@@ -119,6 +119,13 @@ int64_t microBatchWarmupSteps(int64_t warmupSteps, int64_t userBatch,
   return (warmupSteps * userBatch + microBatch - 1) / microBatch;
 }
 
+LrSchedule microBatchSchedule(LrSchedule schedule, int64_t userBatch,
+                              int64_t microBatch) {
+  if (microBatch < userBatch && schedule == LrSchedule::Constant)
+    return LrSchedule::Cosine;
+  return schedule;
+}
+
 int64_t autoMicroBatch(int64_t userBatch, int64_t maxDelay) {
   assert(userBatch >= 1 && maxDelay >= 0);
   if (maxDelay == 0)

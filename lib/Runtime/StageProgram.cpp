@@ -1242,7 +1242,7 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   run.sgd.lr = microBatchLearningRate(o.lr, userBatch, batch);
   run.sgd.momentum = o.momentum;
   run.sgd.weightDecay = o.weightDecay;
-  run.sgd.schedule = o.schedule;
+  run.sgd.schedule = microBatchSchedule(o.schedule, userBatch, batch);
   run.sgd.warmupSteps = microBatchWarmupSteps(o.warmup, userBatch, batch);
   run.sgd.totalSteps = steps;
   run.correction.mode = o.compensation;

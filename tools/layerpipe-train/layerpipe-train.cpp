@@ -50,8 +50,8 @@ static cl::opt<std::string> delaysFlag(
     "delays", cl::init(""), cl::value_desc("rule"),
     cl::desc("Gradient delays: none | layerpipe2 | auto | uniform:K | "
              "list:D0,D1,... (one per layer, in model order: what a stage "
-             "program's README gives) (default: auto with --stages-count "
-             ">= 2, else none)"),
+             "program's README gives) (default: layerpipe2 with "
+             "--stages-count >= 2, else none)"),
     cl::cat(pipelineCat));
 static cl::opt<unsigned>
     stagesCount("stages-count", cl::init(0), cl::value_desc("S"),
@@ -209,8 +209,10 @@ static Expected<rt::WeightPolicy> parsePolicy(StringRef name, bool delayed) {
 
 /// Reads the delay rule and runs the planner for the per-layer delays.
 static Error planDelays(const Model &model, RunConfig &run) {
+  // The compiler's default rule: --delays=auto's plans schedule to a
+  // longer period on most zoo models (bench/delays_auto_vs_layerpipe2.sh).
   run.delaysRule = delaysFlag.empty()
-                       ? (stagesCount >= 2 ? "auto" : "none")
+                       ? (stagesCount >= 2 ? "layerpipe2" : "none")
                        : delaysFlag.getValue();
   StringRef rule = run.delaysRule;
   PlanOptions options;
@@ -361,6 +363,7 @@ static Expected<RunConfig> readFlags(const Model &model) {
   sgd.lr = rt::microBatchLearningRate(sgd.lr, run.userBatch, run.batch);
   sgd.warmupSteps =
       rt::microBatchWarmupSteps(sgd.warmupSteps, run.userBatch, run.batch);
+  sgd.schedule = rt::microBatchSchedule(sgd.schedule, run.userBatch, run.batch);
   return run;
 }
 
@@ -570,9 +573,10 @@ static Error run() {
       model->name, train.name, train.count, test.count, batch, stepsPerEpoch);
   if (runConfig.userBatch != batch)
     outs() << fmt::format("  micro-batch {} of the user's batch {}: lr {:.6g} "
-                          "(= {} x {}/{}), warm-up {} steps\n",
+                          "(= {} x {}/{}), {} schedule, warm-up {} steps\n",
                           batch, runConfig.userBatch, runConfig.train.sgd.lr,
                           lr.getValue(), batch, runConfig.userBatch,
+                          rt::lrScheduleName(runConfig.train.sgd.schedule),
                           runConfig.train.sgd.warmupSteps);
   outs() << fmt::format(
       "  policy {}, delays {} ({} stage{}): {}\n",

@@ -76,6 +76,11 @@ void correctedLayerUpdate(const DelayCorrection &correction, int64_t delay,
 float microBatchLearningRate(float lr, int64_t userBatch, int64_t microBatch);
 int64_t microBatchWarmupSteps(int64_t warmupSteps, int64_t userBatch,
                               int64_t microBatch);
+/// The schedule of a run at micro-batch b: a constant schedule becomes
+/// cosine when b < B (steps of fewer samples are noisier; decaying the rate
+/// to 0 over the run removes the noise of the final weights); others stay.
+LrSchedule microBatchSchedule(LrSchedule schedule, int64_t userBatch,
+                              int64_t microBatch);
 
 /// `--micro-batch auto`: the largest power of two b ≤ B whose staleness in
 /// samples, D_max·b, is at most B/2 (b = B when D_max = 0; at least 1).

@@ -106,6 +106,10 @@ TEST_CASE("micro-batch rule: linear lr scaling and the auto choice") {
   CHECK(microBatchLearningRate(0.05f, 64, 8) == float(0.05f * 8.0 / 64.0));
   CHECK(microBatchWarmupSteps(10, 64, 8) == 80);
   CHECK(microBatchWarmupSteps(3, 8, 3) == 8);
+  CHECK(microBatchSchedule(LrSchedule::Constant, 64, 8) == LrSchedule::Cosine);
+  CHECK(microBatchSchedule(LrSchedule::Constant, 64, 64) ==
+        LrSchedule::Constant);
+  CHECK(microBatchSchedule(LrSchedule::Step, 64, 8) == LrSchedule::Step);
   CHECK(autoMicroBatch(64, 0) == 64);
   CHECK(autoMicroBatch(64, 1) == 32);
   CHECK(autoMicroBatch(64, 2) == 16);
