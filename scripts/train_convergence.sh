@@ -73,18 +73,23 @@ for s in $SEEDS; do
     run hybrid "hybrid-p4-default" lenet5 $USER_FLAGS --seed 1 --stages-count 4 --hybrid 1
   fi
 done
-run seeds "p8-stash-s1" lenet5 $USER_FLAGS --seed 1 --stages-count 8
+# Larger micro-batches at 4 stages (more staleness, more samples/s).
+run seeds "p4-mb8-s1" lenet5 $USER_FLAGS --seed 1 --stages-count 4 --micro-batch 8
+run seeds "p4-mb16-s1" lenet5 $USER_FLAGS --seed 1 --stages-count 4 --micro-batch 16
 
 # 4. ResNet-20 (Fashion-MNIST variant), 4 stages.
 RFLAGS="--epochs $REPOCHS --batch 64 --lr 0.05 --momentum 0.9 --train-limit $RLIMIT --test-limit 2000"
 run resnet "resnet-seq" resnet20-fmnist $RFLAGS --seed 1
 run resnet "resnet-p4-stash" resnet20-fmnist $RFLAGS --seed 1 --stages-count 4
 
+# 8 stages: b = 2 (the slowest run).
+run seeds "p8-stash-s1" lenet5 $USER_FLAGS --seed 1 --stages-count 8
+
 # 5. The compiler's predicted samples/s for each (processors, micro-batch).
 if [ "$SKIP_RUNS" = 0 ] && [ -x "$COMPILER" ]; then
   : > "$OUT/predicted.tsv"
   for p in 1 2 4 8; do
-    for b in 64 32 16 8 4; do
+    for b in 64 32 16 8 4 2; do
       line=$("$COMPILER" models/lenet5.json --procs $p --micro-batch $b 2>&1 | grep -m1 -E "period" || true)
       printf '%s\t%s\t%s\n' "$p" "$b" "$line" >> "$OUT/predicted.tsv"
     done
