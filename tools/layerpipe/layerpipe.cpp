@@ -355,6 +355,14 @@ static Error chooseMicroBatch(Compilation &C) {
   int64_t userBatch = C.model.batchSize;
   int64_t b = userBatch;
   StringRef flag = microBatchFlag;
+  const ScheduleOptions &S = C.options.schedule;
+  if (S.microBatches > 0 || (S.kind != ScheduleKind::LayerPipe &&
+                             S.kind != ScheduleKind::PipeDream))
+    return createStringError(
+        inconvertibleErrorCode(),
+        "--micro-batch sets the samples of an asynchronous pipeline's step; "
+        "a synchronous schedule splits its batch with --micro-batches "
+        "instead");
   if (flag == "auto") {
     int64_t maxDelay = 0;
     if (C.options.plan.delays != DelayRule::None &&
