@@ -16,6 +16,7 @@
 #include "layerpipe/runtime/Data.h"
 #include "layerpipe/runtime/DelayCorrection.h"
 #include "layerpipe/runtime/Pipeline.h"
+#include "layerpipe/runtime/StageProgram.h"
 
 #include <cmath>
 
@@ -257,6 +258,40 @@ TEST_CASE("prediction needs momentum") {
   std::string error;
   CHECK_FALSE(trainer.check(error));
   CHECK(error.find("momentum") != std::string::npos);
+}
+
+} // namespace
+
+namespace {
+
+TEST_CASE("dcasgd in the stage programs' data flow: U(k) reads W(k - D)") {
+  NetSpec net = threeDense(); // d1 r d2 d3 loss
+  OpGraph graph(net, {2, 2, 2, 0, 0}, WeightPolicy::Ema, 1, 10);
+  auto reads = [&](int64_t k) {
+    int n = 0;
+    for (const ValueRef &v : graph.inputs({OpKind::Update, 0, k}))
+      if (v.kind == ValueKind::Weights && v.instance == k - 2)
+        ++n;
+    return n;
+  };
+  auto readBy = [&](int64_t version, int64_t step) {
+    for (const OpRef &op :
+         graph.readers({ValueKind::Weights, 0, 0, version}))
+      if (op.kind == OpKind::Update && op.instance == step)
+        return true;
+    return false;
+  };
+  CHECK(reads(5) == 0);
+  CHECK_FALSE(readBy(3, 5));
+  graph.setUpdateReadsForwardWeights(true);
+  CHECK(reads(5) == 1);
+  CHECK(reads(1) == 0); // no gradient yet: U(1) applies nothing
+  CHECK(readBy(3, 5));
+  CHECK(readBy(3, 3));  // its own update still reads it
+  CHECK_FALSE(readBy(8, 10)); // beyond the run's 10 steps
+  // Undelayed layers read no older version.
+  for (const ValueRef &v : graph.inputs({OpKind::Update, 3, 5}))
+    CHECK(v.instance != 3);
 }
 
 } // namespace
