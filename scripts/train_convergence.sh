@@ -32,7 +32,7 @@ EXTRA=""
 RLIMIT=${RESNET_LIMIT:-4000}
 REPOCHS=${RESNET_EPOCHS:-1}
 export OPENBLAS_NUM_THREADS=1
-CORRECTIONS=${CORRECTIONS:-"spike-predict dcasgd pipemare spike predict"}
+CORRECTIONS=${CORRECTIONS:-"none lr momentum spike predict spike-predict pipemare dcasgd"}
 # RESUME=1 with OUT_DIR=DIR: keep DIR's finished runs, run the others.
 if [ -n "${OUT_DIR:-}" ]; then OUT=$OUT_DIR; SKIP_RUNS=0; mkdir -p "$OUT"; fi
 [ "$SKIP_RUNS" = 1 ] || [ "${RESUME:-0}" = 1 ] || : > "$OUT/runs.tsv"
@@ -71,16 +71,21 @@ for s in $SEEDS; do
     done
     # 3. Hybrid: one pipelined epoch, then synchronous.
     run hybrid "hybrid-p4-default" lenet5 $USER_FLAGS --seed 1 --stages-count 4 --hybrid 1
+    run hybrid "hybrid-p4-mb64-lr" lenet5 $USER_FLAGS --seed 1 --stages-count 4 --micro-batch 64 --correction=lr --hybrid 1
   fi
 done
 # Larger micro-batches at 4 stages (more staleness, more samples/s).
 run seeds "p4-mb8-s1" lenet5 $USER_FLAGS --seed 1 --stages-count 4 --micro-batch 8
 run seeds "p4-mb16-s1" lenet5 $USER_FLAGS --seed 1 --stages-count 4 --micro-batch 16
+# Sequential at the 4-stage run's micro-batch (the micro-batch rule alone).
+run seeds "seq-mb4-s1" lenet5 $USER_FLAGS --seed 1 --micro-batch 4
 
 # 4. ResNet-20 (Fashion-MNIST variant), 4 stages.
 RFLAGS="--epochs $REPOCHS --batch 64 --lr 0.05 --momentum 0.9 --train-limit $RLIMIT --test-limit 2000"
 run resnet "resnet-seq" resnet20-fmnist $RFLAGS --seed 1
 run resnet "resnet-p4-stash" resnet20-fmnist $RFLAGS --seed 1 --stages-count 4
+# The same number of steps sequentially (is the gain the steps or the pipeline?).
+run resnet "resnet-seq-mb4" resnet20-fmnist $RFLAGS --seed 1 --micro-batch 4
 
 # 8 stages: b = 2 (the slowest run).
 run seeds "p8-stash-s1" lenet5 $USER_FLAGS --seed 1 --stages-count 8
