@@ -92,7 +92,8 @@ static cl::opt<std::string> microBatchFlag(
     "micro-batch", cl::init(""), cl::value_desc("auto|b"),
     cl::desc("Samples per pipelined step: auto (the largest power of two "
              "b <= B with D_max*b <= B/2) or a number b <= B; the rate "
-             "becomes lr*b/B (docs/training-semantics.md). Default: auto "
+             "becomes lr*b/B and a constant schedule cosine "
+             "(docs/training-semantics.md). Default: auto "
              "for --stages-count >= 2 without --delays, else --batch"),
     cl::cat(pipelineCat));
 static cl::opt<int> hybridEpochs(
