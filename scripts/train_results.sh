@@ -83,6 +83,26 @@ PY
 }
 
 run sequential $MAIN --delays=none
+# The "Convergence" section (scripts/train_convergence.sh) is kept as it is.
+keep_convergence() {
+  python3 - "$OUT/convergence.keep" <<'PY'
+import sys
+page = open("docs/results-training.md").read()
+b = page.find("<!-- BEGIN convergence")
+e = page.find("<!-- END convergence -->")
+if b >= 0 and e >= 0:
+    body = page[b:e + len("<!-- END convergence -->")]
+    page = page[:b].rstrip("\n") + "\n" + page[e + len("<!-- END convergence -->"):]
+    open(sys.argv[1], "w").write(body + "\n")
+    open("docs/results-training.md", "w").write(page)
+PY
+}
+append_convergence() {
+  [ -s "$OUT/convergence.keep" ] || return 0
+  printf '\n' >> docs/results-training.md
+  cat "$OUT/convergence.keep" >> docs/results-training.md
+}
+keep_convergence
 if [ "$ONLY" = compensation ]; then
   compensation_runs
 else
@@ -194,6 +214,7 @@ cut = page.find("## Delay compensation")
 page = (page[:cut] if cut >= 0 else page.rstrip("\n") + "\n\n")
 open("docs/results-training.md", "w").write(page + open(sys.argv[1]).read())
 PY
+  append_convergence
   echo "rewrote the Delay compensation section of docs/results-training.md (logs in $OUT)" >&2
   exit 0
 fi
@@ -315,4 +336,5 @@ page = page + "\n" + block if cut < 0 else page[:cut] + block + "\n" + page[cut:
 open(path, "w").write(page)
 PY
 fi
+append_convergence
 echo "wrote docs/results-training.md (logs in $OUT)" >&2

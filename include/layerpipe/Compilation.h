@@ -46,6 +46,9 @@ struct Compilation {
   IterationBound initialBound;
   PipelinePlan plan;
   ScheduleResult schedule;
+  /// --micro-batch: the model file's batch B when the model was priced at a
+  /// micro-batch b = model.batchSize < B (0: not repriced).
+  int64_t userBatch = 0;
 };
 
 } // namespace layerpipe

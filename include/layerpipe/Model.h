@@ -202,6 +202,12 @@ llvm::Expected<Model> loadModel(llvm::StringRef path);
 llvm::Expected<Model> parseModel(llvm::StringRef text,
                                  llvm::StringRef fileName);
 
+/// Prices \p model at mini-batch \p batch instead of its batch_size (the
+/// planner's --micro-batch): shapes, FLOPs and bytes are inferred again.
+/// Fails when a layer carries measured times (they are for the file's
+/// batch: profile at the micro-batch instead) or the batch is below 1.
+llvm::Error rebatchModel(Model &model, int64_t batch);
+
 } // namespace layerpipe
 
 #endif // LAYERPIPE_MODEL_H

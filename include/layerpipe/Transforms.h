@@ -86,6 +86,9 @@ struct PlanOptions {
   double periodBoundUs = 0;
   /// The optimizer keeps a momentum buffer (then `ema` needs no extra one).
   bool momentum = true;
+  /// --delays=schedule: plan with layerpipe2, then lower each layer's delay
+  /// to what the schedule's start times need (tools/layerpipe).
+  bool scheduleDelays = false;
 };
 
 /// Bytes held per kind of state.

@@ -175,6 +175,8 @@ static std::string referenceFlags(const rt::ProgramPlan &plan) {
   if (plan.microBatches > 1)
     s += " --micro-batches " + std::to_string(plan.microBatches) +
          " --batch " + std::to_string(plan.defaultBatch);
+  if (plan.microBatchSize > 0)
+    s += " --micro-batch " + std::to_string(plan.microBatchSize);
   return s;
 }
 
@@ -257,6 +259,7 @@ static void writeMain(const Compilation &C, const StageProgramDesign &design,
      << "  p.policy = rt::WeightPolicy::" << policyEnum(plan.policy) << ";\n"
      << "  p.delays = " << list(plan.delays) << ";\n"
      << "  p.defaultBatch = " << plan.defaultBatch << ";\n"
+     << "  p.microBatchSize = " << plan.microBatchSize << ";\n"
      << formatv("  p.predictedPeriodUs = {0:e9};\n", plan.predictedPeriodUs)
      << formatv("  p.roundUs = {0:e9};\n", plan.roundUs)
      << "  // Processor of each layer's F, L, B, G and U (-1: none).\n"
@@ -437,6 +440,11 @@ Error emitStageProgram(const Compilation &C, const CodeGenOptions &options) {
        << "| processors (threads) | " << plan.processors << " |\n"
        << "| pipeline stages | " << plan.stages << " |\n"
        << "| micro-batches per step | " << plan.microBatches << " |\n"
+       << (plan.microBatchSize > 0
+               ? "| samples per pipelined step (--micro-batch) | " +
+                     std::to_string(plan.microBatchSize) +
+                     " (lr scaled by micro-batch / --batch) |\n"
+               : std::string())
        << "| gradient delay rule | " << cppCommentText(plan.delaysRule)
        << " |\n"
        << "| weight policy | " << rt::weightPolicyName(plan.policy) << " |\n"

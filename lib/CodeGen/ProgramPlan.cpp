@@ -557,7 +557,11 @@ Expected<StageProgramDesign> designStageProgram(const Compilation &C) {
   // The schedule's task times are those of the model's batch; a
   // synchronous step runs M such micro-batches, so its mini-batch is M times
   // the model's (the trainer's --batch with --micro-batches M).
-  plan.defaultBatch = C.model.batchSize * int64_t(M);
+  plan.defaultBatch =
+      (C.userBatch > 0 ? C.userBatch : C.model.batchSize) * int64_t(M);
+  // --micro-batch b: the model was priced at b; steps take b samples.
+  if (C.userBatch > 0)
+    plan.microBatchSize = C.model.batchSize;
   const ScheduleMetrics &metrics = C.schedule.metrics;
   plan.predictedPeriodUs =
       S.periodic ? metrics.period

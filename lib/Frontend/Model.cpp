@@ -13,6 +13,8 @@
 #include "layerpipe/Model.h"
 #include "layerpipe/InputFile.h"
 
+#include "FrontendInternal.h"
+
 #include <cassert>
 
 using namespace llvm;
@@ -188,6 +190,26 @@ LayerBytes layerBytes(const Model &model, unsigned index,
     break;
   }
   return bytes;
+}
+
+Error rebatchModel(Model &model, int64_t batch) {
+  if (batch < 1)
+    return createStringError(inconvertibleErrorCode(),
+                             "--micro-batch must be at least 1, got %lld",
+                             (long long)batch);
+  if (batch == model.batchSize)
+    return Error::success();
+  for (const Layer &layer : model.layers) {
+    const MeasuredTimes &m = layer.measured;
+    if (m.forward || m.activationGradient || m.weightGradient || m.update)
+      return createStringError(
+          inconvertibleErrorCode(),
+          "layer '%s' carries measured times for batch %lld; they cannot "
+          "price micro-batch %lld (profile at that batch instead)",
+          layer.name.c_str(), (long long)model.batchSize, (long long)batch);
+  }
+  model.batchSize = batch;
+  return inferShapes(model, "<micro-batch " + std::to_string(batch) + ">");
 }
 
 Expected<Model> loadModel(StringRef path) {

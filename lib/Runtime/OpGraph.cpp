@@ -130,6 +130,8 @@ std::vector<ValueRef> OpGraph::inputs(const OpRef &op) const {
   if (op.kind == OpKind::Update) {
     add(ValueKind::Weights, op.layer, 0, n);
     int64_t from = n - delay(op.layer);
+    if (updateReadsForward_ && delay(op.layer) > 0 && from >= 0)
+      add(ValueKind::Weights, op.layer, 0, from);
     if (from >= 0)
       for (unsigned m = 0; m < microBatches_; ++m)
         add(ValueKind::WeightGradient, op.layer, 0,
@@ -225,6 +227,8 @@ std::vector<OpRef> OpGraph::readers(const ValueRef &value) const {
     for (int64_t m = 0; m < M; ++m)
       add(OpKind::Forward, l, n * M + m);
     add(OpKind::Update, l, n);
+    if (updateReadsForward_ && delay(l) > 0)
+      add(OpKind::Update, l, n + delay(l));
     if (policy_ == WeightPolicy::Latest || policy_ == WeightPolicy::Ema) {
       if (n - delay(l) >= 0)
         for (int64_t m = 0; m < M; ++m)

@@ -61,6 +61,16 @@ const char *delayCompensationName(DelayCompensation compensation) {
     return "momentum";
   case DelayCompensation::Lr:
     return "lr";
+  case DelayCompensation::Spike:
+    return "spike";
+  case DelayCompensation::Predict:
+    return "predict";
+  case DelayCompensation::SpikePredict:
+    return "spike-predict";
+  case DelayCompensation::PipeMare:
+    return "pipemare";
+  case DelayCompensation::DcAsgd:
+    return "dcasgd";
   }
   return "?";
 }
@@ -76,9 +86,11 @@ bool parseLrSchedule(const std::string &name, LrSchedule &out) {
 }
 
 bool parseDelayCompensation(const std::string &name, DelayCompensation &out) {
-  for (DelayCompensation c : {DelayCompensation::None,
-                              DelayCompensation::Momentum,
-                              DelayCompensation::Lr})
+  for (DelayCompensation c :
+       {DelayCompensation::None, DelayCompensation::Momentum,
+        DelayCompensation::Lr, DelayCompensation::Spike,
+        DelayCompensation::Predict, DelayCompensation::SpikePredict,
+        DelayCompensation::PipeMare, DelayCompensation::DcAsgd})
     if (name == delayCompensationName(c)) {
       out = c;
       return true;

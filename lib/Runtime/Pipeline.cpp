@@ -215,6 +215,8 @@ PipelineTrainer::PipelineTrainer(NetSpec net, TrainConfig config)
   momentum_.assign(numLayers, {});
   ema_.assign(numLayers, {});
   versions_.assign(numLayers, {});
+  forwardVersions_.assign(numLayers, {});
+  predicted_.assign(numLayers, {});
   for (size_t l = 0; l < numLayers; ++l) {
     const LayerSpec &spec = net_.layers[l];
     if (!spec.hasParams())
@@ -249,6 +251,20 @@ bool PipelineTrainer::check(std::string &error) {
             ") need a synchronous run without gradient delays, but the "
             "largest delay is " +
             std::to_string(maxDelay_);
+    return false;
+  }
+  if (correctionPredicts(config_.compensation) &&
+      config_.sgd.momentum == 0.0f && maxDelay_ > 0) {
+    error = std::string("delay compensation '") +
+            delayCompensationName(config_.compensation) +
+            "' predicts weights from the momentum buffer and needs momentum "
+            "> 0";
+    return false;
+  }
+  if (config_.compensation == DelayCompensation::PipeMare &&
+      config_.correctionWarmupSteps < 0) {
+    error = "the pipemare warm-up must be >= 0 steps, got " +
+            std::to_string(config_.correctionWarmupSteps);
     return false;
   }
   if (config_.policy == WeightPolicy::Sync && maxDelay_ > 0) {
@@ -297,7 +313,7 @@ void PipelineTrainer::forwardBatch(InFlight &b, int64_t batchIndex) {
   for (size_t l = 0; l < net_.layers.size(); ++l) {
     const LayerSpec &spec = net_.layers[l];
     gatherInputs(spec, b, ins);
-    layerForward(spec, spec.hasParams() ? params_[l].data() : nullptr,
+    layerForward(spec, spec.hasParams() ? forwardWeights(l) : nullptr,
                  state_[l].empty() ? nullptr : state_[l].data(), ins,
                  b.out[l], b.cache[l], ctx);
   }
@@ -359,7 +375,18 @@ BatchResult PipelineTrainer::step(const Tensor &x,
   if (config_.microBatches > 1)
     return stepMicroBatches(x, labels);
   size_t numLayers = net_.layers.size();
-  // 1. Forward of batch k on W(k).
+  // 1. Forward of batch k on W(k) (predict: on the predicted weights).
+  if (correctionPredicts(config_.compensation))
+    for (size_t l = 0; l < numLayers; ++l) {
+      if (!net_.layers[l].hasParams() || delays_[l] == 0) {
+        std::vector<float>().swap(predicted_[l]);
+        continue;
+      }
+      predicted_[l].resize(params_[l].size());
+      predictWeights(int64_t(params_[l].size()), delays_[l],
+                     layerLearningRate(l, step_), params_[l].data(),
+                     momentum_[l].data(), predicted_[l].data());
+    }
   InFlight fresh;
   if (!recycled_.empty()) {
     fresh = std::move(recycled_.back());
@@ -469,9 +496,15 @@ float PipelineTrainer::layerMomentum(size_t layer) const {
 
 float PipelineTrainer::layerLearningRate(size_t layer, int64_t step) const {
   assert(checked_ && layer < delays_.size());
-  return compensatedLearningRate(config_.compensation,
-                                 learningRate(config_.sgd, step),
-                                 delays_[layer]);
+  return correctedLearningRate(config_.correction(),
+                               learningRate(config_.sgd, step), delays_[layer],
+                               step);
+}
+
+const float *PipelineTrainer::forwardWeights(size_t layer) const {
+  if (!predicted_[layer].empty())
+    return predicted_[layer].data();
+  return params_[layer].data();
 }
 
 const float *PipelineTrainer::backwardWeights(size_t layer, int64_t batchIndex,
@@ -479,6 +512,10 @@ const float *PipelineTrainer::backwardWeights(size_t layer, int64_t batchIndex,
   int64_t d = delays_[layer];
   const std::vector<float> &w = params_[layer];
   if (d == 0)
+    return w.data();
+  // Prediction aims F at W(j + D): under `ema` B reads that directly.
+  if (config_.policy == WeightPolicy::Ema &&
+      correctionPredicts(config_.compensation))
     return w.data();
   switch (config_.policy) {
   case WeightPolicy::Sync:
@@ -520,17 +557,34 @@ void PipelineTrainer::update(size_t layer, float lr) {
       storage = std::move(versions.front().second);
       versions.pop_front();
     }
-    storage.assign(w.begin(), w.end());
+    // The version F read: the predicted weights under `predict`.
+    const float *read = forwardWeights(layer);
+    storage.assign(read, read + w.size());
     versions.emplace_back(step_, std::move(storage));
   }
+  // dcasgd: keep W(k) until the update of step k + D reads it.
+  bool keepsForward =
+      correctionNeedsForwardWeights(config_.compensation) && d > 0;
+  if (keepsForward)
+    forwardVersions_[layer].emplace_back(step_, w);
   if (step_ < d)
     return; // no gradient yet: the step is skipped entirely
+  const float *forward = nullptr;
+  if (keepsForward) {
+    assert(forwardVersions_[layer].front().first == step_ - d &&
+           "forward-time weights missing");
+    forward = forwardVersions_[layer].front().second.data();
+  }
   std::vector<float> &v = ema_[layer];
-  applyLayerUpdate(int64_t(w.size()), lr, layerMomentum(layer),
-                   config_.sgd.weightDecay, config_.emaBeta, w.data(),
-                   momentum_[layer].empty() ? nullptr
-                                            : momentum_[layer].data(),
-                   v.empty() ? nullptr : v.data(), grads_[layer].data());
+  correctedLayerUpdate(config_.correction(), d, int64_t(w.size()), lr,
+                       layerMomentum(layer), config_.sgd.weightDecay,
+                       config_.emaBeta, w.data(),
+                       momentum_[layer].empty() ? nullptr
+                                                : momentum_[layer].data(),
+                       v.empty() ? nullptr : v.data(), grads_[layer].data(),
+                       forward);
+  if (keepsForward)
+    forwardVersions_[layer].pop_front();
 }
 
 void PipelineTrainer::switchToSynchronous() {
@@ -549,6 +603,10 @@ void PipelineTrainer::switchToSynchronous() {
   }
   for (auto &v : versions_)
     v.clear();
+  for (auto &v : forwardVersions_)
+    v.clear();
+  for (auto &v : predicted_)
+    std::vector<float>().swap(v);
   for (auto &v : ema_)
     std::vector<float>().swap(v);
   std::fill(delays_.begin(), delays_.end(), 0);
@@ -569,6 +627,10 @@ MemoryStats PipelineTrainer::memory() const {
   for (const auto &layerVersions : versions_)
     for (const auto &version : layerVersions)
       m.stashedWeights += int64_t(version.second.size() * sizeof(float));
+  for (const auto &layerVersions : forwardVersions_)
+    for (const auto &version : layerVersions)
+      m.stashedWeights += int64_t(version.second.size() * sizeof(float));
+  m.stashedWeights += vectorBytes(predicted_);
   for (const InFlight &b : inFlight_) {
     m.activations += b.input.bytes();
     for (size_t l = 0; l < b.out.size(); ++l)

@@ -23,6 +23,7 @@
 #include "StageCheckpoint.h"
 #include "layerpipe/runtime/Checkpoint.h"
 #include "layerpipe/runtime/Data.h"
+#include "layerpipe/runtime/DelayCorrection.h"
 #include "layerpipe/runtime/Optimizer.h"
 #include "layerpipe/runtime/Serialize.h"
 
@@ -62,6 +63,8 @@ struct Options {
   int64_t warmup = 0;
   uint64_t seed = 0;
   DelayCompensation compensation = DelayCompensation::None;
+  float dcLambda = 0.04f;
+  int64_t pipemareWarmup = -1;
   std::string data = "fashion-mnist";
   std::string dataDir = defaultFashionMnistDir();
   int64_t trainLimit = 0, testLimit = 0;
@@ -187,6 +190,8 @@ struct Execution {
   int64_t resumeCut = -1;
   std::vector<int64_t> cuts{};
   std::string checkpointDir{};
+  /// The delay-aware correction (DelayCorrection.h).
+  DelayCorrection correction = DelayCorrection();
 };
 
 /// The host's notice that processor p wrote its part of a checkpoint: a
@@ -238,7 +243,7 @@ struct Processor::Impl {
   std::vector<int32_t> labels, lossLabels;
   std::vector<const Tensor *> ins;
   std::vector<ValuePtr> held;
-  std::vector<float> weightBuffer;
+  std::vector<float> weightBuffer, predictBuffer;
   std::vector<Tensor> gradScratch;
   Tensor deltaSum;
 
@@ -505,9 +510,9 @@ struct Processor::Impl {
     gatherUniqueInputs(layer, n);
     const float *w = nullptr;
     if (spec.hasParams()) {
-      held.push_back(
-          get({ValueKind::Weights, layer, 0, ex.graph.stepOf(n)}));
-      w = held.back()->weights.data();
+      int64_t step = ex.graph.stepOf(n);
+      held.push_back(get({ValueKind::Weights, layer, 0, step}));
+      w = predicted(layer, step, *held.back());
     }
     std::vector<float> &st = state[size_t(layer)];
     if (st.empty() && !ex.initialState[size_t(layer)].empty())
@@ -592,16 +597,39 @@ struct Processor::Impl {
     return parts;
   }
 
+  /// η_l,k of layer \p layer at step \p step.
+  float layerRate(int layer, int64_t step) const {
+    return correctedLearningRate(ex.correction, learningRate(ex.sgd, step),
+                                 ex.graph.delay(layer), step);
+  }
+
+  /// The weights F reads from version \p step: the version itself, or
+  /// under `predict` W − η·D·m in predictBuffer.
+  const float *predicted(int layer, int64_t step, const Value &v) {
+    int64_t d = ex.graph.delay(layer);
+    if (!correctionPredicts(ex.correction.mode) || d == 0)
+      return v.weights.data();
+    predictBuffer.resize(v.weights.size());
+    predictWeights(int64_t(v.weights.size()), d, layerRate(layer, step),
+                   v.weights.data(), v.momentum.data(), predictBuffer.data());
+    return predictBuffer.data();
+  }
+
   /// The weights B of layer l reads for instance n under the policy.
   const float *backwardWeights(int layer, int64_t n) {
     int64_t step = ex.graph.backwardWeightStep(layer, n);
     held.push_back(get({ValueKind::Weights, layer, 0, step}));
     const Value &v = *held.back();
     int64_t d = ex.graph.delay(layer);
-    if (ex.plan.policy != WeightPolicy::Ema || d == 0)
+    if (d == 0)
       return v.weights.data();
-    float lr = compensatedLearningRate(ex.options.compensation,
-                                       learningRate(ex.sgd, step), d);
+    if (ex.plan.policy == WeightPolicy::Stash)
+      return predicted(layer, step, v);
+    // Prediction aims F at W(j + D): under `ema` B reads that directly.
+    if (ex.plan.policy != WeightPolicy::Ema ||
+        correctionPredicts(ex.correction.mode))
+      return v.weights.data();
+    float lr = layerRate(layer, step);
     weightBuffer.resize(v.weights.size());
     bool withMomentum = ex.sgd.momentum != 0.0f;
     reconstructForwardWeights(int64_t(v.weights.size()), d, lr,
@@ -690,18 +718,19 @@ struct Processor::Impl {
                                previous->momentum.end());
       updated->average.assign(previous->average.begin(),
                               previous->average.end());
-      float lr = compensatedLearningRate(ex.options.compensation,
-                                         learningRate(ex.sgd, k), d);
+      float lr = layerRate(layer, k);
       float mu =
           compensatedMomentum(ex.options.compensation, ex.sgd.momentum, d);
-      applyLayerUpdate(int64_t(updated->weights.size()), lr, mu,
-                       ex.sgd.weightDecay, ex.emaBeta,
-                       updated->weights.data(),
-                       updated->momentum.empty() ? nullptr
-                                                 : updated->momentum.data(),
-                       updated->average.empty() ? nullptr
-                                                : updated->average.data(),
-                       grad);
+      // dcasgd: the weights the gradient was computed with, W(k − D).
+      ValuePtr forward;
+      if (d > 0 && correctionNeedsForwardWeights(ex.correction.mode))
+        forward = get({ValueKind::Weights, layer, 0, k - d});
+      correctedLayerUpdate(
+          ex.correction, d, int64_t(updated->weights.size()), lr, mu,
+          ex.sgd.weightDecay, ex.emaBeta, updated->weights.data(),
+          updated->momentum.empty() ? nullptr : updated->momentum.data(),
+          updated->average.empty() ? nullptr : updated->average.data(), grad,
+          forward ? forward->weights.data() : nullptr);
       next = std::move(updated);
     }
     previous.reset();
@@ -815,7 +844,12 @@ const char *const HelpText =
     "  --lr-warmup=N            Linear warm-up over N steps (default 0)\n"
     "  --seed=S                 Seed of weights, shuffling, dropout, "
     "synthetic data (default 0)\n"
-    "  --delay-compensation=m   none | momentum | lr (default none)\n"
+    "  --delay-compensation=m   none | momentum | lr | spike | predict |\n"
+    "                           spike-predict | pipemare | dcasgd (default "
+    "none)\n"
+    "  --dc-lambda=X            lambda of dcasgd (default 0.04)\n"
+    "  --pipemare-warmup=K      Steps of pipemare's warm-up (default: one "
+    "epoch)\n"
     "Data:\n"
     "  --data=name              fashion-mnist | synthetic | fortunes "
     "(default fashion-mnist)\n"
@@ -951,7 +985,17 @@ bool parseOptions(int argc, char **argv, const ProgramPlan &plan,
     } else if (name == "delay-compensation") {
       if (!parseDelayCompensation(value, o.compensation))
         throw UsageError("--delay-compensation: unknown mode '" + value +
-                         "' (expected none, momentum or lr)");
+                         "' (expected none, momentum, lr, spike, predict, "
+                         "spike-predict, pipemare or dcasgd)");
+    } else if (name == "dc-lambda") {
+      char *end = nullptr;
+      o.dcLambda = std::strtof(value.c_str(), &end);
+      if (value.empty() || *end || !(o.dcLambda >= 0.0f) ||
+          !std::isfinite(o.dcLambda))
+        throw UsageError("--dc-lambda must be finite and >= 0, got '" +
+                         value + "'");
+    } else if (name == "pipemare-warmup") {
+      o.pipemareWarmup = integer(0, ">= 0");
     } else {
       throw UsageError("unknown option '--" + name + "' (see --help)");
     }
@@ -1484,6 +1528,17 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
                            (long long)train.labelsPerSample,
                            (long long)net.labelsPerSample));
   int64_t batch = o.batch > 0 ? o.batch : plan.defaultBatch;
+  // The plan's micro-batch b of the user's batch B: steps of b samples at
+  // the rate lr·b/B (the trainer's --micro-batch b).
+  int64_t userBatch = batch;
+  if (plan.microBatchSize > 0) {
+    if (plan.microBatchSize > userBatch)
+      return failWith(format("the plan's micro-batch %lld is larger than "
+                             "--batch %lld",
+                             (long long)plan.microBatchSize,
+                             (long long)userBatch));
+    batch = plan.microBatchSize;
+  }
   unsigned M = std::max(1u, plan.microBatches);
   if (batch < int64_t(M))
     return failWith(format("--batch %lld is smaller than the schedule's %u "
@@ -1528,6 +1583,15 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
                      tool, o.checkpointDir.c_str());
     }
   }
+  graph.setUpdateReadsForwardWeights(
+      correctionNeedsForwardWeights(o.compensation));
+  if (correctionPredicts(o.compensation) && o.momentum == 0.0f &&
+      std::any_of(delays.begin(), delays.end(),
+                  [](int64_t d) { return d > 0; }))
+    return failWith(std::string("delay compensation '") +
+                    delayCompensationName(o.compensation) +
+                    "' predicts weights from the momentum buffer and needs "
+                    "momentum > 0");
   // The host's mailbox is unbounded: it never blocks a processor.
   std::vector<int64_t> capacity(size_t(P + 1) * (P + 1), 0);
   for (unsigned a = 0; a < P; ++a)
@@ -1566,12 +1630,16 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   run.transferStep = steps / 2;
   run.transfer.assign(size_t(P) * P, 0);
   run.transferKinds.assign(size_t(P) * 8, 0);
-  run.sgd.lr = o.lr;
+  run.sgd.lr = microBatchLearningRate(o.lr, userBatch, batch);
   run.sgd.momentum = o.momentum;
   run.sgd.weightDecay = o.weightDecay;
-  run.sgd.schedule = o.schedule;
-  run.sgd.warmupSteps = o.warmup;
+  run.sgd.schedule = microBatchSchedule(o.schedule, userBatch, batch);
+  run.sgd.warmupSteps = microBatchWarmupSteps(o.warmup, userBatch, batch);
   run.sgd.totalSteps = steps;
+  run.correction.mode = o.compensation;
+  run.correction.dcLambda = o.dcLambda;
+  run.correction.warmupSteps =
+      o.pipemareWarmup >= 0 ? o.pipemareWarmup : stepsPerEpoch;
   initParams(net, o.seed, run.initialParams, run.initialState);
   for (const std::vector<float> &w : run.initialParams)
     run.memory.baseWeights += int64_t(w.size() * sizeof(float));
@@ -1593,6 +1661,9 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
               "predicted %.1f us/step\n",
               plan.schedule.c_str(), P, P == 1 ? "" : "s", M,
               M == 1 ? "" : "es", plan.predictedPeriodUs);
+  if (batch != userBatch)
+    std::printf("  micro-batch %lld of the user's batch %lld: lr %g\n",
+                (long long)batch, (long long)userBatch, double(run.sgd.lr));
   std::printf("  policy %s, delays %s (%u stage%s): %s\n",
               weightPolicyName(plan.policy), plan.delaysRule.c_str(),
               plan.stages, plan.stages == 1 ? "" : "s", delayText.c_str());

@@ -353,6 +353,13 @@ void printPlanSummary(const Compilation &C, raw_ostream &os) {
                   joinInts(delays),
                   joinInts(stageDelays(plan, plan.layerPipe2Delay)),
                   plan.targetPeriodUs, options.targetProcs);
+  if (C.userBatch > 0)
+    os << formatv("  micro-batch:        {0} samples per step of the model's "
+                  "batch {1} (lr x {0}/{1}; staleness {2} samples)\n",
+                  model.batchSize, C.userBatch,
+                  model.batchSize * *std::max_element(
+                                        plan.gradientDelay.begin(),
+                                        plan.gradientDelay.end()));
   os << formatv("  weights:            {0}\n", weightPolicyName(options.weights));
   os << formatv("  iteration bound:    {0:f2} us -> {1:f2} us after gradient "
                 "delays\n",

@@ -47,6 +47,14 @@ CASES = [
     ("lenet-p2-options", "lenet5", "--procs 2",
      LENET + " --lr-schedule cosine --weight-decay 0.001 --lr-warmup 3 "
      "--delay-compensation lr --seed 7"),
+    # Delay-aware corrections and the plan's micro-batch (steps of 4 of the
+    # user's 8 samples, lr scaled by 4/8).
+    ("lenet-p4-mb4-spike-predict", "lenet5", "--procs 4 --micro-batch 4",
+     LENET + " --delay-compensation spike-predict"),
+    ("lenet-p4-ema-dcasgd", "lenet5", "--procs 4 --weights=ema",
+     LENET + " --delay-compensation dcasgd --dc-lambda 0.5"),
+    ("lenet-p4-pipemare", "lenet5", "--procs 4 --micro-batch 2",
+     LENET + " --delay-compensation pipemare --pipemare-warmup 30"),
     ("lenet-gpipe-p2", "lenet5", "--procs 2 --schedule gpipe --micro-batches 4",
      LENET),
     ("lenet-1f1b-p4", "lenet5", "--procs 4 --schedule 1f1b --micro-batches 4",

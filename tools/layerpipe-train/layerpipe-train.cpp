@@ -49,10 +49,11 @@ static cl::OptionCategory outputCat("Output");
 static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
                                       cl::desc("<model.json>"));
 static cl::opt<std::string> delaysFlag(
-    "delays", cl::init("none"), cl::value_desc("rule"),
+    "delays", cl::init(""), cl::value_desc("rule"),
     cl::desc("Gradient delays: none | layerpipe2 | auto | uniform:K | "
              "list:D0,D1,... (one per layer, in model order: what a stage "
-             "program's README gives) (default none)"),
+             "program's README gives) (default: layerpipe2 with "
+             "--stages-count >= 2, else none)"),
     cl::cat(pipelineCat));
 static cl::opt<unsigned>
     stagesCount("stages-count", cl::init(0), cl::value_desc("S"),
@@ -71,9 +72,31 @@ static cl::opt<std::string> machinePath(
     cl::cat(pipelineCat));
 static cl::opt<std::string> compensationFlag(
     "delay-compensation", cl::init("none"), cl::value_desc("mode"),
-    cl::desc("Per-layer optimizer parameters from the gradient delay D: "
+    cl::desc("Delay-aware optimizer correction (docs/training-semantics.md): "
              "none | momentum (mu_l keeps the gradient's mean age "
-             "mu/(1-mu)) | lr (eta_l = eta/(1+D)); default none"),
+             "mu/(1-mu)) | lr (eta_l = eta/(1+D)) | spike | predict | "
+             "spike-predict | pipemare | dcasgd; default none"),
+    cl::cat(pipelineCat));
+static cl::alias compensationAlias("correction",
+                                   cl::desc("Alias for --delay-compensation (default none)"),
+                                   cl::aliasopt(compensationFlag),
+                                   cl::cat(pipelineCat));
+static cl::opt<float> dcLambda(
+    "dc-lambda", cl::init(0.04f), cl::value_desc("X"),
+    cl::desc("lambda of --delay-compensation=dcasgd (default 0.04)"),
+    cl::cat(pipelineCat));
+static cl::opt<long long> pipemareWarmup(
+    "pipemare-warmup", cl::init(-1), cl::value_desc("K"),
+    cl::desc("Steps of --delay-compensation=pipemare's rate warm-up "
+             "(default: one epoch)"),
+    cl::cat(pipelineCat));
+static cl::opt<std::string> microBatchFlag(
+    "micro-batch", cl::init(""), cl::value_desc("auto|b"),
+    cl::desc("Samples per pipelined step: auto (the largest power of two "
+             "b <= B with D_max*b <= B/2) or a number b <= B; the rate "
+             "becomes lr*b/B and a constant schedule cosine "
+             "(docs/training-semantics.md). Default: auto "
+             "for --stages-count >= 2 without --delays, else --batch"),
     cl::cat(pipelineCat));
 static cl::opt<int> hybridEpochs(
     "hybrid", cl::init(0), cl::value_desc("K"),
@@ -185,7 +208,10 @@ struct RunConfig {
   rt::TrainConfig train;
   unsigned numStages = 1;
   std::vector<unsigned> stageOfLayer;
-  int64_t batch = 0;
+  /// The samples of one step (the micro-batch b) and the user's batch B.
+  int64_t batch = 0, userBatch = 0;
+  /// The delay rule after defaults.
+  std::string delaysRule;
 };
 
 static Expected<rt::WeightPolicy> parsePolicy(StringRef name, bool delayed) {
@@ -205,7 +231,12 @@ static Expected<rt::WeightPolicy> parsePolicy(StringRef name, bool delayed) {
 
 /// Reads the delay rule and runs the planner for the per-layer delays.
 static Error planDelays(const Model &model, RunConfig &run) {
-  StringRef rule = delaysFlag;
+  // The compiler's default rule: --delays=auto's plans schedule to a
+  // longer period on most zoo models (bench/delays_auto_vs_layerpipe2.sh).
+  run.delaysRule = delaysFlag.empty()
+                       ? (stagesCount >= 2 ? "layerpipe2" : "none")
+                       : delaysFlag.getValue();
+  StringRef rule = run.delaysRule;
   PlanOptions options;
   options.grouping = GroupingMode::Optimal;
   options.stagesCount = stagesCount;
@@ -303,7 +334,12 @@ static Expected<RunConfig> readFlags(const Model &model) {
                 "' (expected constant, step or cosine)");
   if (!rt::parseDelayCompensation(compensationFlag, run.train.compensation))
     return fail("--delay-compensation: unknown mode '" + compensationFlag +
-                "' (expected none, momentum or lr)");
+                "' (expected none, momentum, lr, spike, predict, "
+                "spike-predict, pipemare or dcasgd)");
+  if (!(dcLambda >= 0.0f) || !std::isfinite(dcLambda))
+    return fail("--dc-lambda must be finite and >= 0, got " +
+                fmt::format("{}", dcLambda));
+  run.train.dcLambda = dcLambda;
   if (dataFlag != "fashion-mnist" && dataFlag != "synthetic" &&
       dataFlag != "fortunes")
     return fail("--data: unknown data set '" + dataFlag +
@@ -325,6 +361,32 @@ static Expected<RunConfig> readFlags(const Model &model) {
   if (microBatches > 1 && hybridEpochs > 0)
     return fail("--micro-batches and --hybrid cannot be combined");
   run.train.microBatches = microBatches;
+  // The micro-batch of a pipelined step and the rate it derives.
+  int64_t maxDelay = 0;
+  for (int64_t d : run.train.delays)
+    maxDelay = std::max(maxDelay, d);
+  run.userBatch = run.batch;
+  StringRef mb = microBatchFlag;
+  // Without --delays and --micro-batch a pipelined run takes every default
+  // (auto delays, auto micro-batch); an explicit rule keeps the user's batch
+  // unless --micro-batch says otherwise.
+  bool defaults = delaysFlag.empty() && run.delaysRule != "none";
+  if (mb == "auto" || (mb.empty() && defaults)) {
+    run.batch = rt::autoMicroBatch(run.userBatch, maxDelay);
+  } else if (!mb.empty()) {
+    long long b = 0;
+    if (mb.getAsInteger(10, b) || b < 1 || b > run.userBatch)
+      return fail(fmt::format("--micro-batch must be auto or a whole number "
+                              "in [1, --batch {}], got '{}'",
+                              run.userBatch, mb.str()));
+    run.batch = b;
+  }
+  if (run.batch != run.userBatch && microBatches > 1)
+    return fail("--micro-batch and --micro-batches cannot be combined");
+  sgd.lr = rt::microBatchLearningRate(sgd.lr, run.userBatch, run.batch);
+  sgd.warmupSteps =
+      rt::microBatchWarmupSteps(sgd.warmupSteps, run.userBatch, run.batch);
+  sgd.schedule = rt::microBatchSchedule(sgd.schedule, run.userBatch, run.batch);
   return run;
 }
 
@@ -487,7 +549,9 @@ static Error writeSummary(const std::string &path, const Model &model,
       "  \"lr\": {},\n  \"momentum\": {},\n  \"weight_decay\": {},\n"
       "  \"lr_schedule\": \"{}\",\n  \"lr_warmup\": {},\n  \"seed\": {},\n"
       "  \"delay_compensation\": \"{}\",\n"
-      "  \"micro_batches\": {},\n  \"weights_checksum\": \"{:016x}\",\n"
+      "  \"micro_batches\": {},\n  \"micro_batch\": {},\n"
+      "  \"user_batch\": {},\n  \"step_lr\": {},\n"
+      "  \"weights_checksum\": \"{:016x}\",\n"
       "  \"test_accuracy\": {:.6f},\n  \"train_accuracy\": {:.6f},\n"
       "  \"final_loss\": {:.6f},\n  \"test_loss\": {:.6f},\n"
       "  \"samples_per_s\": {:.1f},\n  \"cpu_samples_per_s\": {:.1f},\n"
@@ -497,12 +561,12 @@ static Error writeSummary(const std::string &path, const Model &model,
       "  \"activation_bytes\": {},\n  \"diverged\": false,\n"
       "  \"per_epoch\": [\n{}\n  ]\n}}\n",
       jsonString(model.name), dataFlag.getValue(),
-      rt::weightPolicyName(run.train.policy), jsonString(delaysFlag),
+      rt::weightPolicyName(run.train.policy), jsonString(run.delaysRule),
       run.numStages, delays, hybridEpochs.getValue(), figures.size(),
       run.batch, lr.getValue(), momentum.getValue(), weightDecay.getValue(),
       rt::lrScheduleName(run.train.sgd.schedule), warmup.getValue(),
       seed.getValue(), rt::delayCompensationName(run.train.compensation),
-      run.train.microBatches,
+      run.train.microBatches, run.batch, run.userBatch, run.train.sgd.lr,
       rt::weightsChecksum(trainer.params(), trainer.state()),
       last.testAccuracy, last.trainAccuracy, last.loss, last.testLoss,
       samplesPerSecond, cpuSamplesPerSecond, peak.total(), peak.weights, peak.stashedWeights,
@@ -537,6 +601,9 @@ static Error run() {
                             batch, train.count));
   int64_t stepsPerEpoch = train.count / batch;
   runConfig.train.sgd.totalSteps = stepsPerEpoch * epochs;
+  runConfig.train.correctionWarmupSteps =
+      pipemareWarmup >= 0 ? int64_t(pipemareWarmup.getValue())
+                          : stepsPerEpoch;
 
   rt::PipelineTrainer trainer(*net, runConfig.train);
   std::string error;
@@ -547,9 +614,16 @@ static Error run() {
       "layerpipe-train: {} on {} ({} train / {} test samples), batch {}, "
       "{} steps/epoch\n",
       model->name, train.name, train.count, test.count, batch, stepsPerEpoch);
+  if (runConfig.userBatch != batch)
+    outs() << fmt::format("  micro-batch {} of the user's batch {}: lr {:.6g} "
+                          "(= {} x {}/{}), {} schedule, warm-up {} steps\n",
+                          batch, runConfig.userBatch, runConfig.train.sgd.lr,
+                          lr.getValue(), batch, runConfig.userBatch,
+                          rt::lrScheduleName(runConfig.train.sgd.schedule),
+                          runConfig.train.sgd.warmupSteps);
   outs() << fmt::format(
       "  policy {}, delays {} ({} stage{}): {}\n",
-      rt::weightPolicyName(runConfig.train.policy), delaysFlag.getValue(),
+      rt::weightPolicyName(runConfig.train.policy), runConfig.delaysRule,
       runConfig.numStages, runConfig.numStages == 1 ? "" : "s",
       delaysText(*net, trainer.delays()));
   if (runConfig.train.compensation != rt::DelayCompensation::None)

@@ -38,10 +38,13 @@ static cl::opt<std::string> groupingFlag(
 
 static cl::opt<std::string> delaysFlag(
     "delays", cl::init("none"),
-    cl::value_desc("none|layerpipe2|auto|uniform:K|model"),
+    cl::value_desc("none|layerpipe2|auto|schedule|uniform:K|model"),
     cl::desc("Gradient delays on the weight-update loops: none (plain SGD), "
              "layerpipe2 (2 per downstream stage), auto (fewest that reach "
-             "the --procs target period), uniform:K, model (the "
+             "the --procs target period), schedule (layerpipe2's schedule, "
+             "then per layer the fewest delays its start times need, "
+             "planned and verified again while the period does not grow), "
+             "uniform:K, model (the "
              "\"gradient_delay\" fields). Default: layerpipe2 when the "
              "plan has more than one stage, --schedule=layerpipe and no "
              "--micro-batches (asynchronous) and --weights is not sync; "
@@ -175,7 +178,12 @@ Error readPlanOptions(CompileOptions &options) {
     delays = "layerpipe2";
   static const DelayRule rules[] = {DelayRule::None, DelayRule::LayerPipe2,
                                     DelayRule::Auto, DelayRule::FromModel};
-  if (delays.consume_front("uniform:")) {
+  if (delays == "schedule") {
+    // layerpipe2 first; the compiler then lowers each delay to what the
+    // schedule's start times need and plans again (model fields).
+    plan.delays = DelayRule::LayerPipe2;
+    plan.scheduleDelays = true;
+  } else if (delays.consume_front("uniform:")) {
     long long k;
     if (delays.getAsInteger(10, k) || k < 0)
       return flagError("--delays=uniform:K needs a non-negative integer K, "
@@ -187,7 +195,8 @@ Error readPlanOptions(CompileOptions &options) {
     plan.delays = *rule;
   } else {
     return flagError("--delays=" + delays +
-                     ": expected none, layerpipe2, auto, uniform:K or model");
+                     ": expected none, layerpipe2, auto, schedule, uniform:K "
+                     "or model");
   }
 
   static const WeightPolicy policies[] = {

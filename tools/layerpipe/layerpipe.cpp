@@ -22,7 +22,9 @@
 #include "layerpipe/Profile.h"
 #include "layerpipe/Summary.h"
 #include "layerpipe/ToolMain.h"
+#include "layerpipe/runtime/DelayCorrection.h"
 
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
@@ -31,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <exception>
 #include <functional>
@@ -94,6 +97,14 @@ static cl::opt<bool> mergeBackward(
     "merge-backward",
     cl::desc("Fold each layer's activation- and weight-gradient tasks into "
              "one backward task (the PipeDream-style graph)"),
+    cl::cat(inputCategory()));
+
+static cl::opt<std::string> microBatchFlag(
+    "micro-batch", cl::value_desc("auto|b"),
+    cl::desc("Samples per pipelined step: price every task at b samples and "
+             "run steps of b (lr scaled by b/B, B the model's batch_size); "
+             "auto: the largest power of two b <= B with D_max*b <= B/2 "
+             "(docs/training-semantics.md; default: the model's batch)"),
     cl::cat(inputCategory()));
 
 static cl::opt<std::string>
@@ -339,6 +350,185 @@ static Error readOptions(CompileOptions &options) {
   return checkOutputPaths(options);
 }
 
+/// --micro-batch: reprices the model at the chosen micro-batch b.
+static Error chooseMicroBatch(Compilation &C) {
+  int64_t userBatch = C.model.batchSize;
+  int64_t b = userBatch;
+  StringRef flag = microBatchFlag;
+  const ScheduleOptions &S = C.options.schedule;
+  if (S.microBatches > 0 || (S.kind != ScheduleKind::LayerPipe &&
+                             S.kind != ScheduleKind::PipeDream))
+    return createStringError(
+        inconvertibleErrorCode(),
+        "--micro-batch sets the samples of an asynchronous pipeline's step; "
+        "a synchronous schedule splits its batch with --micro-batches "
+        "instead");
+  if (flag == "auto") {
+    int64_t maxDelay = 0;
+    if (C.options.plan.delays != DelayRule::None &&
+        C.options.plan.targetProcs > 1) {
+      auto planned = planStagesAndDelays(C.model, C.machine, C.options.plan);
+      if (!planned)
+        return planned.takeError();
+      for (int64_t d : planned->second)
+        maxDelay = std::max(maxDelay, d);
+    }
+    b = runtime::autoMicroBatch(userBatch, maxDelay);
+  } else {
+    long long n = 0;
+    if (flag.getAsInteger(10, n) || n < 1 || n > userBatch)
+      return createStringError(
+          inconvertibleErrorCode(),
+          "--micro-batch must be auto or a whole number in [1, the model's "
+          "batch_size %lld], got '%s'",
+          (long long)userBatch, flag.str().c_str());
+    b = n;
+  }
+  if (b == userBatch)
+    return Error::success();
+  if (Error err = rebatchModel(C.model, b))
+    return err;
+  C.userBatch = userBatch;
+  return Error::success();
+}
+
+/// --delays=schedule: the fewest gradient delays per layer that the
+/// schedule's start times need. The weight-gradient dependence G_l -> U_l
+/// of a periodic schedule with period T holds with distance
+/// ceil((end(G) + transfer - start(U)) / T); a larger distance is slack,
+/// and each period of slack is one delay the layer does not need. Delays
+/// then grow toward the input (a producer's at least its consumers').
+/// Returns false (and leaves \p out alone) for schedules it does not cover:
+/// synchronous, unfolded or stage-level ones.
+static bool scheduleNeededDelays(const Compilation &C,
+                                 std::vector<int64_t> &out) {
+  const Schedule &S = C.schedule.schedule;
+  if (!S.periodic || S.unfolding != 1 || S.period <= 0)
+    return false;
+  size_t numLayers = C.model.layers.size();
+  std::vector<int64_t> delays = C.plan.gradientDelay;
+  if (delays.size() != numLayers)
+    return false;
+  std::vector<bool> seen(numLayers, false);
+  for (const ScheduleDep &dep : S.deps) {
+    const ScheduledTask &g = S.tasks[dep.src], &u = S.tasks[dep.dst];
+    if (g.kind != TaskKind::WeightGradient || u.kind != TaskKind::Update)
+      continue;
+    if (g.layer < 0 || g.layer != u.layer)
+      return false;
+    double transfer = g.proc == u.proc ? 0.0 : dep.transferUs;
+    double need = (g.end() + transfer - u.start) / S.period;
+    int64_t needed = int64_t(std::ceil(need - 1e-9));
+    int64_t slack = std::max<int64_t>(0, dep.distance - needed);
+    size_t l = size_t(g.layer);
+    delays[l] = std::max<int64_t>(0, delays[l] - slack);
+    seen[l] = true;
+  }
+  for (size_t l = 0; l < numLayers; ++l)
+    if (C.model.layers[l].hasWeights() && !seen[l] && delays[l] > 0)
+      return false;
+  auto consumers = C.model.consumers();
+  for (size_t l = numLayers; l-- > 0;) {
+    if (!C.model.layers[l].hasWeights())
+      delays[l] = 0;
+    for (unsigned c : consumers[l])
+      delays[l] = std::max(delays[l], delays[c]);
+  }
+  out = std::move(delays);
+  return true;
+}
+
+static std::string delaysOfWeightedLayers(const Model &model,
+                                          const std::vector<int64_t> &d) {
+  std::string s;
+  for (size_t l = 0; l < model.layers.size(); ++l)
+    if (model.layers[l].hasWeights())
+      s += (s.empty() ? "" : " ") + std::to_string(d[l]);
+  return s;
+}
+
+/// Lowers the delays to what the schedule needs and plans again (through
+/// the model's gradient_delay fields), while the period does not grow;
+/// every round is planned, scheduled and verified like any plan. Keeps the
+/// last plan that was not worse; \p note says what happened.
+static Error lowerDelaysToSchedule(Compilation &C,
+                                   function_ref<Error()> planAndSchedule,
+                                   std::string &note) {
+  double period0 = C.schedule.schedule.period;
+  std::vector<int64_t> first = C.plan.gradientDelay;
+  size_t numLayers = C.model.layers.size();
+  // Plans with \p delays (model fields), keeps it when the period does not
+  // grow, else restores the previous compilation.
+  auto tryDelays = [&](const std::vector<int64_t> &delays,
+                       bool &kept) -> Error {
+    Compilation saved = C;
+    for (size_t l = 0; l < numLayers; ++l)
+      if (C.model.layers[l].hasWeights())
+        C.model.layers[l].gradientDelay = unsigned(delays[l]);
+    C.options.plan.delays = DelayRule::FromModel;
+    if (Error err = planAndSchedule())
+      return err;
+    kept = C.schedule.scheduled &&
+           C.schedule.schedule.period <= period0 * (1 + 1e-9);
+    if (!kept)
+      C = std::move(saved);
+    return Error::success();
+  };
+  // 1. Groups of layers that share a delay (layerpipe2's stages), from the
+  // output back to the input: the fewest delays at which the scheduled
+  // period stays layerpipe2's (binary search; every trial is planned,
+  // scheduled and verified).
+  std::vector<int64_t> values;
+  for (size_t l = 0; l < numLayers; ++l)
+    if (C.model.layers[l].hasWeights())
+      values.push_back(first[l]);
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  int64_t floor = 0;
+  for (int64_t value : values) {
+    int64_t lo = floor, hi = value;
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo) / 2;
+      std::vector<int64_t> trial = C.plan.gradientDelay;
+      for (size_t l = 0; l < numLayers; ++l)
+        if (C.model.layers[l].hasWeights() && first[l] == value)
+          trial[l] = mid;
+      bool kept = false;
+      if (Error err = tryDelays(trial, kept))
+        return err;
+      if (kept)
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+    floor = lo;
+  }
+  // 2. Then the slack the schedule's start times leave on each layer's
+  // weight-gradient dependence.
+  for (int round = 0; round < 4; ++round) {
+    std::vector<int64_t> needed;
+    if (!scheduleNeededDelays(C, needed)) {
+      note = "  delays:     schedule: not derived (only periodic, not "
+             "unfolded, layer-level schedules); layerpipe2's kept\n";
+      return Error::success();
+    }
+    if (needed == C.plan.gradientDelay)
+      break;
+    bool kept = false;
+    if (Error err = tryDelays(needed, kept))
+      return err;
+    if (!kept)
+      break;
+  }
+  note = formatv("  delays:     schedule {0} (period {1:f1} us) vs layerpipe2 "
+                 "{2} (period {3:f1} us), layers with weights\n",
+                 delaysOfWeightedLayers(C.model, C.plan.gradientDelay),
+                 C.schedule.schedule.period,
+                 delaysOfWeightedLayers(C.model, first), period0)
+             .str();
+  return Error::success();
+}
+
 /// The whole compilation, from flags to files.
 static Error compile(StageTimes &times) {
   Compilation C;
@@ -371,6 +561,9 @@ static Error compile(StageTimes &times) {
         return Error::success();
       }))
     return err;
+  if (!microBatchFlag.empty())
+    if (Error err = stage("micro-batch", false, [&] { return chooseMicroBatch(C); }))
+      return err;
   if (!profilePath.empty())
     if (Error err = stage("load profile", false, [&] {
           return applyProfile(profilePath, C.model, C.machine);
@@ -381,36 +574,47 @@ static Error compile(StageTimes &times) {
           return applyTraceTimes(traceTimesPath, C.model);
         }))
       return err;
-  if (Error err = stage("build training DFG", true, [&]() -> Error {
-        Expected<TrainingDFG> dfg =
-            buildTrainingDFG(C.model, C.machine, C.options.dfg);
-        if (!dfg)
-          return dfg.takeError();
-        C.dfg = std::move(*dfg);
-        return Error::success();
-      }))
+  auto planAndSchedule = [&]() -> Error {
+    if (Error err = stage("build training DFG", true, [&]() -> Error {
+          Expected<TrainingDFG> dfg =
+              buildTrainingDFG(C.model, C.machine, C.options.dfg);
+          if (!dfg)
+            return dfg.takeError();
+          C.dfg = std::move(*dfg);
+          return Error::success();
+        }))
+      return err;
+    if (Error err = stage("iteration bound", false, [&]() -> Error {
+          Expected<IterationBound> bound = computeIterationBound(C.dfg);
+          if (!bound)
+            return bound.takeError();
+          C.initialBound = std::move(*bound);
+          return Error::success();
+        }))
+      return err;
+    // The planner dumps the DFG after each of its own passes.
+    if (Error err = stage("planning", false, [&] { return runPlanning(C); }))
+      return err;
+    return stage("scheduling", false, [&] { return runScheduling(C); });
+  };
+  if (Error err = planAndSchedule())
     return err;
-  if (Error err = stage("iteration bound", false, [&]() -> Error {
-        Expected<IterationBound> bound = computeIterationBound(C.dfg);
-        if (!bound)
-          return bound.takeError();
-        C.initialBound = std::move(*bound);
-        return Error::success();
-      }))
-    return err;
-  // The planner dumps the DFG after each of its own passes.
-  if (Error err = stage("planning", false, [&] { return runPlanning(C); }))
-    return err;
-  if (Error err = stage("scheduling", false, [&] { return runScheduling(C); }))
-    return err;
+  std::string scheduleDelaysNote;
+  if (C.options.plan.scheduleDelays)
+    if (Error err = lowerDelaysToSchedule(C, planAndSchedule,
+                                          scheduleDelaysNote))
+      return err;
 
   progress.finish();
   if (Error err = stage("summary", false, [&] {
         // With -o -, stdout carries the schedule JSON alone.
         raw_ostream &os =
             C.options.schedule.outputPath == "-" ? errs() : outs();
-        if (print->summary)
+        if (print->summary) {
           printHeadline(C, os);
+          if (!scheduleDelaysNote.empty())
+            os << scheduleDelaysNote;
+        }
         if (print->layers)
           printModelSummary(C, os);
         if (print->plan)

@@ -59,9 +59,16 @@ enum class DelayCompensation {
   Momentum, ///< μ_l so that the mean age of the applied gradient stays
             ///< μ/(1 − μ): μ_l/(1 − μ_l) = max(0, μ/(1 − μ) − D)
   Lr,       ///< η_l = η / (1 + D)
+  // Delay-aware corrections (DelayCorrection.h, docs/training-semantics.md).
+  Spike,        ///< spike compensation (Kosson et al. 2021)
+  Predict,      ///< linear weight prediction for F (SpecTrain, Kosson)
+  SpikePredict, ///< both
+  PipeMare,     ///< per-delay learning-rate warm-up (PipeMare's T1)
+  DcAsgd,       ///< DC-ASGD's Taylor correction (Zheng et al. 2017)
 };
 
-/// "none", "momentum", "lr".
+/// "none", "momentum", "lr", "spike", "predict", "spike-predict",
+/// "pipemare", "dcasgd".
 const char *delayCompensationName(DelayCompensation compensation);
 /// The mode a name means; false for an unknown name.
 bool parseDelayCompensation(const std::string &name, DelayCompensation &out);

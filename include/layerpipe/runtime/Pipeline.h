@@ -22,6 +22,7 @@
 #define LAYERPIPE_RUNTIME_PIPELINE_H
 
 #include "layerpipe/runtime/Data.h"
+#include "layerpipe/runtime/DelayCorrection.h"
 #include "layerpipe/runtime/Network.h"
 #include "layerpipe/runtime/Optimizer.h"
 
@@ -50,6 +51,18 @@ struct TrainConfig {
   float emaBeta = 0.9f;
   /// Per-layer μ_l / η_l from the layer's delay (none: the global ones).
   DelayCompensation compensation = DelayCompensation::None;
+  /// λ of `dcasgd` (DelayCorrection::dcLambda).
+  float dcLambda = 0.04f;
+  /// K of `pipemare`'s warm-up (DelayCorrection::warmupSteps).
+  int64_t correctionWarmupSteps = 0;
+  /// The correction these fields make.
+  DelayCorrection correction() const {
+    DelayCorrection c;
+    c.mode = compensation;
+    c.dcLambda = dcLambda;
+    c.warmupSteps = correctionWarmupSteps;
+    return c;
+  }
   /// M: each mini-batch is split into M micro-batches (microBatchRange)
   /// whose weight gradients are summed in order and scaled by 1/M before
   /// the one update of the step (synchronous schedules; needs no delays).
@@ -193,6 +206,8 @@ private:
 
   InFlight &batch(int64_t index);
   const float *backwardWeights(size_t layer, int64_t batchIndex, float lr);
+  /// The weights F of \p layer reads this step (predicted under `predict`).
+  const float *forwardWeights(size_t layer) const;
   void update(size_t layer, float lr);
   void notePeak();
   BatchResult stepMicroBatches(const Tensor &x,
@@ -208,6 +223,11 @@ private:
   std::vector<std::vector<float>> params_, state_, grads_, momentum_, ema_;
   /// stash: per layer, (k, W(k)) for the D_l most recent steps.
   std::vector<std::deque<std::pair<int64_t, std::vector<float>>>> versions_;
+  /// dcasgd: per layer, (k, W(k)) until the update of step k + D_l.
+  std::vector<std::deque<std::pair<int64_t, std::vector<float>>>>
+      forwardVersions_;
+  /// predict: per layer, the weights F reads in the current step.
+  std::vector<std::vector<float>> predicted_;
   std::deque<InFlight> inFlight_;
   std::vector<InFlight> recycled_;
   std::vector<float> reconstructed_;

@@ -115,6 +115,12 @@ public:
   const std::vector<std::pair<int, int>> &deltaParts(int layer) const {
     return deltaParts_[size_t(layer)];
   }
+  /// dcasgd: U of step k also reads weight version k − D_l (the weights
+  /// the gradient was computed with). Set before the run starts.
+  void setUpdateReadsForwardWeights(bool reads) {
+    updateReadsForward_ = reads;
+  }
+
   /// Which step's weights B of \p instance reads under the policy.
   int64_t backwardWeightStep(int layer, int64_t instance) const;
 
@@ -123,6 +129,7 @@ private:
   std::vector<int64_t> delays_;
   WeightPolicy policy_;
   unsigned microBatches_;
+  bool updateReadsForward_ = false;
   int64_t steps_;
   std::vector<std::vector<std::pair<int, int>>> deltaParts_;
 };
@@ -144,6 +151,10 @@ struct ProgramPlan {
   unsigned stages = 1;
   bool synchronous = false;
   unsigned microBatches = 1;
+  /// The samples of one pipelined step the planner chose (--micro-batch),
+  /// 0 = the user's --batch. The rate becomes lr·b/B
+  /// (microBatchLearningRate).
+  int64_t microBatchSize = 0;
   WeightPolicy policy = WeightPolicy::Sync;
   /// Gradient delay per layer (model order).
   std::vector<int64_t> delays;
