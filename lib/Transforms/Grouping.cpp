@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -178,9 +179,21 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
     std::memcpy(&d, &b, sizeof d);
     return d;
   };
+  // Every stage costs at most upper in exact arithmetic, but a stage cost
+  // is a difference of prefix sums and may round above it (times of 1e-3
+  // beside transfers of microseconds left the search without a grouping):
+  // widen the bound until it is feasible in floating point too.
+  for (int widen = 0; !fitsInStages(p, numStages, upper, nullptr); ++widen) {
+    if (widen == 64 || !std::isfinite(upper))
+      return createStringError(
+          inconvertibleErrorCode(),
+          "cannot group %zu layers into %u stages: the stage costs are not "
+          "finite (total work %g us, largest cut %g us)",
+          p.numLayers(), numStages, p.prefixWork.back(), maxCut);
+    upper = upper * 2 + std::numeric_limits<double>::min();
+  }
   // Non-negative doubles order like their bit patterns.
   uint64_t lo = 0, hi = bits(upper);
-  assert(fitsInStages(p, numStages, upper, nullptr));
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
     if (fitsInStages(p, numStages, value(mid), nullptr))
@@ -189,9 +202,11 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
       lo = mid + 1;
   }
   std::vector<unsigned> stageOf;
-  bool ok = fitsInStages(p, numStages, value(lo), &stageOf);
-  assert(ok && "the smallest feasible bound is feasible");
-  (void)ok;
+  if (!fitsInStages(p, numStages, value(lo), &stageOf))
+    return createStringError(inconvertibleErrorCode(),
+                             "internal error: no grouping of %zu layers into "
+                             "%u stages at the bound the search found",
+                             p.numLayers(), numStages);
   return makeGrouping(p, std::move(stageOf));
 }
 
