@@ -109,9 +109,17 @@ static std::vector<SavedActivation> savedActivations(const Compilation &C) {
 
 /// One stage per processor: the plan's stages if it has as many, else the
 /// planner's optimal grouping into min(procs, layers) stages.
+static Expected<std::vector<unsigned>>
+stagesForBaselines(const Compilation &C, unsigned &count, unsigned procs);
+
 static Expected<std::vector<unsigned>> stagesForBaselines(const Compilation &C,
                                                           unsigned &count) {
-  unsigned procs = C.options.schedule.procs;
+  return stagesForBaselines(C, count, C.options.schedule.procs);
+}
+
+/// The same for \p procs processors (the auto placement tries fewer).
+static Expected<std::vector<unsigned>>
+stagesForBaselines(const Compilation &C, unsigned &count, unsigned procs) {
   if (C.plan.planned && C.plan.numStages == procs &&
       C.plan.stageOfLayer.size() == C.model.layers.size()) {
     count = C.plan.numStages;
@@ -632,13 +640,25 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
         // differ: the same stages as PipeDream reach its period.
         std::vector<std::pair<std::vector<unsigned>, unsigned>> groupings = {
             {C.plan.stageOfLayer, C.plan.numStages}};
-        unsigned count = 0;
-        if (Expected<std::vector<unsigned>> theirs =
-                stagesForBaselines(C, count)) {
-          if (*theirs != C.plan.stageOfLayer && count <= opts.procs)
-            groupings.push_back({std::move(*theirs), count});
-        } else {
-          consumeError(theirs.takeError());
+        // Auto on small graphs: the optimal groupings into fewer stages
+        // too (the plan's delays cover fewer stages), so that more
+        // processors never give a longer period.
+        unsigned fewest = opts.procs;
+        if (opts.placement == PlacementMode::Auto &&
+            graph.tasks.size() * opts.procs <= 20000)
+          fewest = 2;
+        for (unsigned k = opts.procs; k >= fewest && k >= 1; --k) {
+          unsigned count = 0;
+          if (Expected<std::vector<unsigned>> theirs =
+                  stagesForBaselines(C, count, k)) {
+            bool seen = false;
+            for (auto &g : groupings)
+              seen |= g.first == *theirs;
+            if (!seen && count <= opts.procs)
+              groupings.push_back({std::move(*theirs), count});
+          } else {
+            consumeError(theirs.takeError());
+          }
         }
         for (auto &[stageOf, stages] : groupings) {
           if (graph.tasks.size() > 5000)
@@ -686,10 +706,16 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
     // shortest period (equal periods: the fewest bytes).
     if (opts.placement == PlacementMode::Auto && opts.procs > 1 &&
         graph.tasks.size() <= 5000) {
+      // Every smaller count when the graph is small enough, else p - 1
+      // and halves of p.
       std::vector<unsigned> counts = {opts.procs - 1};
-      for (unsigned k = opts.procs / 2; k >= 1; k /= 2)
-        if (k != counts.back())
+      if (graph.tasks.size() * opts.procs <= 20000)
+        for (unsigned k = opts.procs - 1; k-- > 1;)
           counts.push_back(k);
+      else
+        for (unsigned k = opts.procs / 2; k >= 1; k /= 2)
+          if (k != counts.back())
+            counts.push_back(k);
       for (unsigned k : counts) {
         if (modulo && modulo->schedule.period <= 1.0001 * problemBound)
           break;
