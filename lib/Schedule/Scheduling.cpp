@@ -660,13 +660,25 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
             consumeError(theirs.takeError());
           }
         }
-        for (auto &[stageOf, stages] : groupings) {
+        // Groupings into fewer stages than processors stay within the byte
+        // budget of the first (the plan's stages).
+        double referenceBytes = staged ? double(computeCommBytes(
+                                             staged->schedule))
+                                       : -1;
+        for (size_t g = 0; g < groupings.size(); ++g) {
+          auto &[stageOf, stages] = groupings[g];
           if (graph.tasks.size() > 5000)
             break;
           double most = staged ? staged->schedule.period : upTo;
-          if (std::optional<Schedule> direct =
-                  layOutStages(graph, C.machine, opts.procs, stageOf, stages,
-                               bound, most))
+          std::optional<Schedule> direct = layOutStages(
+              graph, C.machine, opts.procs, stageOf, stages, bound, most);
+          if (direct && g == 0)
+            referenceBytes = double(computeCommBytes(*direct));
+          if (direct && stages < opts.procs && budget && referenceBytes >= 0 &&
+              double(computeCommBytes(*direct)) >
+                  opts.byteBudget * referenceBytes + 0.5)
+            continue;
+          if (direct)
             if (!staged ||
                 direct->period < staged->schedule.period * (1 - 1e-9)) {
               if (!staged)
