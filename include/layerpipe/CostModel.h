@@ -22,6 +22,16 @@
 
 namespace layerpipe {
 
+/// How the processors' links are wired (machine file `link_topology`; see
+/// docs/cost-model.md, "Link contention"). Each kind of channel carries one
+/// transfer at a time.
+enum class LinkTopology {
+  Switch,      ///< one full-duplex link per processor to a switch: one
+               ///< channel out and one in per processor (default)
+  PointToPoint,///< a dedicated link per ordered pair of processors
+  Bus,         ///< one channel shared by every processor
+};
+
 /// One kind of processor and the link between two of them.
 struct MachineDesc {
   std::string name = "default";
@@ -35,12 +45,17 @@ struct MachineDesc {
   double linkLatencyUs = 5.0;
   /// Size of one tensor element in bytes (float32 = 4).
   int64_t bytesPerElement = 4;
+  /// How transfers share the links (contention model of the scheduler).
+  LinkTopology linkTopology = LinkTopology::Switch;
 
   /// Roofline time of a task, microseconds.
   double computeTimeUs(double flops, double bytesMoved) const;
   /// Time to move \p bytes between two processors, microseconds; 0 for 0.
   double transferTimeUs(double bytes) const;
 };
+
+/// "switch", "point-to-point", "bus".
+llvm::StringRef linkTopologyName(LinkTopology topology);
 
 /// Reads a machine file (JSON, fields as in MachineDesc); missing fields keep
 /// their defaults.

@@ -52,6 +52,17 @@ enum class ScheduleKind {
 llvm::StringRef scheduleKindName(ScheduleKind kind);
 std::optional<ScheduleKind> parseScheduleKind(llvm::StringRef name);
 
+/// Where the asynchronous layerpipe schedule places a layer's tasks
+/// (--placement).
+enum class PlacementMode {
+  Stages, ///< each layer's F, B, G, U on one processor, layers in
+          ///< contiguous stages (weights and saved activations local)
+  Free,   ///< every task anywhere (the list scheduler's choice)
+  Auto,   ///< both; the shorter period wins, near ties (1%) fewer bytes
+};
+llvm::StringRef placementModeName(PlacementMode mode);
+std::optional<PlacementMode> parsePlacementMode(llvm::StringRef name);
+
 /// Options of the scheduler (filled by the tool from its flags).
 /// Resource limits of the scheduling options (runScheduling fails beyond
 /// them, naming the flag): the schedulers' time grows with processors ×
@@ -82,6 +93,12 @@ struct ScheduleOptions {
   /// --unfold J: schedule the J-unfolded DFG (J iterations per period), so
   /// that copies of one long task can run on different processors.
   unsigned unfold = 1;
+  /// --placement: where a layer's tasks may run.
+  PlacementMode placement = PlacementMode::Auto;
+  /// --byte-budget X: in auto placement, a placement other than the stages
+  /// is kept only if it sends at most X times the stages' bytes per
+  /// iteration (0: no budget).
+  double byteBudget = 1.5;
   /// -o FILE: schedule JSON; --gantt FILE: chart by extension.
   std::string outputPath;
   std::string ganttPath;
@@ -112,6 +129,15 @@ struct ScheduleDep {
   int64_t bytes = 0;
   /// Paid only when src and dst run on different processors.
   double transferUs = 0;
+  /// When the transfer starts on its link channels (periodic schedules:
+  /// iteration 0; it repeats every period); -1 when it has no placed slot
+  /// (the verifier then checks only the links' load).
+  double linkStart = -1;
+  /// How long the transfer holds its link channels: its bytes over the
+  /// bandwidth (the latency is in flight and holds no channel); -1 = the
+  /// whole transferUs.
+  double linkUs = -1;
+  double occupancy() const { return linkUs < 0 ? transferUs : linkUs; }
 };
 
 /// Memory that a task allocates at its start and another task of the same or
@@ -140,6 +166,8 @@ struct Schedule {
   std::vector<int64_t> memoryLimit;
   /// Synchronous: micro-batches per step.
   unsigned microBatches = 0;
+  /// How transfers share the links (from the machine).
+  LinkTopology topology = LinkTopology::Switch;
   /// Schedules of stage-level tasks (ScheduledTask::layer == -1): the stage
   /// of every model layer; stage s runs the layers it names.
   std::vector<unsigned> stageOfLayer;
@@ -156,6 +184,11 @@ std::vector<int64_t> computePeakMemory(const Schedule &schedule);
 
 /// Bytes that cross processors per iteration (per step when synchronous).
 int64_t computeCommBytes(const Schedule &schedule);
+
+/// Per processor: the time its busiest link channel carries transfers per
+/// period (per step when synchronous), microseconds (docs/cost-model.md,
+/// "Link contention").
+std::vector<double> computeLinkBusy(const Schedule &schedule);
 
 /// What the discrete-event simulator measured.
 struct SimulationResult {
@@ -208,6 +241,8 @@ struct ModuloResult {
   /// The iteration bound the caller passed in (filled by runScheduling).
   double iterationBound = 0;
   unsigned attempts = 0;
+  /// The placement kept ("free", "stages"; empty for the baselines).
+  std::string placement;
 };
 
 /// Periodic (modulo) list scheduling of \p dfg on \p procs processors with
@@ -231,6 +266,10 @@ struct ScheduleMetrics {
   double utilization = 0;
   double bubbleFraction = 0;
   int64_t commBytes = 0;
+  /// Per processor: busiest link channel's busy time / period.
+  std::vector<double> linkUtilization;
+  /// Which placement the layerpipe schedule kept ("stages", "free").
+  std::string placement;
   double makespan = 0; ///< synchronous: one step with flush
   double stepTime = 0; ///< synchronous: steady-state time per step
   std::vector<int64_t> peakMemory;

@@ -48,11 +48,14 @@ void writeScheduleJSON(const ScheduleResult &R, raw_ostream &os) {
   nlohmann::json edges = nlohmann::json::array();
   for (const ScheduleDep &dep : S.deps) {
     bool remote = S.tasks[dep.src].proc != S.tasks[dep.dst].proc;
-    edges.push_back({{"src", dep.src},
-                     {"dst", dep.dst},
-                     {"distance", dep.distance},
-                     {"bytes", dep.bytes},
-                     {"transfer", remote ? dep.transferUs : 0.0}});
+    nlohmann::json e = {{"src", dep.src},
+                        {"dst", dep.dst},
+                        {"distance", dep.distance},
+                        {"bytes", dep.bytes},
+                        {"transfer", remote ? dep.transferUs : 0.0}};
+    if (remote && dep.linkStart >= 0)
+      e["link_start"] = dep.linkStart;
+    edges.push_back(std::move(e));
   }
   nlohmann::json memory = nlohmann::json::array();
   for (const MemoryBlock &block : S.memory)
@@ -68,6 +71,7 @@ void writeScheduleJSON(const ScheduleResult &R, raw_ostream &os) {
       {"procs", S.procs},
       {"period", S.period},
       {"unfolding", S.unfolding},
+      {"link_topology", linkTopologyName(S.topology)},
       {"time_unit", "us"},
       {"tasks", std::move(tasks)},
       {"edges", std::move(edges)},

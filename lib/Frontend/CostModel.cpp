@@ -43,7 +43,7 @@ static void readMachine(const json &root, MachineDesc &machine) {
   static const StringRef fields[] = {
       "name",           "description",     "flops_per_second",
       "memory_bandwidth", "link_bandwidth", "link_latency_us",
-      "bytes_per_element"};
+      "bytes_per_element", "link_topology"};
   Place top{"", ""};
   rejectUnknownFields(root, top, fields, "in the machine file");
   if (root.contains("name"))
@@ -71,6 +71,33 @@ static void readMachine(const json &root, MachineDesc &machine) {
   if (root.contains("bytes_per_element"))
     machine.bytesPerElement = readInt(root["bytes_per_element"],
                                       top.field("bytes_per_element"), 1, 16);
+  if (root.contains("link_topology")) {
+    std::string name =
+        readString(root["link_topology"], top.field("link_topology"));
+    bool known = false;
+    for (LinkTopology t : {LinkTopology::Switch, LinkTopology::PointToPoint,
+                           LinkTopology::Bus})
+      if (linkTopologyName(t) == name) {
+        machine.linkTopology = t;
+        known = true;
+      }
+    if (!known)
+      fail(top.field("link_topology").pointer,
+           "unknown link_topology '" + name +
+               "' (expected 'switch', 'point-to-point' or 'bus')");
+  }
+}
+
+StringRef linkTopologyName(LinkTopology topology) {
+  switch (topology) {
+  case LinkTopology::Switch:
+    return "switch";
+  case LinkTopology::PointToPoint:
+    return "point-to-point";
+  case LinkTopology::Bus:
+    return "bus";
+  }
+  return "switch";
 }
 
 Expected<MachineDesc> parseMachine(StringRef text, StringRef fileName) {

@@ -60,8 +60,16 @@ void printHeadline(const Compilation &C, raw_ostream &os) {
   os << formatv("  throughput: {0} ({1} samples per {2})\n",
                 formatRate(M.samplesPerSecond), M.samplesPerIteration,
                 S.periodic ? "iteration" : "step");
-  os << formatv("  transfers:  {0} per {1}\n", formatBytes(double(M.commBytes)),
+  os << formatv("  transfers:  {0} per {1}", formatBytes(double(M.commBytes)),
                 S.periodic ? "iteration" : "step");
+  auto busiest =
+      std::max_element(M.linkUtilization.begin(), M.linkUtilization.end());
+  if (busiest != M.linkUtilization.end() && *busiest > 0)
+    os << formatv(", busiest link {0} of the {1} (P{2}, {3} links)",
+                  formatPercent(*busiest), S.periodic ? "period" : "step",
+                  busiest - M.linkUtilization.begin(),
+                  linkTopologyName(S.topology));
+  os << "\n";
   auto peak = std::max_element(M.peakMemory.begin(), M.peakMemory.end());
   if (peak != M.peakMemory.end())
     os << formatv("  memory:     {0} activations at most (P{1}); plan total "

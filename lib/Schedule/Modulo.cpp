@@ -27,6 +27,8 @@
 
 #include "layerpipe/Schedule.h"
 
+#include "Links.h"
+#include "Reservation.h"
 #include "ScheduleInternal.h"
 
 #include "llvm/ADT/SmallVector.h"
@@ -37,7 +39,10 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <climits>
+#include <cstdint>
 #include <queue>
+#include <tuple>
 
 using namespace llvm;
 
@@ -45,89 +50,13 @@ namespace layerpipe {
 
 namespace {
 
-/// Busy intervals of one processor within [0, T), coalesced.
-class Reservation {
-public:
-  double load = 0;
-
-  /// Earliest offset x in [r, r + T) such that [x, x + t) is free modulo T,
-  /// or -1.
-  double findSlot(double r, double t, double T, double eps) const {
-    if (load + t > T + eps)
-      return -1;
-    if (busy.empty())
-      return r;
-    auto first = busy.upper_bound(r);
-    if (first != busy.begin() && std::prev(first)->second > r)
-      first = std::prev(first);
-    double gap = r;
-    double wrap = 0;
-    double sequenceStart = 0;
-    auto it = first;
-    for (size_t k = 0; k < busy.size(); ++k) {
-      if (it == busy.end()) {
-        it = busy.begin();
-        wrap = T;
-      }
-      double s = it->first + wrap, e = it->second + wrap;
-      if (k == 0)
-        sequenceStart = s;
-      if (s - gap >= t - eps)
-        return gap;
-      gap = std::max(gap, e);
-      ++it;
-    }
-    // The first interval again, one period later.
-    if (sequenceStart + T - gap >= t - eps)
-      return gap;
-    return -1;
-  }
-
-  void reserve(double x, double t, double T, double eps) {
-    load += t;
-    if (t <= 0)
-      return;
-    double begin = std::fmod(x, T);
-    if (begin < 0)
-      begin += T;
-    if (begin + t <= T + eps) {
-      insert(begin, std::min(begin + t, T), eps);
-      return;
-    }
-    insert(begin, T, eps);
-    insert(0, begin + t - T, eps);
-  }
-
-private:
-  std::map<double, double> busy;
-
-  /// Adds [begin, end), coalescing every interval it touches or overlaps.
-  /// A task shorter than the tolerance may be given a slot inside a busy
-  /// interval (findSlot accepts a gap of -eps); the union must then keep
-  /// the longer interval whole, never cut it at the short one's end.
-  void insert(double begin, double end, double eps) {
-    auto next = busy.lower_bound(begin);
-    if (next != busy.begin()) {
-      auto prev = std::prev(next);
-      if (prev->second >= begin - eps) {
-        begin = prev->first;
-        end = std::max(end, prev->second);
-        busy.erase(prev);
-      }
-    }
-    next = busy.lower_bound(begin);
-    while (next != busy.end() && next->first <= end + eps) {
-      end = std::max(end, next->second);
-      next = busy.erase(next);
-    }
-    busy[begin] = end;
-  }
-};
-
 /// What does not depend on the period.
 struct Prepared {
   std::vector<double> time;
   std::vector<double> transfer; ///< per edge
+  /// Per edge: how long a transfer holds its link channels (bytes over the
+  /// bandwidth; the latency is in flight).
+  std::vector<double> occupy;
   std::vector<std::vector<unsigned>> in, out;
   /// Zero-delay topological order, highest task first among the ready.
   std::vector<unsigned> order;
@@ -148,6 +77,9 @@ static Expected<Prepared> prepare(const TrainingDFG &dfg,
   for (unsigned e = 0; e < dfg.edges.size(); ++e) {
     const Edge &edge = dfg.edges[e];
     P.transfer.push_back(machine.transferTimeUs(double(edge.bytes)));
+    P.occupy.push_back(edge.bytes > 0
+                           ? double(edge.bytes) / machine.linkBandwidth * 1e6
+                           : 0.0);
     P.out[edge.src].push_back(e);
     P.in[edge.dst].push_back(e);
   }
@@ -292,13 +224,29 @@ static std::vector<bool> paidEdges(const TrainingDFG &dfg, Skeleton skeleton,
 
 /// One attempt at period T; false if some task finds no slot.
 static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
-                    const std::vector<int> &pinned, double T, Variant variant,
-                    const std::vector<bool> &paid,
-                    std::vector<double> &start, std::vector<unsigned> &proc) {
+                    LinkTopology topology, const std::vector<int> &pinned,
+                    double T, Variant variant, const std::vector<bool> &paid,
+                    std::vector<double> &start, std::vector<unsigned> &proc,
+                    std::vector<double> &linkStart) {
   size_t n = dfg.tasks.size();
   const double inf = std::numeric_limits<double>::infinity();
   double eps = 1e-9 * T;
   std::vector<Reservation> table(procs);
+  // The link channels: a transfer between processors takes a slot on them
+  // (Links.h), so a consumer waits for the link as well as the data.
+  LinkTables links(topology, procs, T);
+  linkStart.assign(dfg.edges.size(), -1);
+  auto crosses = [&](unsigned e, unsigned from, unsigned to) {
+    return from != to && P.occupy[e] > eps;
+  };
+  // A tensor sent to a processor serves every consumer there: the link
+  // slot of (producer, processor, bytes), if one is already reserved.
+  std::map<std::tuple<unsigned, unsigned, int64_t>, double> sent;
+  auto sentSlot = [&](unsigned e, unsigned to) {
+    const Edge &edge = dfg.edges[e];
+    auto it = sent.find({edge.src, to, edge.bytes});
+    return it == sent.end() ? -1.0 : it->second;
+  };
   std::vector<bool> placed(n, false);
   start.assign(n, 0);
   proc.assign(n, 0);
@@ -414,10 +362,24 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         keptAll += local ? edge.bytes : 0;
         if (edge.delay == 0)
           (local ? kept += edge.bytes : cut += P.transfer[e]);
-        est = std::max(est, start[edge.src] + P.time[edge.src] +
-                                (local ? 0.0 : P.transfer[e]) -
-                                edge.delay * T);
+        // Times in the frame of v's iteration; link slots in u's.
+        double shift = edge.delay * T;
+        double ready = start[edge.src] + P.time[edge.src] - shift;
+        if (crosses(e, proc[edge.src], p)) {
+          double x = sentSlot(e, p);
+          if (x < 0)
+            x = links.find(proc[edge.src], p, ready + shift, P.occupy[e],
+                           inf);
+          if (x < 0) {
+            est = inf;
+            break;
+          }
+          ready = x - shift;
+        }
+        est = std::max(est, ready + (local ? 0.0 : P.transfer[e]));
       }
+      if (est == inf)
+        continue;
       for (unsigned e : P.out[v]) {
         const Edge &edge = dfg.edges[e];
         if (!placed[edge.dst])
@@ -438,6 +400,23 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         continue;
       double s = est - r + x;
       if (s > deadline + eps)
+        continue;
+      // The transfers to successors already placed must find link room.
+      bool linked = true;
+      for (unsigned e : P.out[v]) {
+        const Edge &edge = dfg.edges[e];
+        if (!placed[edge.dst] || !crosses(e, p, proc[edge.dst]))
+          continue;
+        double latest = start[edge.dst] + edge.delay * T - P.transfer[e];
+        double have = sentSlot(e, proc[edge.dst]);
+        if (have >= 0 && have >= s + t - eps && have <= latest + eps)
+          continue;
+        if (links.find(p, proc[edge.dst], s + t, P.occupy[e], latest) < 0) {
+          linked = false;
+          break;
+        }
+      }
+      if (!linked)
         continue;
       options.push_back({s, keptAll, p});
       bool better;
@@ -479,10 +458,79 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
     }
     if (bestProc < 0)
       return false;
-    start[v] = bestStart;
-    proc[v] = bestProc;
+    // Commit: the incoming transfers take their link slots one after the
+    // other (they may push each other, and so the start), then the task,
+    // then the transfers to successors already placed.
+    unsigned p = unsigned(bestProc);
+    double s = bestStart;
+    {
+      double est = -inf, deadline = inf;
+      for (unsigned e : P.in[v]) {
+        const Edge &edge = dfg.edges[e];
+        if (!placed[edge.src])
+          continue;
+        double shift = edge.delay * T;
+        double ready = start[edge.src] + P.time[edge.src] - shift;
+        if (crosses(e, proc[edge.src], p)) {
+          double x = sentSlot(e, p);
+          if (x < 0) {
+            x = links.find(proc[edge.src], p, ready + shift, P.occupy[e],
+                           inf);
+            if (x < 0)
+              return false;
+            links.reserve(proc[edge.src], p, x, P.occupy[e]);
+            sent[{edge.src, p, edge.bytes}] = x;
+          }
+          linkStart[e] = x;
+          ready = x - shift + P.transfer[e];
+        } else if (proc[edge.src] != p) {
+          ready += P.transfer[e];
+        }
+        est = std::max(est, ready);
+      }
+      for (unsigned e : P.out[v]) {
+        const Edge &edge = dfg.edges[e];
+        if (placed[edge.dst])
+          deadline =
+              std::min(deadline, start[edge.dst] + edge.delay * T - t -
+                                     (proc[edge.dst] == p ? 0.0
+                                                          : P.transfer[e]));
+      }
+      if (est > s + eps) {
+        est = std::max(est, asap[v]);
+        double r = std::fmod(est, T);
+        if (r < 0)
+          r += T;
+        double x = table[p].findSlot(r, t, T, eps);
+        if (x < 0)
+          return false;
+        s = est - r + x;
+        if (s > deadline + eps)
+          return false;
+      }
+    }
+    start[v] = s;
+    proc[v] = p;
     placed[v] = true;
-    table[bestProc].reserve(bestStart, t, T, eps);
+    table[p].reserve(s, t, T, eps);
+    for (unsigned e : P.out[v]) {
+      const Edge &edge = dfg.edges[e];
+      if (!placed[edge.dst] || edge.dst == v ||
+          !crosses(e, p, proc[edge.dst]))
+        continue;
+      double latest = start[edge.dst] + edge.delay * T - P.transfer[e];
+      double have = sentSlot(e, proc[edge.dst]);
+      if (have >= 0 && have >= s + t - eps && have <= latest + eps) {
+        linkStart[e] = have;
+        continue;
+      }
+      double x = links.find(p, proc[edge.dst], s + t, P.occupy[e], latest);
+      if (x < 0)
+        return false;
+      links.reserve(p, proc[edge.dst], x, P.occupy[e]);
+      sent[{edge.src, proc[edge.dst], edge.bytes}] = x;
+      linkStart[e] = x;
+    }
   }
   return true;
 }
@@ -655,6 +703,44 @@ static void localizeTasks(const TrainingDFG &dfg, const Prepared &P,
   }
 }
 
+/// Whether the transfers of a placement fit on the links at period T (each
+/// channel one transfer at a time, modulo T; Links.h).
+static bool linksFit(const TrainingDFG &dfg, const Prepared &P,
+                     const MachineDesc &machine, unsigned procs, double T,
+                     const std::vector<double> &start,
+                     const std::vector<unsigned> &proc,
+                     std::vector<double> &linkStart) {
+  std::vector<LinkRequest> requests;
+  std::vector<size_t> requestOf(dfg.edges.size(), SIZE_MAX);
+  // One transfer per tensor and destination processor.
+  std::map<std::tuple<unsigned, unsigned, int64_t>, size_t> request;
+  for (unsigned e = 0; e < dfg.edges.size(); ++e) {
+    const Edge &edge = dfg.edges[e];
+    if (proc[edge.src] == proc[edge.dst])
+      continue;
+    double latest = start[edge.dst] + edge.delay * T - P.transfer[e];
+    auto [it, added] = request.try_emplace(
+        {edge.src, proc[edge.dst], edge.bytes}, requests.size());
+    requestOf[e] = it->second;
+    if (!added) {
+      requests[it->second].latest =
+          std::min(requests[it->second].latest, latest);
+      continue;
+    }
+    requests.push_back({proc[edge.src], proc[edge.dst],
+                        start[edge.src] + P.time[edge.src], latest,
+                        P.occupy[e]});
+  }
+  std::vector<double> slots;
+  if (!placeTransfers(machine.linkTopology, procs, T, requests, slots))
+    return false;
+  linkStart.assign(dfg.edges.size(), -1);
+  for (unsigned e = 0; e < dfg.edges.size(); ++e)
+    if (requestOf[e] != SIZE_MAX)
+      linkStart[e] = slots[requestOf[e]];
+  return true;
+}
+
 /// Everything on one processor in list order: always valid once T >= work.
 static void sequential(const Prepared &P, std::vector<double> &start,
                        std::vector<unsigned> &proc) {
@@ -710,7 +796,9 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
     result.lowerBound = 1e-3; // only zero-time tasks
 
   std::vector<double> start, bestStart, trial;
+  std::vector<double> link, bestLink, trialLink;
   std::vector<unsigned> proc, bestProc, trialProc;
+  const LinkTopology topology = machine.linkTopology;
   // Large graphs afford one list variant per period. Small ones try them
   // all, plus the affine variant with whole zero-delay clusters pinned
   // (bin-packed by load), and keep the feasible placement that sends the
@@ -727,21 +815,23 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
         fewest = bytes;
         start = trial;
         proc = trialProc;
+        link = trialLink;
       }
     };
     for (Variant variant :
          {Variant::DeadlineEarliest, Variant::DeadlineAffine,
           Variant::DeadlineBalanced, Variant::SkeletonEarliest,
           Variant::DeadlineLocal}) {
-      if (attempt(dfg, P, procs, pinned, period, variant, {}, trial,
-                  trialProc))
+      if (attempt(dfg, P, procs, topology, pinned, period, variant, {}, trial,
+                  trialProc, trialLink))
         keep();
       if (!small)
         return fewest >= 0;
     }
     for (Skeleton skeleton : {Skeleton::Delayed, Skeleton::All})
-      if (attempt(dfg, P, procs, pinned, period, Variant::DeadlineAffine,
-                  paidEdges(dfg, skeleton, pinned), trial, trialProc))
+      if (attempt(dfg, P, procs, topology, pinned, period,
+                  Variant::DeadlineAffine, paidEdges(dfg, skeleton, pinned),
+                  trial, trialProc, trialLink))
         keep();
     if (!cluster.empty()) {
       for (const std::vector<int> &packed :
@@ -749,9 +839,9 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
             packLayers(dfg, P, procs, period)})
         for (Variant variant :
              {Variant::DeadlineAffine, Variant::SkeletonEarliest})
-          if (attempt(dfg, P, procs, packed, period, variant,
+          if (attempt(dfg, P, procs, topology, packed, period, variant,
                       paidEdges(dfg, Skeleton::Pinned, packed), trial,
-                      trialProc))
+                      trialProc, trialLink))
             keep();
     }
     return fewest >= 0;
@@ -769,6 +859,7 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
       found = T;
       bestStart = start;
       bestProc = proc;
+      bestLink = link;
       break;
     }
     failed = T;
@@ -787,6 +878,7 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
         found = everything;
         bestStart = start;
         bestProc = proc;
+        bestLink = link;
       }
     }
   }
@@ -799,6 +891,7 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
                                T, result.lowerBound);
     found = std::max(T, work);
     sequential(P, bestStart, bestProc);
+    bestLink.assign(dfg.edges.size(), -1);
   } else if (failed > 0) {
     // Bisect between the last failure and the success.
     for (unsigned k = 0; k < 3; ++k) {
@@ -808,28 +901,41 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
         found = mid;
         bestStart = start;
         bestProc = proc;
+        bestLink = link;
       } else {
         failed = mid;
       }
     }
   }
 
-  if (small && pinned.empty())
-    localizeTasks(dfg, P, procs, found, bestStart, bestProc);
+  if (small && pinned.empty()) {
+    // Moving tasks next to their data changes which edges cross: kept only
+    // if the transfers then still fit on the links.
+    std::vector<unsigned> moved = bestProc;
+    localizeTasks(dfg, P, procs, found, bestStart, moved);
+    std::vector<double> movedLink;
+    if (moved != bestProc &&
+        linksFit(dfg, P, machine, procs, found, bestStart, moved, movedLink)) {
+      bestProc = std::move(moved);
+      bestLink = std::move(movedLink);
+    }
+  }
 
-  result.schedule =
-      makePeriodicSchedule(dfg, machine, procs, found, bestStart, bestProc);
+  result.schedule = makePeriodicSchedule(dfg, machine, procs, found,
+                                         bestStart, bestProc, bestLink);
   return result;
 }
 
 Schedule makePeriodicSchedule(const TrainingDFG &dfg,
                               const MachineDesc &machine, unsigned procs,
                               double period, ArrayRef<double> start,
-                              ArrayRef<unsigned> proc) {
+                              ArrayRef<unsigned> proc,
+                              ArrayRef<double> linkStart) {
   Schedule S;
   S.periodic = true;
   S.procs = procs;
   S.period = period;
+  S.topology = machine.linkTopology;
   double shift = *std::min_element(start.begin(), start.end());
   for (unsigned v = 0; v < dfg.tasks.size(); ++v) {
     const Task &task = dfg.tasks[v];
@@ -842,9 +948,17 @@ Schedule makePeriodicSchedule(const TrainingDFG &dfg,
     st.duration = task.timeUs;
     S.tasks.push_back(st);
   }
-  for (const Edge &edge : dfg.edges)
+  for (unsigned e = 0; e < dfg.edges.size(); ++e) {
+    const Edge &edge = dfg.edges[e];
+    double x = e < linkStart.size() && linkStart[e] >= 0
+                   ? linkStart[e] - shift
+                   : -1.0;
     S.deps.push_back({edge.src, edge.dst, edge.delay, edge.bytes,
-                      machine.transferTimeUs(double(edge.bytes))});
+                      machine.transferTimeUs(double(edge.bytes)), x,
+                      edge.bytes > 0
+                          ? double(edge.bytes) / machine.linkBandwidth * 1e6
+                          : 0.0});
+  }
   return S;
 }
 

@@ -24,11 +24,13 @@ namespace layerpipe {
 /// The periodic schedule of \p dfg with period \p period: task v on
 /// processor \p proc[v] at \p start[v] (shifted so that the earliest task
 /// starts at 0), and one dependence per edge with its transfer time from
-/// \p machine (paid only where the processors differ).
+/// \p machine (paid only where the processors differ); \p linkStart, if
+/// given, the start of each edge's transfer on the links (-1: none).
 Schedule makePeriodicSchedule(const TrainingDFG &dfg,
                               const MachineDesc &machine, unsigned procs,
                               double period, llvm::ArrayRef<double> start,
-                              llvm::ArrayRef<unsigned> proc);
+                              llvm::ArrayRef<unsigned> proc,
+                              llvm::ArrayRef<double> linkStart = {});
 
 /// One task instance to time: its processor and duration.
 /// The time resolution of \p S: 1e-9 of its period (at least 1e-9 us). The

@@ -16,6 +16,7 @@
 #include "layerpipe/Transforms/Unfolding.h"
 #include "layerpipe/Units.h"
 
+#include "Links.h"
 #include "ScheduleInternal.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -56,6 +57,26 @@ std::optional<ScheduleKind> parseScheduleKind(StringRef name) {
   return std::nullopt;
 }
 
+StringRef placementModeName(PlacementMode mode) {
+  switch (mode) {
+  case PlacementMode::Stages:
+    return "stages";
+  case PlacementMode::Free:
+    return "free";
+  case PlacementMode::Auto:
+    return "auto";
+  }
+  llvm_unreachable("unknown placement mode");
+}
+
+std::optional<PlacementMode> parsePlacementMode(StringRef name) {
+  for (PlacementMode mode :
+       {PlacementMode::Stages, PlacementMode::Free, PlacementMode::Auto})
+    if (placementModeName(mode).equals_insensitive(name))
+      return mode;
+  return std::nullopt;
+}
+
 namespace {
 /// The activations layer l's forward saves for its backward.
 struct SavedActivation {
@@ -88,9 +109,17 @@ static std::vector<SavedActivation> savedActivations(const Compilation &C) {
 
 /// One stage per processor: the plan's stages if it has as many, else the
 /// planner's optimal grouping into min(procs, layers) stages.
+static Expected<std::vector<unsigned>>
+stagesForBaselines(const Compilation &C, unsigned &count, unsigned procs);
+
 static Expected<std::vector<unsigned>> stagesForBaselines(const Compilation &C,
                                                           unsigned &count) {
-  unsigned procs = C.options.schedule.procs;
+  return stagesForBaselines(C, count, C.options.schedule.procs);
+}
+
+/// The same for \p procs processors (the auto placement tries fewer).
+static Expected<std::vector<unsigned>>
+stagesForBaselines(const Compilation &C, unsigned &count, unsigned procs) {
   if (C.plan.planned && C.plan.numStages == procs &&
       C.plan.stageOfLayer.size() == C.model.layers.size()) {
     count = C.plan.numStages;
@@ -220,11 +249,134 @@ buildOneFOneBPeriodic(const TrainingDFG &dfg, const MachineDesc &machine,
   for (const Task &task : dfg.tasks)
     proc.push_back(task.layer); // the stage
   Schedule S = makePeriodicSchedule(dfg, machine, p, T, start, proc);
+  if (Error err = scheduleLinks(S)) {
+    consumeError(std::move(err));
+    return std::nullopt;
+  }
   if (Error err = verifySchedule(S)) {
     consumeError(std::move(err));
     return std::nullopt;
   }
   return S;
+}
+
+/// The stage placement laid out the way PipeDream runs a stage, on the
+/// layer-level DFG: per stage and period one block of its forward tasks (in
+/// layer order), one of its backward tasks (B then G per layer, in reverse
+/// layer order) right after it, then its updates. The blocks' phases follow
+/// the forward chain (each stage's forward starts when the previous one's
+/// tensors have arrived); which iteration each task runs in a period is then
+/// the smallest integer offset k(v) that meets every dependence,
+/// k(v) - k(u) >= ceil((phase(u) + t(u) + transfer - phase(v)) / T) - delay,
+/// a longest-path problem (infeasible on a cycle of positive weight). T
+/// grows from the largest stage load in 0.3% steps until the dependences
+/// and the links (Links.h) fit and the verifier accepts.
+static std::optional<Schedule>
+layOutStages(const TrainingDFG &dfg, const MachineDesc &machine,
+             unsigned procs, ArrayRef<unsigned> stageOf, unsigned stages,
+             double from, double upTo) {
+  size_t n = dfg.tasks.size();
+  std::vector<unsigned> proc(n);
+  std::vector<double> work(stages, 0);
+  for (unsigned v = 0; v < n; ++v) {
+    proc[v] = stageOf[dfg.tasks[v].layer];
+    work[proc[v]] += dfg.tasks[v].timeUs;
+  }
+  auto isForward = [&](unsigned v) {
+    TaskKind k = dfg.tasks[v].kind;
+    return k == TaskKind::Forward || k == TaskKind::Loss;
+  };
+  // Block order per stage.
+  std::vector<std::vector<unsigned>> fwd(stages), bwd(stages), upd(stages);
+  for (unsigned v = 0; v < n; ++v) {
+    unsigned s = proc[v];
+    if (isForward(v))
+      fwd[s].push_back(v);
+    else if (dfg.tasks[v].kind == TaskKind::Update)
+      upd[s].push_back(v);
+    else
+      bwd[s].push_back(v);
+  }
+  auto byLayer = [&](bool reverse) {
+    return [&, reverse](unsigned a, unsigned b) {
+      const Task &x = dfg.tasks[a], &y = dfg.tasks[b];
+      if (x.layer != y.layer)
+        return reverse ? x.layer > y.layer : x.layer < y.layer;
+      // B before G of one layer; Loss after F of its layer.
+      return int(x.kind) < int(y.kind);
+    };
+  };
+  for (unsigned s = 0; s < stages; ++s) {
+    std::stable_sort(fwd[s].begin(), fwd[s].end(), byLayer(false));
+    std::stable_sort(bwd[s].begin(), bwd[s].end(), byLayer(true));
+    std::stable_sort(upd[s].begin(), upd[s].end(), byLayer(false));
+  }
+  // Forward hand-over between consecutive stages: the link time of all the
+  // tensors crossing, one latency.
+  std::vector<double> handOver(stages, 0);
+  std::vector<double> transfer(dfg.edges.size());
+  for (unsigned e = 0; e < dfg.edges.size(); ++e) {
+    const Edge &edge = dfg.edges[e];
+    transfer[e] = machine.transferTimeUs(double(edge.bytes));
+    unsigned a = proc[edge.src], b = proc[edge.dst];
+    if (a + 1 == b && isForward(edge.src) && isForward(edge.dst))
+      handOver[a] += double(edge.bytes) / machine.linkBandwidth * 1e6;
+  }
+  std::vector<double> phase(n, 0);
+  double at = 0;
+  for (unsigned s = 0; s < stages; ++s) {
+    if (s > 0)
+      at += machine.linkLatencyUs + handOver[s - 1];
+    double t = at;
+    for (const std::vector<unsigned> *block : {&fwd[s], &bwd[s], &upd[s]})
+      for (unsigned v : *block) {
+        phase[v] = t;
+        t += dfg.tasks[v].timeUs;
+      }
+    double f = 0;
+    for (unsigned v : fwd[s])
+      f += dfg.tasks[v].timeUs;
+    at += f;
+  }
+  double lowest = std::max(from, *std::max_element(work.begin(), work.end()));
+  unsigned step = 0;
+  for (double T = lowest; T <= upTo * (1 + 1e-9);
+       T *= step++ < 60 ? 1.003 : 1.03) {
+    double eps = 1e-9 * T;
+    std::vector<int64_t> k(n, 0);
+    bool changed = true;
+    for (size_t round = 0; changed && round <= n; ++round) {
+      changed = false;
+      for (unsigned e = 0; e < dfg.edges.size(); ++e) {
+        const Edge &edge = dfg.edges[e];
+        double tr = proc[edge.src] == proc[edge.dst] ? 0.0 : transfer[e];
+        double need = phase[edge.src] + dfg.tasks[edge.src].timeUs + tr -
+                      phase[edge.dst];
+        int64_t c = int64_t(std::ceil(need / T - 1e-9)) - edge.delay;
+        if (k[edge.dst] < k[edge.src] + c) {
+          k[edge.dst] = k[edge.src] + c;
+          changed = true;
+        }
+      }
+    }
+    if (changed)
+      continue; // a cycle needs more delays than it has at this T
+    std::vector<double> start(n);
+    for (unsigned v = 0; v < n; ++v)
+      start[v] = phase[v] + double(k[v]) * T;
+    (void)eps;
+    Schedule S = makePeriodicSchedule(dfg, machine, procs, T, start, proc);
+    if (Error err = scheduleLinks(S)) {
+      consumeError(std::move(err));
+      continue;
+    }
+    if (Error err = verifySchedule(S)) {
+      consumeError(std::move(err));
+      continue;
+    }
+    return S;
+  }
+  return std::nullopt;
 }
 
 static Expected<ModuloResult> schedulePipeDream(const StagePipeline &P,
@@ -394,45 +546,224 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
       unfolded = unfoldDFG(C.dfg, J);
     const TrainingDFG &graph = J > 1 ? unfolded : C.dfg;
     bound *= J;
-    // Tasks placed freely first. Then the plan's stages pinned one per
-    // processor (the retimed pipeline as planned: only delayed edges cross
-    // processors) get a try too: the shorter period wins, ties go to fewer
-    // bytes between processors. Large graphs try the stages only when the
+    // --placement: free places every task anywhere; stages pins each
+    // layer's tasks to its plan stage's processor (the retimed pipeline as
+    // planned: weights and saved activations stay local, only the
+    // activations and gradients between stages cross); auto tries both and
+    // keeps the shorter period with the links' contention counted, within
+    // 1% the fewer bytes. Large graphs in auto try the stages only when the
     // free placement stays more than 2% above the lower bound.
-    Expected<ModuloResult> modulo =
-        scheduleModulo(graph, opts.procs, C.machine, bound);
-    if (modulo)
-      modulo->iterationBound = bound;
-    bool tryPinned = !modulo || graph.tasks.size() <= 5000 ||
-                     modulo->schedule.period > 1.02 * modulo->lowerBound;
-    if (tryPinned && C.plan.planned && C.plan.numStages <= opts.procs &&
-        C.plan.stageOfLayer.size() == C.model.layers.size()) {
+    bool canStage = C.plan.planned && C.plan.numStages <= opts.procs &&
+                    C.plan.stageOfLayer.size() == C.model.layers.size();
+    if (opts.placement == PlacementMode::Stages && !canStage)
+      return createStringError(
+          inconvertibleErrorCode(),
+          "--placement=stages needs a plan of at most %u stages (the plan "
+          "has %u)",
+          opts.procs, C.plan.planned ? C.plan.numStages : 0u);
+    double work = 0, largest = 0;
+    for (const Task &task : graph.tasks) {
+      work += task.timeUs;
+      largest = std::max(largest, task.timeUs);
+    }
+    double problemBound = std::max({bound, work / opts.procs, largest});
+    Expected<ModuloResult> modulo = createStringError(
+        inconvertibleErrorCode(), "no placement was tried");
+    // Large graphs (> 5,000 tasks) in auto start from the stages: the free
+    // placement's one list variant crosses processors on most edges and
+    // saturates the links (a 10,000-layer MLP on 64 processors: 969 us and
+    // 24 s free, 525 us and 1 s on the stages); it runs only if they fail.
+    bool large = graph.tasks.size() > 5000;
+    if (opts.placement == PlacementMode::Free ||
+        (opts.placement == PlacementMode::Auto && !large)) {
+      consumeError(modulo.takeError());
+      modulo = scheduleModulo(graph, opts.procs, C.machine, bound);
+      if (modulo) {
+        modulo->iterationBound = bound;
+        modulo->placement = "free";
+      }
+    }
+    // Auto keeps another placement than the stages only within the byte
+    // budget (a multiple of the stages' bytes per iteration).
+    std::optional<int64_t> stageBytes;
+    auto overBudget = [&](const Schedule &other, const Schedule &stages) {
+      if (opts.placement != PlacementMode::Auto || opts.byteBudget <= 0)
+        return false;
+      return double(computeCommBytes(other)) >
+             opts.byteBudget * double(computeCommBytes(stages)) + 0.5;
+    };
+    bool tryPinned =
+        opts.placement == PlacementMode::Stages ||
+        (opts.placement == PlacementMode::Auto &&
+         (!modulo || graph.tasks.size() <= 5000 ||
+          modulo->schedule.period > 1.02 * modulo->lowerBound));
+    if (tryPinned && canStage) {
       std::vector<int> pinned;
       for (const Task &task : graph.tasks)
         pinned.push_back(C.plan.stageOfLayer[task.layer]);
-      double limit = modulo ? modulo->schedule.period * (1 + 1e-9) : 0;
-      // The lower bound of the problem, not of the pinned one.
-      double lowerBound = modulo ? modulo->lowerBound : 0;
+      // Within 1% of the free period the stages may still win on bytes.
+      // (With a byte budget the stages are needed whatever their period.)
+      bool budget = opts.placement == PlacementMode::Auto &&
+                    opts.byteBudget > 0;
+      double limit = modulo && !budget ? modulo->schedule.period * 1.01 : 0;
       Expected<ModuloResult> staged = scheduleModulo(
           graph, opts.procs, C.machine, bound, pinned, limit);
+      // The free placement wins only if it shortens the period by more
+      // than the link time per period it adds (on the busiest link).
+      auto busiest = [](const Schedule &S) {
+        std::vector<double> busy = computeLinkBusy(S);
+        return busy.empty() ? 0.0 : *std::max_element(busy.begin(), busy.end());
+      };
       auto better = [&]() {
         if (!modulo)
           return true;
-        double a = staged->schedule.period, b = modulo->schedule.period;
-        if (a < b * (1 - 1e-9))
+        if (overBudget(modulo->schedule, staged->schedule))
           return true;
-        return a <= b * (1 + 1e-9) && computeCommBytes(staged->schedule) <
-                                          computeCommBytes(modulo->schedule);
+        double a = staged->schedule.period, b = modulo->schedule.period;
+        double added = busiest(modulo->schedule) - busiest(staged->schedule);
+        if (b < a * (1 - 1e-9))
+          return a - b <= std::max(0.0, added);
+        return true;
       };
+      // The PipeDream-like layout of the same stages, when it is shorter.
+      {
+        double upTo = staged            ? staged->schedule.period
+                      : modulo && !budget ? modulo->schedule.period * 1.01
+                                          : 0;
+        if (upTo <= 0) {
+          double all = 0;
+          for (const Task &task : graph.tasks)
+            all += task.timeUs;
+          upTo = 2 * all;
+        }
+        // The plan's stages, and the baselines' (PipeDream's) when they
+        // differ: the same stages as PipeDream reach its period.
+        std::vector<std::pair<std::vector<unsigned>, unsigned>> groupings = {
+            {C.plan.stageOfLayer, C.plan.numStages}};
+        // Auto on small graphs: the optimal groupings into fewer stages
+        // too (the plan's delays cover fewer stages), so that more
+        // processors never give a longer period.
+        unsigned fewest = opts.procs;
+        if (opts.placement == PlacementMode::Auto &&
+            graph.tasks.size() * opts.procs <= 20000)
+          fewest = 2;
+        for (unsigned k = opts.procs; k >= fewest && k >= 1; --k) {
+          unsigned count = 0;
+          if (Expected<std::vector<unsigned>> theirs =
+                  stagesForBaselines(C, count, k)) {
+            bool seen = false;
+            for (auto &g : groupings)
+              seen |= g.first == *theirs;
+            if (!seen && count <= opts.procs)
+              groupings.push_back({std::move(*theirs), count});
+          } else {
+            consumeError(theirs.takeError());
+          }
+        }
+        // Groupings into fewer stages than processors stay within the byte
+        // budget of the first (the plan's stages).
+        double referenceBytes = staged ? double(computeCommBytes(
+                                             staged->schedule))
+                                       : -1;
+        for (size_t g = 0; g < groupings.size(); ++g) {
+          auto &[stageOf, stages] = groupings[g];
+          if (graph.tasks.size() > 5000)
+            break;
+          double most = staged ? staged->schedule.period : upTo;
+          std::optional<Schedule> direct = layOutStages(
+              graph, C.machine, opts.procs, stageOf, stages, bound, most);
+          if (direct && g == 0)
+            referenceBytes = double(computeCommBytes(*direct));
+          if (direct && stages < opts.procs && budget && referenceBytes >= 0 &&
+              double(computeCommBytes(*direct)) >
+                  opts.byteBudget * referenceBytes + 0.5)
+            continue;
+          if (direct)
+            if (!staged ||
+                direct->period < staged->schedule.period * (1 - 1e-9)) {
+              if (!staged)
+                consumeError(staged.takeError());
+              ModuloResult laid;
+              laid.schedule = std::move(*direct);
+              laid.attempts = 1;
+              staged = std::move(laid);
+            }
+        }
+      }
+      if (staged)
+        stageBytes = computeCommBytes(staged->schedule);
       if (staged && better()) {
         if (!modulo)
           consumeError(modulo.takeError());
-        if (lowerBound > 0)
-          staged->lowerBound = lowerBound;
+        // The lower bound of the problem, not of the pinned one.
+        staged->lowerBound = problemBound;
         staged->iterationBound = bound;
+        staged->placement = "stages";
         modulo = std::move(staged);
       } else {
         consumeError(staged.takeError());
+      }
+    }
+    if (!modulo && large && opts.placement == PlacementMode::Auto) {
+      consumeError(modulo.takeError());
+      modulo = scheduleModulo(graph, opts.procs, C.machine, bound);
+      if (modulo) {
+        modulo->iterationBound = bound;
+        modulo->placement = "free";
+      }
+    }
+    // More processors must never give a longer period: a schedule on fewer
+    // of them (the rest idle) is one on all of them too. Auto tries the free
+    // placement on p - 1 and on halves of p (small graphs) and keeps the
+    // shortest period (equal periods: the fewest bytes).
+    if (opts.placement == PlacementMode::Auto && opts.procs > 1 &&
+        graph.tasks.size() <= 5000) {
+      // Every smaller count when the graph is small enough, else p - 1
+      // and halves of p.
+      std::vector<unsigned> counts = {opts.procs - 1};
+      if (graph.tasks.size() * opts.procs <= 20000)
+        for (unsigned k = opts.procs - 1; k-- > 1;)
+          counts.push_back(k);
+      else
+        for (unsigned k = opts.procs / 2; k >= 1; k /= 2)
+          if (k != counts.back())
+            counts.push_back(k);
+      for (unsigned k : counts) {
+        if (modulo && modulo->schedule.period <= 1.0001 * problemBound)
+          break;
+        Expected<ModuloResult> fewer =
+            scheduleModulo(graph, k, C.machine, bound);
+        if (!fewer) {
+          consumeError(fewer.takeError());
+          continue;
+        }
+        if (stageBytes && opts.byteBudget > 0 &&
+            double(computeCommBytes(fewer->schedule)) >
+                opts.byteBudget * double(*stageBytes) + 0.5)
+          continue;
+        bool better = !modulo;
+        if (modulo && stageBytes && opts.byteBudget > 0 &&
+            double(computeCommBytes(modulo->schedule)) >
+                opts.byteBudget * double(*stageBytes) + 0.5)
+          better = true; // cannot happen: the stages won above
+        else if (modulo) {
+          double a = fewer->schedule.period, b = modulo->schedule.period;
+          better = std::abs(a - b) > 1e-9 * std::min(a, b)
+                       ? a < b
+                       : computeCommBytes(fewer->schedule) <
+                             computeCommBytes(modulo->schedule);
+        }
+        if (!better)
+          continue;
+        if (!modulo)
+          consumeError(modulo.takeError());
+        fewer->lowerBound = problemBound;
+        fewer->iterationBound = bound;
+        fewer->placement = formatv("free on {0} of {1} processors", k,
+                                   opts.procs)
+                               .str();
+        fewer->schedule.procs = opts.procs;
+        modulo = std::move(fewer);
       }
     }
     if (!modulo)
@@ -463,6 +794,7 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
   M.period = R.schedule.period / J;
   M.lowerBound = result->lowerBound / J;
   M.attempts = result->attempts;
+  M.placement = result->placement;
   M.iterationBound = result->iterationBound / J;
   int64_t limit = opts.memoryLimitBytes;
   if (limit > 0) {
@@ -584,6 +916,7 @@ Error runScheduling(Compilation &C) {
                               : scheduleAsynchronous(C, R))
     return err;
   R.schedule.name = scheduleKindName(opts.kind).str();
+  R.schedule.topology = C.machine.linkTopology;
   if (C.options.verify)
     if (Error err = verifySchedule(R.schedule))
       return createStringError(inconvertibleErrorCode(),
@@ -608,6 +941,15 @@ Error runScheduling(Compilation &C) {
   M.utilization = M.period > 0 ? work / (M.procs * M.period) : 0;
   M.bubbleFraction = 1 - M.utilization;
   M.commBytes = computeCommBytes(S) / (S.periodic ? S.unfolding : 1);
+  {
+    double span = S.period;
+    if (!S.periodic)
+      for (const ScheduledTask &task : S.tasks)
+        span = std::max(span, task.end());
+    M.linkUtilization.clear();
+    for (double busy : computeLinkBusy(S))
+      M.linkUtilization.push_back(span > 0 ? busy / span : 0);
+  }
   M.peakMemory = computePeakMemory(S);
   // Large graphs simulate fewer iterations: about 300,000 instances keep
   // the simulation well under a second.
@@ -692,13 +1034,24 @@ void printScheduleSummary(const Compilation &C, raw_ostream &os) {
                 S.periodic ? "iteration" : "step");
   os << formatv("  communication: {0} bytes per {1}\n", M.commBytes,
                 S.periodic ? "iteration" : "step");
+  if (!M.linkUtilization.empty()) {
+    os << formatv("  link busy per processor ({0} links, % of the {1}): [",
+                  linkTopologyName(S.topology),
+                  S.periodic ? "period" : "step");
+    for (size_t p = 0; p < M.linkUtilization.size(); ++p)
+      os << (p ? ", " : "") << formatv("{0:f1}", 100 * M.linkUtilization[p]);
+    os << "]\n";
+  }
+  if (!M.placement.empty())
+    os << "  placement: " << M.placement << "\n";
   os << "  peak memory per processor (bytes): " << formatList(M.peakMemory)
      << "\n";
   os << formatv("  simulated: {0:f1} us per {1} over {2} {1}s\n",
                 M.simulatedPeriod, S.periodic ? "iteration" : "step",
                 M.simulatedIterations);
   if (C.options.verify)
-    os << "  verified: dependences, processor overlap, memory limit\n";
+    os << "  verified: dependences, processor overlap, link contention, "
+          "memory limit\n";
 }
 
 nlohmann::json scheduleMetricsJSON(const ScheduleResult &R) {
@@ -716,6 +1069,8 @@ nlohmann::json scheduleMetricsJSON(const ScheduleResult &R) {
       {"utilization", M.utilization},
       {"bubble_fraction", M.bubbleFraction},
       {"comm_bytes", M.commBytes},
+      {"link_utilization", M.linkUtilization},
+      {"link_topology", linkTopologyName(R.schedule.topology)},
       {"peak_memory", M.peakMemory},
       {"simulated_period", M.simulatedPeriod},
       {"simulated_peak_memory", M.simulatedPeakMemory},
@@ -726,6 +1081,8 @@ nlohmann::json scheduleMetricsJSON(const ScheduleResult &R) {
       M.samplesPerIteration;
   if (R.schedule.periodic) {
     metrics["attempts"] = M.attempts;
+    if (!M.placement.empty())
+      metrics["placement"] = M.placement;
   } else {
     metrics["makespan"] = M.makespan;
     metrics["step_time"] = M.stepTime;

@@ -14,12 +14,14 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Links.h"
 #include "ScheduleInternal.h"
 
 #include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <numeric>
+#include <unordered_map>
 
 namespace layerpipe {
 
@@ -43,11 +45,20 @@ std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
     for (unsigned d = 0; d < deps.size(); ++d)
       succ[fill[deps[d].src]++] = d;
   }
-  // The list each instance is in (a processor, or a list of its own).
+  // The list each instance is in (a processor, or a list of its own), and a
+  // second list for a transfer that holds two link channels at once.
   std::vector<unsigned> queueOf(n, 0);
+  std::vector<int> secondQueue(n, -1);
+  std::vector<bool> listed(n, false);
   for (unsigned q = 0; q < order.size(); ++q)
-    for (unsigned i : order[q])
+    for (unsigned i : order[q]) {
+      if (listed[i]) {
+        secondQueue[i] = int(q);
+        continue;
+      }
+      listed[i] = true;
       queueOf[i] = q;
+    }
   std::vector<double> ready(n, 0.0), start(n, -1.0);
   end.assign(n, -1.0);
   std::vector<size_t> head(order.size(), 0);
@@ -60,10 +71,25 @@ std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
     worklist.pop_back();
     // Run this processor's instances while the next one is ready.
     while (head[p] < order[p].size() && waiting[order[p][head[p]]] == 0) {
-      unsigned i = order[p][head[p]++];
+      unsigned i = order[p][head[p]];
+      // An instance in two lists runs when it heads both.
+      int other = secondQueue[i] < 0 ? -1
+                  : unsigned(secondQueue[i]) == p ? int(queueOf[i])
+                                                  : secondQueue[i];
+      if (other >= 0 && (head[other] >= order[other].size() ||
+                         order[other][head[other]] != i))
+        break;
+      ++head[p];
       start[i] = std::max(procFree[p], ready[i]);
+      if (other >= 0) {
+        start[i] = std::max(start[i], procFree[other]);
+        ++head[other];
+        worklist.push_back(unsigned(other));
+      }
       end[i] = start[i] + instances[i].duration;
       procFree[p] = end[i];
+      if (other >= 0)
+        procFree[other] = end[i];
       for (unsigned k = first[i]; k < first[i + 1]; ++k) {
         const ScheduleDep &dep = deps[succ[k]];
         double transfer = instances[dep.dst].proc == instances[i].proc
@@ -117,13 +143,50 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
       instances.push_back({task.proc, task.duration});
 
   std::vector<ScheduleDep> deps;
+  // A transfer with a slot on the links is an instance of its own, after
+  // its producer and before its consumer, on its link channels' lists.
+  std::vector<ScheduleDep> runDeps;
+  struct Transfer {
+    unsigned instance;
+    double at;
+    LinkChannels channels;
+  };
+  std::vector<Transfer> transfers;
+  const size_t tasksEnd = n * iterations;
+  // A tensor sent once serves every consumer on its processor: one
+  // transfer instance per (producer iteration, shared transfer).
+  std::vector<int> shared = sharedTransfers(S);
+  std::unordered_map<uint64_t, unsigned> transferOf;
   for (unsigned it = 0; it < iterations; ++it) {
-    for (const ScheduleDep &dep : S.deps) {
+    for (unsigned di = 0; di < S.deps.size(); ++di) {
+      const ScheduleDep &dep = S.deps[di];
       int64_t srcIt = S.periodic ? int64_t(it) - dep.distance : int64_t(it);
       if (srcIt < 0)
         continue;
-      deps.push_back({unsigned(srcIt * n + dep.src), unsigned(it * n + dep.dst),
-                      0, dep.bytes, dep.transferUs});
+      ScheduleDep d{unsigned(srcIt * n + dep.src), unsigned(it * n + dep.dst),
+                    0, dep.bytes, dep.transferUs};
+      deps.push_back(d);
+      const ScheduledTask &u = S.tasks[dep.src];
+      const ScheduledTask &v = S.tasks[dep.dst];
+      if (!S.periodic || dep.linkStart < 0 || u.proc == v.proc ||
+          dep.occupancy() <= timeEpsilon(S)) {
+        runDeps.push_back(d);
+        continue;
+      }
+      uint64_t key = uint64_t(srcIt) * S.deps.size() + unsigned(shared[di]);
+      auto [slot, added] =
+          transferOf.try_emplace(key, unsigned(instances.size()));
+      unsigned x = slot->second;
+      if (added) {
+        instances.push_back({u.proc, dep.occupancy()});
+        transfers.push_back(
+            {x, dep.linkStart + srcIt * S.period,
+             linkChannels(S.topology, S.procs, u.proc, v.proc)});
+        runDeps.push_back({d.src, x, 0, dep.bytes, 0.0});
+      }
+      // The latency after the link: in flight, holding no channel.
+      runDeps.push_back({x, d.dst, 0, dep.bytes,
+                         std::max(0.0, dep.transferUs - dep.occupancy())});
     }
   }
 
@@ -187,8 +250,26 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
   for (unsigned i : untimed)
     order.push_back({i});
 
+  // The link channels' lists: by the transfers' scheduled starts.
+  {
+    std::stable_sort(transfers.begin(), transfers.end(),
+                     [](const Transfer &a, const Transfer &b) {
+                       return a.at < b.at;
+                     });
+    std::unordered_map<int64_t, unsigned> listOf;
+    for (const Transfer &t : transfers)
+      for (int64_t id : {t.channels.first, t.channels.second}) {
+        if (id < 0)
+          continue;
+        auto [slot, added] = listOf.try_emplace(id, unsigned(order.size()));
+        if (added)
+          order.emplace_back();
+        order[slot->second].push_back(t.instance);
+      }
+  }
+
   std::vector<double> end;
-  std::vector<double> start = runInOrder(instances, deps, order, end);
+  std::vector<double> start = runInOrder(instances, runDeps, order, end);
 
   std::vector<double> completion(iterations, 0.0);
   double first = 0, last = 0;
@@ -197,6 +278,8 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
       ++result.stuck;
       continue;
     }
+    if (i >= tasksEnd)
+      continue; // a transfer
     completion[i / n] = std::max(completion[i / n], end[i]);
     first = std::min(first, start[i]);
     last = std::max(last, end[i]);
@@ -230,13 +313,12 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
     }
   }
 
-  // Bytes sent in one steady-state iteration: the transfers into the last.
+  // Bytes sent in one steady-state iteration: the transfers into the last
+  // (a tensor shared by several consumers on a processor once).
   result.commBytes.assign(S.procs, 0);
-  for (const ScheduleDep &dep : deps) {
-    unsigned from = instances[dep.src].proc;
-    if (dep.dst / n == iterations - 1 && from != instances[dep.dst].proc)
-      result.commBytes[from] += dep.bytes;
-  }
+  for (unsigned di = 0; di < S.deps.size(); ++di)
+    if (shared[di] == int(di))
+      result.commBytes[S.tasks[S.deps[di].src].proc] += S.deps[di].bytes;
   return result;
 }
 

@@ -15,10 +15,13 @@
 
 #include "layerpipe/Schedule.h"
 
+#include "Links.h"
+
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 
 using namespace llvm;
 
@@ -221,11 +224,91 @@ static Error checkMemory(const Schedule &S) {
 }
 
 int64_t computeCommBytes(const Schedule &S) {
+  // A tensor sent once to a processor serves all its consumers there.
   int64_t bytes = 0;
-  for (const ScheduleDep &dep : S.deps)
-    if (S.tasks[dep.src].proc != S.tasks[dep.dst].proc)
-      bytes += dep.bytes;
+  std::vector<int> shared = sharedTransfers(S);
+  for (unsigned d = 0; d < S.deps.size(); ++d)
+    if (shared[d] == int(d))
+      bytes += S.deps[d].bytes;
   return bytes;
+}
+
+/// Links: no channel carries more than one period of transfers per period
+/// (one step's makespan per step), and a transfer with a placed slot runs
+/// inside its window (after its producer ends, arriving before its consumer
+/// starts) without overlapping another on any of its channels (modulo the
+/// period).
+static Error checkLinks(const Schedule &S) {
+  // Synchronous steps are timed without link contention (their link load
+  // is reported, not checked; docs/scheduling.md).
+  if (!S.periodic)
+    return Error::success();
+  double eps = timeEpsilon(S);
+  double span = S.period;
+  for (auto [id, busy] : computeChannelBusy(S))
+    if (busy > span + eps)
+      return createStringError(
+          inconvertibleErrorCode(),
+          "%s is busy %.1f us per period of %.1f us (%.2fx its capacity)",
+          linkChannelName(S.topology, S.procs, id).c_str(), busy, span,
+          busy / span);
+  std::unordered_map<int64_t, std::vector<Busy>> channels;
+  double T = S.period;
+  std::vector<int> shared = sharedTransfers(S);
+  for (unsigned d = 0; d < S.deps.size(); ++d) {
+    const ScheduleDep &dep = S.deps[d];
+    const ScheduledTask &u = S.tasks[dep.src];
+    const ScheduledTask &v = S.tasks[dep.dst];
+    if (u.proc == v.proc || dep.occupancy() <= eps || dep.linkStart < 0)
+      continue;
+    double x = dep.linkStart;
+    if (x + eps < u.end() ||
+        x + dep.transferUs > v.start + dep.distance * T + eps)
+      return createStringError(
+          inconvertibleErrorCode(),
+          "transfer %s -> %s runs [%.1f, %.1f) on the links, outside its "
+          "window from the end of %s (t=%.1f) to the start of %s (t=%.1f)",
+          describe(u).c_str(), describe(v).c_str(), x, x + dep.occupancy(),
+          describe(u).c_str(), u.end(), describe(v).c_str(),
+          v.start + dep.distance * T);
+    if (shared[d] != int(d))
+      continue; // rides on an earlier dependence's transfer
+    LinkChannels ch = linkChannels(S.topology, S.procs, u.proc, v.proc);
+    double begin = std::fmod(x, T);
+    if (begin < 0)
+      begin += T;
+    double end = begin + dep.occupancy();
+    for (int64_t id : {ch.first, ch.second}) {
+      if (id < 0)
+        continue;
+      if (end <= T + eps) {
+        channels[id].push_back({begin, std::min(end, T), d});
+      } else {
+        channels[id].push_back({begin, T, d});
+        channels[id].push_back({0, end - T, d});
+      }
+    }
+  }
+  for (auto &[id, busy] : channels) {
+    std::sort(busy.begin(), busy.end(), [](const Busy &a, const Busy &b) {
+      return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+    });
+    for (size_t k = 1; k < busy.size(); ++k) {
+      if (busy[k].begin + eps >= busy[k - 1].end)
+        continue;
+      const ScheduleDep &a = S.deps[busy[k - 1].task];
+      const ScheduleDep &b = S.deps[busy[k].task];
+      return createStringError(
+          inconvertibleErrorCode(),
+          "%s carries two transfers at once: %s -> %s at t=%.1f and %s -> %s "
+          "at t=%.1f (modulo the period %.1f)",
+          linkChannelName(S.topology, S.procs, id).c_str(),
+          describe(S.tasks[a.src]).c_str(), describe(S.tasks[a.dst]).c_str(),
+          a.linkStart, describe(S.tasks[b.src]).c_str(),
+          describe(S.tasks[b.dst]).c_str(), b.linkStart, T);
+    }
+  }
+  return Error::success();
 }
 
 Error verifySchedule(const Schedule &S) {
@@ -234,6 +317,8 @@ Error verifySchedule(const Schedule &S) {
   if (Error err = checkPrecedence(S))
     return err;
   if (Error err = checkOverlap(S))
+    return err;
+  if (Error err = checkLinks(S))
     return err;
   return checkMemory(S);
 }

@@ -13,6 +13,8 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cmath>
+
 using namespace llvm;
 
 namespace layerpipe {
@@ -35,6 +37,23 @@ static cl::opt<std::string> scheduleFlag(
     cl::desc("Schedule to build, in any case: layerpipe (ours, default), "
              "pipedream (asynchronous 1F1B, whole backward per stage), "
              "gpipe, 1f1b, zb-h1 (synchronous with flush)"),
+    cl::cat(scheduleCategory()));
+
+static cl::opt<std::string> placementFlag(
+    "placement", cl::init("auto"), cl::value_desc("stages|free|auto"),
+    cl::desc("Where the asynchronous layerpipe schedule runs a layer's "
+             "tasks: stages (a layer's F, B, G, U on one processor, layers "
+             "in contiguous stages), free (any task anywhere), auto (both; "
+             "the shorter period on the machine's links wins, within 1% the "
+             "fewer bytes; default)"),
+    cl::cat(scheduleCategory()));
+
+static cl::opt<double> byteBudgetFlag(
+    "byte-budget", cl::init(1.5), cl::value_desc("X"),
+    cl::desc("With --placement=auto, keep a placement other than the stages "
+             "only if it sends at most X times the stages' bytes per "
+             "iteration (default 1.5; 0: no budget, the shortest period "
+             "wins)"),
     cl::cat(scheduleCategory()));
 
 static cl::opt<unsigned> microBatchesFlag(
@@ -96,6 +115,15 @@ Error readScheduleOptions(CompileOptions &options) {
     return flagError("unknown --schedule=" + scheduleFlag +
                      " (expected layerpipe, pipedream, gpipe, 1f1b or zb-h1)");
   S.kind = *kind;
+  std::optional<PlacementMode> placement = parsePlacementMode(placementFlag);
+  if (!placement)
+    return flagError("unknown --placement=" + placementFlag +
+                     " (expected stages, free or auto)");
+  S.placement = *placement;
+  if (!(byteBudgetFlag >= 0) || !std::isfinite(byteBudgetFlag.getValue()))
+    return flagError("--byte-budget must be a number >= 0 (got " +
+                     std::to_string(byteBudgetFlag.getValue()) + ")");
+  S.byteBudget = byteBudgetFlag;
   if (microBatchesFlag.getNumOccurrences() && microBatchesFlag == 0)
     return flagError("--micro-batches must be at least 1 (got 0; leave the "
                      "flag out for the asynchronous schedule)");
