@@ -5,7 +5,7 @@
 # with layerpipe2's.
 #
 # Usage: bench/delays_auto_vs_layerpipe2.sh [BUILD_DIR=build]
-set -euo pipefail
+set -eu  # no pipefail: `grep -m1 | head -1` may end with SIGPIPE
 cd "$(dirname "$0")/.."
 BIN=${1:-build}/bin/layerpipe
 echo "| model | P | layerpipe2 delays | period (us) | auto delays | period (us) | auto worse? | schedule delays | period (us) | schedule worse? |"
