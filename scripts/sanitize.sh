@@ -22,7 +22,9 @@ cmake --build build-asan -j"$(nproc)" --target "${targets[@]}"
 cd build-asan
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-# Not here: the runtime's tests, the stage programs (they build and run
-# generated projects against the runtime) and the install check, which need
+# Not here: the runtime's tests, the stage programs and their MPI runs
+# (they build and run generated projects against the runtime), the importer
+# (it compiles and trains what it imports) and the install check, which need
 # the tools this build leaves out.
-ctest --output-on-failure -j"$(nproc)" -E "unit-runtime|unit-codegen|stage-programs|install" "$@"
+ctest --output-on-failure -j"$(nproc)" \
+  -E "unit-runtime|unit-codegen|stage-programs|distributed|import|install" "$@"
