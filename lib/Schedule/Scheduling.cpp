@@ -344,22 +344,30 @@ layOutStages(const TrainingDFG &dfg, const MachineDesc &machine,
        T *= step++ < 60 ? 1.003 : 1.03) {
     double eps = 1e-9 * T;
     std::vector<int64_t> k(n, 0);
-    bool changed = true;
-    for (size_t round = 0; changed && round <= n; ++round) {
+    bool changed = true, tooShort = false;
+    for (size_t round = 0; changed && !tooShort && round <= n; ++round) {
       changed = false;
       for (unsigned e = 0; e < dfg.edges.size(); ++e) {
         const Edge &edge = dfg.edges[e];
         double tr = proc[edge.src] == proc[edge.dst] ? 0.0 : transfer[e];
         double need = phase[edge.src] + dfg.tasks[edge.src].timeUs + tr -
                       phase[edge.dst];
-        int64_t c = int64_t(std::ceil(need / T - 1e-9)) - edge.delay;
+        // With a period far below the tasks' times (1e-300 us beside
+        // microsecond transfers) the offset is beyond int64: no layout at
+        // this T.
+        double periods = std::ceil(need / T - 1e-9);
+        if (!(std::fabs(periods) < 1e15)) {
+          tooShort = true;
+          break;
+        }
+        int64_t c = int64_t(periods) - edge.delay;
         if (k[edge.dst] < k[edge.src] + c) {
           k[edge.dst] = k[edge.src] + c;
           changed = true;
         }
       }
     }
-    if (changed)
+    if (changed || tooShort)
       continue; // a cycle needs more delays than it has at this T
     std::vector<double> start(n);
     for (unsigned v = 0; v < n; ++v)
