@@ -21,22 +21,6 @@ using namespace lptest;
 
 namespace {
 
-/// Compares an analytic derivative with a numeric one.
-void expectClose(double analytic, double numeric, const std::string &what) {
-  double tol = 2e-3 + 3e-2 * std::fabs(numeric);
-  INFO(what << ": analytic " << analytic << ", numeric " << numeric);
-  CHECK(std::fabs(analytic - numeric) <= tol);
-}
-
-/// Indices to probe: all of a small buffer, an even spread of a large one.
-std::vector<size_t> probes(size_t n, size_t most = 24) {
-  std::vector<size_t> idx;
-  size_t step = n > most ? n / most : 1;
-  for (size_t i = 0; i < n; i += step)
-    idx.push_back(i);
-  return idx;
-}
-
 /// Checks B (for every input) and G of layer \p spec on a batch of \p batch.
 /// Input values avoid 0 (ReLU's kink) by construction.
 void checkLayer(const LayerSpec &spec,

@@ -18,6 +18,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -174,6 +175,23 @@ inline double forwardBackward(const NetSpec &net,
     }
   }
   return loss;
+}
+
+/// Compares an analytic derivative with a numeric (finite-difference) one.
+inline void expectClose(double analytic, double numeric,
+                        const std::string &what) {
+  double tol = 2e-3 + 3e-2 * std::fabs(numeric);
+  INFO(what << ": analytic " << analytic << ", numeric " << numeric);
+  CHECK(std::fabs(analytic - numeric) <= tol);
+}
+
+/// Indices to probe: all of a small buffer, an even spread of a large one.
+inline std::vector<size_t> probes(size_t n, size_t most = 24) {
+  std::vector<size_t> idx;
+  size_t step = n > most ? n / most : 1;
+  for (size_t i = 0; i < n; i += step)
+    idx.push_back(i);
+  return idx;
 }
 
 } // namespace lptest

@@ -24,20 +24,6 @@ using namespace lptest;
 
 namespace {
 
-void expectNear(double analytic, double numeric, const std::string &what) {
-  double tol = 2e-3 + 3e-2 * std::fabs(numeric);
-  INFO(what << ": analytic " << analytic << ", numeric " << numeric);
-  CHECK(std::fabs(analytic - numeric) <= tol);
-}
-
-std::vector<size_t> spread(size_t n, size_t most = 32) {
-  std::vector<size_t> idx;
-  size_t step = n > most ? n / most : 1;
-  for (size_t i = 0; i < n; i += step)
-    idx.push_back(i);
-  return idx;
-}
-
 /// Finalizes \p spec as the first layer of a network on \p input (the rest
 /// of the network is irrelevant: only the layer's shapes are used).
 LayerSpec finalizedFirst(LayerSpec spec, std::vector<int64_t> input) {
@@ -119,11 +105,11 @@ void checkSeqLayer(const LayerSpec &spec, int64_t batch, int64_t ids = 0) {
     return (plus - minus) / (2.0 * double(eps));
   };
   if (!ids)
-    for (size_t e : spread(x.data.size()))
-      expectNear(inputGrads[0].data[e], numeric(x.data[e]),
+    for (size_t e : probes(x.data.size(), 32))
+      expectClose(inputGrads[0].data[e], numeric(x.data[e]),
                  "B input[" + std::to_string(e) + "]");
-  for (size_t e : spread(params.size()))
-    expectNear(paramGrad[e], numeric(params[e]),
+  for (size_t e : probes(params.size(), 32))
+    expectClose(paramGrad[e], numeric(params[e]),
                "G param[" + std::to_string(e) + "]");
 }
 
@@ -304,14 +290,14 @@ void checkTokenNetwork(const NetSpec &net, uint64_t seed) {
   forwardBackward(net, params, x, labels, 0, seed, &grads);
   const float eps = 1e-3f;
   for (size_t l = 0; l < net.layers.size(); ++l)
-    for (size_t e : spread(params[l].size(), 8)) {
+    for (size_t e : probes(params[l].size(), 8)) {
       float saved = params[l][e];
       params[l][e] = saved + eps;
       double plus = forwardBackward(net, params, x, labels, 0, seed, nullptr);
       params[l][e] = saved - eps;
       double minus = forwardBackward(net, params, x, labels, 0, seed, nullptr);
       params[l][e] = saved;
-      expectNear(grads[l][e], (plus - minus) / (2.0 * double(eps)),
+      expectClose(grads[l][e], (plus - minus) / (2.0 * double(eps)),
                  "layer " + net.layers[l].name + " param " +
                      std::to_string(e));
     }
