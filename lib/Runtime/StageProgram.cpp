@@ -1363,6 +1363,75 @@ bool loadHostPart(const std::string &path, int64_t steps, HostState &h,
   return true;
 }
 
+/// The checkpoint of a finished run (one part, `final`, written by the
+/// host after the last step): the host's figures, the final weights with
+/// their optimizer state and the batchnorm state, and the text and summary
+/// JSON the run ended with, so that --resume of a finished run repeats its
+/// results without training again.
+struct FinalState {
+  HostState host;
+  std::vector<ValuePtr> weights;
+  std::vector<std::vector<float>> state;
+  std::string text, summaryJson;
+};
+
+std::string finalPayload(const FinalState &f, int64_t steps) {
+  std::string head = hostPayload(f.host, steps);
+  std::vector<char> bytes(head.begin(), head.end());
+  ByteWriter out(bytes);
+  out.put(uint64_t(f.weights.size()));
+  for (size_t l = 0; l < f.weights.size(); ++l) {
+    out.put(uint8_t(f.weights[l] ? 1 : 0));
+    if (f.weights[l])
+      writeValue(out, *f.weights[l]);
+    out.putArray(f.state[l].data(), f.state[l].size());
+  }
+  out.putString(f.text);
+  out.putString(f.summaryJson);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+bool loadFinalPart(const std::string &path, int64_t steps, size_t numLayers,
+                   FinalState &f, std::string &error) {
+  std::string payload;
+  if (!readCheckpointFile(path, CheckpointFileKind::Part, payload, error))
+    return false;
+  try {
+    ByteReader in(payload.data(), payload.size());
+    if (in.get<int64_t>() != steps)
+      throw std::runtime_error("it is of another step");
+    HostState &h = f.host;
+    h.sum = in.get<BatchResult>();
+    h.trainSeconds = in.get<double>();
+    h.trainSamples = in.get<int64_t>();
+    in.getArray(h.figures);
+    uint64_t count = in.get<uint64_t>();
+    for (uint64_t i = 0; i < count; ++i)
+      h.lines.push_back(in.getString());
+    if (in.get<uint64_t>() != numLayers)
+      throw std::runtime_error("another number of layers");
+    f.weights.assign(numLayers, nullptr);
+    f.state.assign(numLayers, {});
+    for (size_t l = 0; l < numLayers; ++l) {
+      if (in.get<uint8_t>()) {
+        auto value = std::make_shared<Value>();
+        readValue(in, *value);
+        f.weights[l] = std::move(value);
+      }
+      in.getArray(f.state[l]);
+    }
+    f.text = in.getString();
+    f.summaryJson = in.getString();
+    if (!in.atEnd())
+      throw std::runtime_error("bytes after the end");
+  } catch (const std::exception &e) {
+    error = "checkpoint file " + path + ": malformed final part (" +
+            e.what() + ")";
+    return false;
+  }
+  return true;
+}
+
 /// Reads processor \p p's part of the checkpoint at cut \p K into its
 /// restored weight versions and batchnorm state.
 bool loadProcessorPart(const std::string &path, int64_t K, unsigned p,
@@ -1571,7 +1640,7 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
               std::fprintf(stderr, "%s: warning: %s; trying an older one\n",
                            tool, why.c_str());
           });
-      if (resuming && resumeFrom.steps >= steps)
+      if (resuming && resumeFrom.steps > steps)
         return failWith("checkpoint " + resumeFrom.path + " is of step " +
                         std::to_string(resumeFrom.steps) +
                         ", but the run has only " + std::to_string(steps) +
@@ -1582,6 +1651,24 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
                      "starting from the beginning\n",
                      tool, o.checkpointDir.c_str());
     }
+  }
+  if (resuming && resumeFrom.steps == steps) {
+    // A finished run: repeat its results; no rank trains again.
+    if (!deployment.host)
+      return 0;
+    FinalState f;
+    if (!loadFinalPart(checkpointPath(o.checkpointDir, steps, "final"), steps,
+                       net.layers.size(), f, error))
+      return failWith(error);
+    for (const std::string &line : f.host.lines)
+      std::printf("%s", line.c_str());
+    std::printf("  resumed from %s after step %lld: the run had finished, "
+                "nothing left to train\n%s",
+                resumeFrom.path.c_str(), (long long)steps, f.text.c_str());
+    std::fflush(stdout);
+    if (!o.summaryJson.empty() && !writeFile(o.summaryJson, f.summaryJson, error))
+      return failWith(error);
+    return 0;
   }
   graph.setUpdateReadsForwardWeights(
       correctionNeedsForwardWeights(o.compensation));
@@ -1802,6 +1889,7 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   };
   std::vector<std::vector<float>> params(net.layers.size()),
       state(net.layers.size());
+  std::vector<ValuePtr> finalWeights(net.layers.size());
   for (size_t l = 0; l < net.layers.size(); ++l)
     state[l] = run.initialState[l];
   auto epochStart = Clock::now();
@@ -1880,12 +1968,10 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
         int lp = int(l);
         if (net.layers[l].hasParams()) {
           int from = plan.placement[l][size_t(OpKind::Update)];
-          params[l] = transport
-                          ->receive(P, unsigned(from),
-                                    ValueRef{ValueKind::SnapshotWeights, lp,
-                                             0, epoch + 1}
-                                        .tag())
-                          ->weights;
+          finalWeights[l] = transport->receive(
+              P, unsigned(from),
+              ValueRef{ValueKind::SnapshotWeights, lp, 0, epoch + 1}.tag());
+          params[l] = finalWeights[l]->weights;
         }
         if (!run.initialState[l].empty()) {
           int from = plan.placement[l][size_t(OpKind::Forward)];
@@ -1978,33 +2064,37 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   double samplesPerSecond = double(trainSamples) / trainSeconds;
   uint64_t checksum = weightsChecksum(params, state);
   MemoryStats peak = run.memory.peak;
-  std::printf("final: test-acc %.2f%%  loss %.4f  %.0f samples/s  peak "
-              "memory %s  weights %016" PRIx64 "\n",
-              100 * figures.back().testAccuracy, figures.back().loss,
-              samplesPerSecond, bytesText(peak.total()).c_str(), checksum);
-  std::printf("period: measured %.1f us/step, predicted %.1f us/step "
-              "(measured/predicted %.2f)\n",
-              measured, plan.predictedPeriodUs,
-              plan.predictedPeriodUs > 0 ? measured / plan.predictedPeriodUs
-                                         : 0.0);
-  std::fflush(stdout);
-  std::printf("tasks: predicted vs measured work of %d tasks: mean absolute "
-              "error %.1f%% per task, %.1f%% weighted by time\n",
-              timedTasks, 100 * taskError, 100 * weightedError);
-  std::printf("transfers: %lld bytes between processors for the values of "
-              "step %lld%s%s%s\n",
-              (long long)transferTotal, (long long)run.transferStep,
-              transferPairs.empty() ? "" : " (", transferPairs.c_str(),
-              transferPairs.empty() ? "" : ")");
+  // The closing lines, kept in the final checkpoint too.
+  std::string finalText = format(
+      "final: test-acc %.2f%%  loss %.4f  %.0f samples/s  peak memory %s  "
+      "weights %016" PRIx64 "\n",
+      100 * figures.back().testAccuracy, figures.back().loss,
+      samplesPerSecond, bytesText(peak.total()).c_str(), checksum);
+  finalText += format("period: measured %.1f us/step, predicted %.1f us/step "
+                      "(measured/predicted %.2f)\n",
+                      measured, plan.predictedPeriodUs,
+                      plan.predictedPeriodUs > 0
+                          ? measured / plan.predictedPeriodUs
+                          : 0.0);
+  finalText += format("tasks: predicted vs measured work of %d tasks: mean "
+                      "absolute error %.1f%% per task, %.1f%% weighted by "
+                      "time\n",
+                      timedTasks, 100 * taskError, 100 * weightedError);
+  finalText += format("transfers: %lld bytes between processors for the "
+                      "values of step %lld%s%s%s\n",
+                      (long long)transferTotal, (long long)run.transferStep,
+                      transferPairs.empty() ? "" : " (", transferPairs.c_str(),
+                      transferPairs.empty() ? "" : ")");
   int64_t ownOutputs = 0;
   for (unsigned p = 0; p < P; ++p)
     ownOutputs += run.transferKinds[size_t(p) * 8 + 7];
   if (!transferKinds.empty())
-    std::printf("  by kind: %s; of the activations, %lld bytes are layers' "
-                "own outputs sent to their backward tasks: %lld bytes "
-                "without them\n",
-                transferKinds.c_str(), (long long)ownOutputs,
-                (long long)(transferTotal - ownOutputs));
+    finalText += format("  by kind: %s; of the activations, %lld bytes are "
+                        "layers' own outputs sent to their backward tasks: "
+                        "%lld bytes without them\n",
+                        transferKinds.c_str(), (long long)ownOutputs,
+                        (long long)(transferTotal - ownOutputs));
+  std::printf("%s", finalText.c_str());
   std::fflush(stdout);
   if (!o.tracePath.empty() &&
       !writeFile(o.tracePath, traceJson(lines), error))
@@ -2013,7 +2103,8 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
       !writeFile(o.compareHtmlPath,
                  compareHtml(lines, measured, weightedError), error))
     return failWith(error);
-  if (!o.summaryJson.empty()) {
+  std::string summaryText;
+  {
     std::string delaysJson, perEpoch;
     for (size_t l = 0; l < net.layers.size(); ++l)
       if (net.layers[l].hasParams())
@@ -2069,9 +2160,32 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
        << "  \"transfer_bytes_per_step\": " << transferTotal << ",\n"
        << "  \"per_epoch\": [\n"
        << perEpoch << "\n  ]\n}\n";
-    if (!writeFile(o.summaryJson, os.str(), error))
-      return failWith(error);
+    summaryText = os.str();
   }
+  if (!o.checkpointDir.empty()) {
+    // The checkpoint of the finished run.
+    FinalState f;
+    f.host.trainSeconds = trainSeconds;
+    f.host.trainSamples = trainSamples;
+    f.host.figures = figures;
+    f.host.lines = epochLines;
+    f.weights = finalWeights;
+    f.state = state;
+    f.text = finalText;
+    f.summaryJson = summaryText;
+    CheckpointManifest m;
+    m.steps = steps;
+    m.fingerprint = fingerprint;
+    CheckpointPart part;
+    if (!writeCheckpointFile(checkpointPath(o.checkpointDir, steps, "final"),
+                             CheckpointFileKind::Part, finalPayload(f, steps),
+                             &part, error) ||
+        (m.parts.push_back(part), !writeManifest(o.checkpointDir, m, error)))
+      return failWith(error);
+    // The two newest cuts stay beside it (no pruning here).
+  }
+  if (!o.summaryJson.empty() && !writeFile(o.summaryJson, summaryText, error))
+    return failWith(error);
   return 0;
 }
 

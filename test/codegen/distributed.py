@@ -285,6 +285,20 @@ def main():
         cmd = f"{exe('threads', 'resnet-p2')} {RESNET} --checkpoint-dir {d} " \
               f"--checkpoint-every {every}"
         first = run(cmd)
+        # The finished run's own checkpoint: --resume repeats its results.
+        finals = glob.glob(f"{d}/ckpt-*.final")
+        if every == 3:
+            again = run(f"{cmd} --resume --summary-json {d}-again.json")
+            check(len(finals) == 1 and again.returncode == 0 and
+                  "the run had finished" in again.stdout and
+                  not same(f"{work}/resnet-p2.threads.json",
+                           f"{d}-again.json"),
+                  "a finished run leaves a final checkpoint; --resume "
+                  "repeats its results", f"{finals} {again.stdout[-400:]} "
+                  f"{again.stderr[-400:]}")
+        # Resume from the newest cut before the end.
+        for f in glob.glob(finals[0].replace(".final", ".*")) if finals else []:
+            os.remove(f)
         out = run(f"{cmd} --resume --summary-json {d}.json")
         resumed = re.search(r"after step (\d+)", out.stdout)
         diff = same(f"{work}/resnet-p2.threads.json", f"{d}.json") \
@@ -295,7 +309,12 @@ def main():
 
     # Refusals: a corrupted newest part, a truncated manifest, another plan.
     d = f"{work}/ck-threads"
-    manifests = sorted(glob.glob(f"{d}/ckpt-*.manifest"))
+    # (The checkpoints of cuts, not the finished run's.)
+    manifests = sorted(m for m in glob.glob(f"{d}/ckpt-*.manifest")
+                       if os.path.exists(m.replace(".manifest", ".p1")))
+    for m in glob.glob(f"{d}/ckpt-*.final"):
+        os.remove(m)
+        os.remove(m.replace(".final", ".manifest"))
     if len(manifests) >= 2:
         newest = manifests[-1]
         part = newest.replace(".manifest", ".p1")

@@ -716,7 +716,7 @@ static Error run() {
         return fail("checkpoint file " + checkpointDir + "/" +
                     m.parts[0].name + ": malformed (" + e.what() + ")");
       }
-      if (m.steps >= totalSteps || trainer.stepsDone() != m.steps)
+      if (m.steps > totalSteps || trainer.stepsDone() != m.steps)
         return fail("checkpoint " + m.path + " is of step " +
                     std::to_string(m.steps) + ", outside this run's " +
                     std::to_string(totalSteps) + " steps");
@@ -747,11 +747,18 @@ static Error run() {
     for (const std::string &line : epochLines)
       outs() << line;
     outs() << "  resumed from " << resumedFrom << " after step "
-           << trainer.stepsDone() << "\n";
+           << trainer.stepsDone()
+           << (trainer.stepsDone() == totalSteps
+                   ? ": the run had finished, nothing left to train"
+                   : "")
+           << "\n";
   }
   // A checkpoint after step k (the trainer has done k + 1 steps).
   auto saveCheckpoint = [&](int64_t k, const rt::BatchResult &sum) {
-    if (checkpointDir.empty() || (k + 1) % every != 0 || k + 1 >= totalSteps)
+    // Every N steps and after the last one: a checkpoint of the finished
+    // run holds its final weights and optimizer state, and --resume of a
+    // finished run prints its results without training again.
+    if (checkpointDir.empty() || ((k + 1) % every != 0 && k + 1 != totalSteps))
       return;
     std::vector<char> bytes;
     rt::ByteWriter out(bytes);
@@ -774,7 +781,8 @@ static Error run() {
             &part, why) ||
         (m.parts.push_back(part), !rt::writeManifest(checkpointDir, m, why)))
       throw std::runtime_error(why);
-    if (previousCheckpoint > 0)
+    // The finished run's checkpoint leaves the two newest before it.
+    if (previousCheckpoint > 0 && k + 1 != totalSteps)
       rt::pruneCheckpoints(checkpointDir, previousCheckpoint);
     previousCheckpoint = k + 1;
   };
