@@ -23,7 +23,11 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/
 find_package(Python3 COMPONENTS Interpreter)
 if(Python3_FOUND)
   set(LAYERPIPE_MAN_PAGES)
-  foreach(tool layerpipe layerpipe-train layerpipe-gen layerpipe-profile)
+  set(tools layerpipe layerpipe-train layerpipe-gen layerpipe-profile)
+  if(TARGET layerpipe-mpi-probe)
+    list(APPEND tools layerpipe-mpi-probe)
+  endif()
+  foreach(tool ${tools})
     set(page ${PROJECT_BINARY_DIR}/man/${tool}.1)
     add_custom_command(OUTPUT ${page}
       COMMAND ${CMAKE_COMMAND} -E make_directory ${PROJECT_BINARY_DIR}/man

@@ -347,6 +347,32 @@ def main():
     else:
         check(False, "refusals", f"too few checkpoints in {d}")
 
+    # 5. The MPI transport's link figures, as a machine file the compiler
+    # and the profiler read.
+    links = f"{work}/mpi-links.json"
+    out = run(f"{mpirun(2)} {bindir}/layerpipe-mpi-probe --repeats 10 "
+              f"-o {links}")
+    comp = run(f"{bindir}/layerpipe {source}/models/lenet5.json --procs 2 "
+                f"--machine {links}")
+    fig = json.load(open(links)) if os.path.exists(links) else {}
+    check(out.returncode == 0 and comp.returncode == 0 and
+          fig.get("link_latency_us", -1) >= 0 and
+          fig.get("link_bandwidth", 0) > 0,
+          "layerpipe-mpi-probe writes a machine file the compiler reads",
+          f"{out.stdout[-400:]} {out.stderr[-400:]} {comp.stderr[-400:]}")
+    prof = run(f"{bindir}/layerpipe-profile {source}/models/lenet5.json "
+               f"--repeats 1 --warmup 0 --links {links} -o {work}/mpi.prof")
+    comp = run(f"{bindir}/layerpipe {source}/models/lenet5.json --procs 2 "
+               f"--profile {work}/mpi.prof")
+    check(prof.returncode == 0 and comp.returncode == 0 and
+          json.load(open(f"{work}/mpi.prof"))["machine"]["link_bandwidth"]
+          == fig.get("link_bandwidth"),
+          "layerpipe-profile --links takes the probe's link figures",
+          f"{prof.stderr[-400:]} {comp.stderr[-400:]}")
+    out = run(f"{mpirun(1)} {bindir}/layerpipe-mpi-probe")
+    check(out.returncode != 0 and "run it with mpirun -np 2" in out.stderr,
+          "the probe on one rank is a clear error", out.stderr[-400:])
+
     for f in failures:
         print("FAIL:", f)
     print(f"{passed} passed, {len(failures)} failed")

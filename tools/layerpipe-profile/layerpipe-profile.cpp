@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "layerpipe/CodeGen.h"
+#include "layerpipe/CostModel.h"
 #include "layerpipe/Model.h"
 #include "layerpipe/OutputFile.h"
 #include "layerpipe/ToolMain.h"
@@ -48,6 +49,13 @@ static cl::opt<int> repeats("repeats", cl::init(21), cl::value_desc("N"),
 static cl::opt<int> warmup("warmup", cl::init(3), cl::value_desc("N"),
                            cl::desc("Untimed runs first (default 3)"),
                            cl::cat(profileCat));
+
+static cl::opt<std::string> linksPath(
+    "links", cl::value_desc("machine.json"),
+    cl::desc("Take the link latency and bandwidth from this machine file "
+             "(e.g. layerpipe-mpi-probe's, for stage programs on MPI ranks) "
+             "instead of measuring the threads transport"),
+    cl::cat(profileCat));
 
 static Error fail(const std::string &message) {
   return createStringError(inconvertibleErrorCode(), message.c_str());
@@ -86,46 +94,64 @@ static Error run() {
     put("update", t.update);
     layers[net->layers[l].name] = entry;
   }
-  // The transport: one message of each size, there and back.
-  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
-  std::vector<std::pair<double, double>> points;
-  for (int64_t bytes : {int64_t(0), int64_t(4) << 10, int64_t(256) << 10,
-                        int64_t(16) << 20}) {
-    double us = rt::measureThreadMessageUs(1000, bytes);
-    points.push_back({double(bytes), us});
-    messages.push_back({{"bytes", bytes},
-                        {"one_way_us", std::round(us * 1000.0) / 1000.0}});
+  nlohmann::ordered_json machine, transport;
+  std::string linkText;
+  if (!linksPath.empty()) {
+    // Links measured elsewhere (MPI ranks): the profile says where from.
+    Expected<MachineDesc> links = loadMachine(linksPath);
+    if (!links)
+      return links.takeError();
+    machine = {{"name", links->name},
+               {"link_latency_us", links->linkLatencyUs},
+               {"link_bandwidth", links->linkBandwidth}};
+    transport = {{"kind", "from " + linksPath.getValue()}};
+    linkText = fmt::format("links from {} ({:.2f} us, {:.3g} GB/s)",
+                           linksPath.getValue(), links->linkLatencyUs,
+                           links->linkBandwidth / 1e9);
+  } else {
+    // The threads transport: one message of each size, there and back.
+    nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+    std::vector<std::pair<double, double>> points;
+    for (int64_t bytes : {int64_t(0), int64_t(4) << 10, int64_t(256) << 10,
+                          int64_t(16) << 20}) {
+      double us = rt::measureThreadMessageUs(1000, bytes);
+      points.push_back({double(bytes), us});
+      messages.push_back({{"bytes", bytes},
+                          {"one_way_us", std::round(us * 1000.0) / 1000.0}});
+    }
+    double latency = points.front().second;
+    // A message passes a pointer, but the reader then pulls the tensor's
+    // cache lines from the writer's core: that, per byte, is the link's
+    // bandwidth.
+    const int64_t probe = int64_t(8) << 20;
+    double crossUs = rt::measureCrossCoreReadUs(15, probe);
+    double bandwidth = crossUs > 0 ? double(probe) / crossUs * 1e6 : 1e15;
+    messages.push_back({{"bytes", probe},
+                        {"cross_core_read_extra_us",
+                         std::round(crossUs * 1000.0) / 1000.0}});
+    machine = {{"name", "this machine, threads transport (layerpipe-profile)"},
+               {"link_latency_us", std::round(latency * 1000.0) / 1000.0},
+               {"link_bandwidth", bandwidth}};
+    transport = {{"kind", "threads"}, {"messages", messages}};
+    linkText = fmt::format("a message costs {:.2f} us, moving data between "
+                           "cores {:.2f} GB/s",
+                           latency, bandwidth / 1e9);
   }
-  double latency = points.front().second;
-  // A message passes a pointer, but the reader then pulls the tensor's cache
-  // lines from the writer's core: that, per byte, is the link's bandwidth.
-  const int64_t probe = int64_t(8) << 20;
-  double crossUs = rt::measureCrossCoreReadUs(15, probe);
-  double bandwidth = crossUs > 0 ? double(probe) / crossUs * 1e6 : 1e15;
-  messages.push_back({{"bytes", probe},
-                      {"cross_core_read_extra_us",
-                       std::round(crossUs * 1000.0) / 1000.0}});
-  nlohmann::ordered_json profile = {
-      {"format", "layerpipe-profile"},
-      {"version", 1},
-      {"model", model->name},
-      {"batch_size", batch},
-      {"threads", 1},
-      {"layers", layers},
-      {"machine",
-       {{"name", "this machine, threads transport (layerpipe-profile)"},
-        {"link_latency_us", std::round(latency * 1000.0) / 1000.0},
-        {"link_bandwidth", bandwidth}}},
-      {"transport", {{"kind", "threads"}, {"messages", messages}}}};
+  nlohmann::ordered_json profile = {{"format", "layerpipe-profile"},
+                                    {"version", 1},
+                                    {"model", model->name},
+                                    {"batch_size", batch},
+                                    {"threads", 1},
+                                    {"layers", layers},
+                                    {"machine", machine},
+                                    {"transport", transport}};
   if (Error err = writeOutputFile(outputPath, [&](raw_ostream &os) {
         os << profile.dump(2) << "\n";
       }))
     return err;
   outs() << fmt::format("layerpipe-profile: '{}' at batch {}: {:.1f} us per "
-                        "training step on one thread; a message costs "
-                        "{:.2f} us, moving data between cores {:.2f} GB/s "
-                        "-> {}\n",
-                        model->name, batch, total, latency, bandwidth / 1e9,
+                        "training step on one thread; {} -> {}\n",
+                        model->name, batch, total, linkText,
                         outputPath.getValue());
   return Error::success();
 }

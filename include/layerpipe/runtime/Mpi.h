@@ -32,6 +32,22 @@ namespace runtime {
 int runStageProgramMpi(int argc, char **argv, NetSpec net, ProgramPlan plan,
                        std::vector<ProcessorFunction> processors);
 
+/// The MPI transport's link figures, measured by probeMpiLinks.
+struct MpiLinkFigures {
+  int rank = 0, ranks = 0;
+  std::vector<int64_t> bytes;   ///< message sizes
+  std::vector<double> oneWayUs; ///< median one-way time of each (rank 0)
+  double latencyUs = 0;         ///< the empty message's
+  double bandwidth = 0;         ///< bytes/s: slope between the two largest
+};
+
+/// Sends messages of 0 B to 16 MiB from rank 0 to rank 1 and back through
+/// the stage programs' MPI transport (up to \p repeats round trips each,
+/// at most 256 MiB per size) and fills \p out (the figures on rank 0 only).
+/// Initialises and finalises MPI; every rank must call it. Returns an error
+/// message, or "" on success.
+std::string probeMpiLinks(int64_t repeats, MpiLinkFigures &out);
+
 } // namespace runtime
 } // namespace layerpipe
 

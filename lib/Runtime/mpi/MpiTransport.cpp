@@ -34,6 +34,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <algorithm>
 #include <list>
 #include <map>
 #include <mutex>
@@ -411,6 +412,81 @@ int runStageProgramMpi(int argc, char **argv, NetSpec net, ProgramPlan plan,
   MPI_Comm_free(&comm);
   MPI_Finalize();
   return status;
+}
+
+
+std::string probeMpiLinks(int64_t repeats, MpiLinkFigures &out) {
+  int provided = MPI_THREAD_SINGLE;
+  if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided) !=
+      MPI_SUCCESS)
+    return "MPI_Init_thread failed";
+  MPI_Comm_rank(MPI_COMM_WORLD, &out.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &out.ranks);
+  auto fail = [&](const std::string &message) {
+    MPI_Finalize();
+    return "rank " + std::to_string(out.rank) + ": " + message;
+  };
+  if (provided < MPI_THREAD_MULTIPLE)
+    return fail(std::string("the MPI library provides only ") +
+                threadLevelName(provided) +
+                "; the transport needs MPI_THREAD_MULTIPLE");
+  if (out.ranks < 2)
+    return fail("started on 1 MPI rank: run it with mpirun -np 2");
+  MPI_Comm comm;
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+  out.bytes = {0, int64_t(4) << 10, int64_t(256) << 10, int64_t(4) << 20,
+               int64_t(16) << 20};
+  out.oneWayUs.clear();
+  {
+    // Endpoint r lives on rank r (the last endpoint, the stage programs'
+    // host, on rank 0); only ranks 0 and 1 exchange messages.
+    MpiTransport transport(
+        comm, unsigned(out.ranks) + 1,
+        std::vector<int64_t>(size_t(out.ranks + 1) * (out.ranks + 1), 0));
+    uint64_t tag = 0;
+    for (int64_t bytes : out.bytes) {
+      // At most about 256 MiB each way per size.
+      int64_t rounds = std::max<int64_t>(
+          3, std::min<int64_t>(repeats, (int64_t(256) << 20) /
+                                            std::max<int64_t>(bytes, 1)));
+      auto payload = std::make_shared<Value>();
+      payload->tensor.reshape({bytes / 4}, 1.0f);
+      ValuePtr value = payload;
+      std::vector<double> times;
+      for (int64_t i = 0; i < rounds; ++i, ++tag) {
+        if (out.rank == 0) {
+          auto start = std::chrono::steady_clock::now();
+          transport.send(0, 1, tag, value);
+          transport.receive(0, 1, tag);
+          times.push_back(std::chrono::duration<double, std::micro>(
+                              std::chrono::steady_clock::now() - start)
+                              .count() /
+                          2);
+        } else if (out.rank == 1) {
+          transport.send(1, 0, tag, transport.receive(1, 0, tag));
+        }
+      }
+      if (out.rank == 0) {
+        std::nth_element(times.begin(), times.begin() + times.size() / 2,
+                         times.end());
+        out.oneWayUs.push_back(times[times.size() / 2]);
+      }
+    }
+  }
+  MPI_Comm_free(&comm);
+  MPI_Finalize();
+  if (out.rank == 0) {
+    out.latencyUs = out.oneWayUs.front();
+    // The slope between the two largest messages, in bytes per second.
+    size_t n = out.oneWayUs.size();
+    double dt = out.oneWayUs[n - 1] - out.oneWayUs[n - 2];
+    double db = double(out.bytes[n - 1] - out.bytes[n - 2]);
+    out.bandwidth =
+        1e6 * (dt > 0 ? db / dt
+                      : double(out.bytes[n - 1]) /
+                            std::max(1e-3, out.oneWayUs[n - 1] - out.latencyUs));
+  }
+  return "";
 }
 
 } // namespace runtime
