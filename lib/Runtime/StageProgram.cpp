@@ -1339,6 +1339,17 @@ std::string hostPayload(const HostState &h, int64_t steps) {
   return std::string(bytes.begin(), bytes.end());
 }
 
+/// Reads what hostPayload wrote after the step count.
+void readHostState(ByteReader &in, HostState &h) {
+  h.sum = in.get<BatchResult>();
+  h.trainSeconds = in.get<double>();
+  h.trainSamples = in.get<int64_t>();
+  in.getArray(h.figures);
+  uint64_t count = in.get<uint64_t>();
+  for (uint64_t i = 0; i < count; ++i)
+    h.lines.push_back(in.getString());
+}
+
 bool loadHostPart(const std::string &path, int64_t steps, HostState &h,
                   std::string &error) {
   std::string payload;
@@ -1348,13 +1359,7 @@ bool loadHostPart(const std::string &path, int64_t steps, HostState &h,
     ByteReader in(payload.data(), payload.size());
     if (in.get<int64_t>() != steps)
       throw std::runtime_error("it is of another step");
-    h.sum = in.get<BatchResult>();
-    h.trainSeconds = in.get<double>();
-    h.trainSamples = in.get<int64_t>();
-    in.getArray(h.figures);
-    uint64_t count = in.get<uint64_t>();
-    for (uint64_t i = 0; i < count; ++i)
-      h.lines.push_back(in.getString());
+    readHostState(in, h);
   } catch (const std::exception &e) {
     error = "checkpoint file " + path + ": malformed host part (" +
             e.what() + ")";
@@ -1400,14 +1405,7 @@ bool loadFinalPart(const std::string &path, int64_t steps, size_t numLayers,
     ByteReader in(payload.data(), payload.size());
     if (in.get<int64_t>() != steps)
       throw std::runtime_error("it is of another step");
-    HostState &h = f.host;
-    h.sum = in.get<BatchResult>();
-    h.trainSeconds = in.get<double>();
-    h.trainSamples = in.get<int64_t>();
-    in.getArray(h.figures);
-    uint64_t count = in.get<uint64_t>();
-    for (uint64_t i = 0; i < count; ++i)
-      h.lines.push_back(in.getString());
+    readHostState(in, f.host);
     if (in.get<uint64_t>() != numLayers)
       throw std::runtime_error("another number of layers");
     f.weights.assign(numLayers, nullptr);
