@@ -172,14 +172,33 @@ def main():
             m = re.search(r"period[^0-9]*([0-9.]+)\s*us", text)
             if m:
                 pred[(int(p), int(b))] = int(b) / float(m.group(1)) * 1e6
+    commit = ""
+    cpath = os.path.join(out, "predicted-commit.txt")
+    if os.path.exists(cpath):
+        commit = open(cpath).read().strip()
+    stamps = sorted(os.path.getmtime(os.path.join(out, n + ".json"))
+                    for n in res if res[n] is not None)
+    when = ""
+    if stamps:
+        import datetime
+        f = lambda t: datetime.datetime.utcfromtimestamp(t).strftime(
+            "%Y-%m-%d %H:%M")
+        when = f"{f(stamps[0])}–{f(stamps[-1])[11:]} UTC"
     if pred:
         lines += ["### Predicted time to accuracy", "",
                   "Predicted samples/s: `layerpipe models/lenet5.json --procs P"
                   " --micro-batch b` (the built-in machine; micro-batch b "
-                  "samples per period). Epochs to target: the first epoch "
-                  "whose test accuracy reaches the target (mean over the "
-                  "run's seeds; '>2' when no epoch does). Time to accuracy = "
-                  "epochs × 60,000 / predicted samples/s.", "",
+                  "samples per period), priced by the current compiler" +
+                  (f" (commit {commit})" if commit else "") +
+                  ": the link-contention model and the GEMM efficiency curve "
+                  "of docs/cost-model.md included. The training figures are "
+                  "those of the runs listed under Commands" +
+                  (f" (logs written {when})" if when else "") +
+                  "; `RESULTS_DIR=DIR scripts/train_convergence.sh` prices "
+                  "them again without retraining. Epochs to target: the "
+                  "first epoch whose test accuracy reaches the target (mean "
+                  "over the run's seeds; '>2' when no epoch does). Time to "
+                  "accuracy = epochs × 60,000 / predicted samples/s.", "",
                   "| run | P | micro-batch | predicted samples/s | " +
                   " | ".join(f"epochs to {100 * t:.0f}% | time to "
                              f"{100 * t:.0f}%" for t in TARGETS) + " |",
@@ -222,6 +241,54 @@ def main():
             lines.append(f"| {g} | {p} | {b} | {sps:,.0f} | " +
                          " | ".join(cells) + " |")
         lines.append("")
+
+    # 4. The compiler's own choice of the micro-batch (--micro-batch auto).
+    choice_rows = []
+    for p in (2, 4, 8):
+        try:
+            rep = json.load(open(os.path.join(out, f"choice-p{p}.json")))
+        except (OSError, ValueError):
+            continue
+        mb = rep.get("micro_batch", {})
+        for c in mb.get("candidates", []):
+            b = c["micro_batch"]
+            # A measured run of this (P, b): the default run (its b is the
+            # trainer's auto) or an explicit --micro-batch run.
+            run = None
+            for g, names in groups.items():
+                j = res.get(names[0]) or {}
+                if (g.startswith(f"p{p}-stash") or g.startswith(f"p{p}-mb")) \
+                        and j.get("micro_batch") == b and \
+                        not j.get("diverged"):
+                    run = (g, names)
+                    break
+            measured = ""
+            if run:
+                accs = [acc(res[n]) for n in run[1]]
+                if None not in accs:
+                    measured = f"{statistics.mean(accs):.2f}% ({run[0]})"
+            verdict = "chosen" if c.get("chosen") else (
+                "allowed" if c.get("allowed") else "too stale")
+            if c.get("priced"):
+                choice_rows.append(
+                    f"| {p} | {b} | {c['period_us']:.1f} us | "
+                    f"{c['samples_per_second']:,.0f} | {c['max_delay']} | "
+                    f"{c['staleness_samples']} | {verdict} | {measured} |")
+            else:
+                choice_rows.append(f"| {p} | {b} | | | | | "
+                                   f"{c.get('note', '')} | {measured} |")
+    if choice_rows:
+        lines += ["### The compiler's micro-batch choice", "",
+                  "`layerpipe models/lenet5.json --procs P --micro-batch auto "
+                  "--report-json FILE` (every candidate planned and scheduled "
+                  "at b; docs/training-semantics.md): the candidates the "
+                  "staleness rule D_max·b ≤ 32 allows, the best predicted "
+                  "samples/s among them, and the test accuracy of the "
+                  "measured run at that (P, b) where there is one (mean over "
+                  "its seeds).", "",
+                  "| P | b | predicted period | predicted samples/s | D_max | "
+                  "staleness (samples) | choice | measured test acc |",
+                  "|---|---|---|---|---|---|---|---|"] + choice_rows + [""]
 
     lines += ["### Reading", "",
               "- **Why the defaults converge.** Delays count steps, and a "

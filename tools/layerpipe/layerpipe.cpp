@@ -866,6 +866,16 @@ static Error compile(StageTimes &times) {
   Expected<MicroBatchMode> mode = microBatchMode(C.options);
   if (!mode)
     return mode.takeError();
+  // Times measured in the model file are for its batch: the default keeps
+  // it (an explicit auto lists why the other candidates are not priced).
+  if (*mode == MicroBatchMode::Default &&
+      std::any_of(C.model.layers.begin(), C.model.layers.end(),
+                  [](const Layer &l) {
+                    const MeasuredTimes &m = l.measured;
+                    return m.forward || m.activationGradient ||
+                           m.weightGradient || m.update;
+                  }))
+    *mode = MicroBatchMode::None;
   if (*mode == MicroBatchMode::Explicit)
     if (Error err = stage("micro-batch", false,
                           [&] { return explicitMicroBatch(C); }))
