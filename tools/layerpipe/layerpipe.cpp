@@ -794,7 +794,18 @@ static std::string microBatchNote(const Compilation &C) {
                          .str();
   if (mb.chosen < mb.userBatch)
     text += ", a constant schedule becomes cosine";
-  return text + "; --print=plan lists the candidates)\n";
+  text += "; --print=plan lists the candidates)\n";
+  for (const MicroBatchCandidate &cand : mb.candidates)
+    if (cand.microBatch == mb.chosen && !cand.allowed)
+      text += formatv("  warning: no candidate priced meets the staleness "
+                      "rule; b = {0} is {1} samples stale{2}\n",
+                      mb.chosen, cand.stalenessSamples,
+                      profilePaths.empty()
+                          ? ""
+                          : " (profile smaller batches with "
+                            "layerpipe-profile --batch b)")
+                  .str();
+  return text;
 }
 
 /// `micro_batch` in --report-json (docs/report-json.md): the samples of a
