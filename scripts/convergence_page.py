@@ -42,9 +42,15 @@ def delays(j):
     return " ".join(str(v) for v in j["delays"].values())
 
 
-def batch_notes(res, seq_mean):
+def batch_notes(res, seq_mean, pred):
     """Notes on the micro-batch choice and ResNet-20, from the runs there."""
     notes = []
+    gain = ""
+    if (4, 8) in pred and (4, 4) in pred:
+        gain = (f"b = 8 would give {pred[(4, 8)] / pred[(4, 4)]:.2f}x the "
+                "predicted samples/s of b = 4 at 4 stages")
+    else:
+        gain = "b = 8 would give more predicted samples/s at 4 stages"
     a = {n: acc(res.get(n)) for n in ("p4-mb8-s1", "p4-mb16-s1",
                                       "seq-mb4-s1", "p4-stash-s1")}
     if a["p4-mb8-s1"] is not None and res.get("p4-mb16-s1"):
@@ -54,9 +60,8 @@ def batch_notes(res, seq_mean):
             f"choice) gives {fmt(a['p4-stash-s1'])}, b = 8 (48 samples) "
             f"{fmt(a['p4-mb8-s1'])} and b = 16 (96 samples) "
             f"{fmt(a['p4-mb16-s1'])} (seed 1). The rule D_max·b ≤ B/2 keeps "
-            "2-4x below the staleness that collapsed; b = 8 would double the "
-            "predicted samples/s at 4 stages, measured on one seed only, so "
-            "`auto` keeps the margin.")
+            f"2-4x below the staleness that collapsed; {gain}, but it was "
+            "measured on one seed only, so `auto` keeps the margin.")
     if a["seq-mb4-s1"] is not None:
         notes.append(
             f"- **The micro-batch rule alone** (sequential, `--micro-batch 4`):"
@@ -79,6 +84,16 @@ def batch_notes(res, seq_mean):
             f"{r['resnet-seq-mb4'] - r['resnet-p4-stash']:.2f} points against "
             "equal steps.")
     return notes
+
+
+def throughput_note(pred):
+    """The price of the default micro-batch at 4 processors, in figures."""
+    if (4, 64) not in pred or (4, 4) not in pred:
+        return ""
+    return (f" (4 processors: {pred[(4, 64)]:,.0f} samples/s at b = 64, "
+            f"{pred[(4, 4)]:,.0f} at the default b = 4, "
+            f"{pred[(4, 64)] / pred[(4, 4)]:.1f}x fewer; but b = 64 does "
+            "not train there at all)")
 
 
 def main():
@@ -170,7 +185,12 @@ def main():
         for line in open(ppath):
             p, b, text = (line.rstrip("\n").split("\t") + [""])[:3]
             m = re.search(r"period[^0-9]*([0-9.]+)\s*us", text)
-            if m:
+            rpath = os.path.join(out, f"predicted-p{p}-b{b}.json")
+            if os.path.exists(rpath):
+                # The unrounded figure of the report.
+                pred[(int(p), int(b))] = json.load(open(rpath))[
+                    "metrics"]["samples_per_second"]
+            elif m:
                 pred[(int(p), int(b))] = int(b) / float(m.group(1)) * 1e6
     commit = ""
     cpath = os.path.join(out, "predicted-commit.txt")
@@ -313,13 +333,16 @@ def main():
               f"{fmt(acc(res.get('hybrid-p4-mb64-lr')))}; the default "
               "micro-batch with the hybrid scheme reaches "
               f"{fmt(acc(res.get('hybrid-p4-default')))}.",
-              ] + batch_notes(res, seq_mean) + [
+              ] + batch_notes(res, seq_mean, pred) + [
               "- **Throughput is what small steps cost.** The compiler prices "
               "every task at b samples (roofline: the weights are read in "
-              "full whatever b is), so its predicted samples/s fall with b; "
-              "the time-to-accuracy table puts that price beside the epochs "
-              "saved. The figures are predictions on the built-in machine "
-              "model, not measurements of this loaded 2-core host.",
+              "full whatever b is; small GEMMs run at the efficiency curve "
+              "of docs/cost-model.md), and a period does not shrink below "
+              "the transfers' latencies, so its predicted samples/s fall "
+              "with b" + throughput_note(pred) + "; the time-to-accuracy "
+              "table puts that price beside the epochs saved. The figures "
+              "are predictions on the built-in machine model, not "
+              "measurements of this loaded 2-core host.",
               ""]
     lines += ["### Commands", ""]
     for _, n, c in runs:

@@ -101,7 +101,8 @@ if [ "${PREDICT:-1}" = 1 ] && [ -x "$COMPILER" ]; then
   : > "$OUT/predicted.tsv"
   for p in 1 2 4 8; do
     for b in 64 32 16 8 4 2 1; do
-      line=$("$COMPILER" models/lenet5.json --procs $p --micro-batch $b 2>&1 | grep -m1 -E "period" || true)
+      line=$("$COMPILER" models/lenet5.json --procs $p --micro-batch $b \
+        --report-json "$OUT/predicted-p$p-b$b.json" 2>&1 | grep -m1 -E "period" || true)
       printf '%s\t%s\t%s\n' "$p" "$b" "$line" >> "$OUT/predicted.tsv"
     done
   done
