@@ -47,6 +47,10 @@ CASES = [
     ("lenet-p4-stash", "lenet5", "--procs 4", LENET),
     ("lenet-p4-auto", "lenet5", "--procs 4 --delays=auto", LENET),
     ("lenet-p4-none", "lenet5", "--procs 4 --delays=none", LENET),
+    # Per-layer delays from the schedule (3 1 0 0 0 at the model's batch)
+    # with the micro-batch the compiler chose for them.
+    ("lenet-p4-schedule-delays", "lenet5", "--procs 4 --delays=schedule",
+     LENET),
     ("lenet-p2-merged", "lenet5",
      "--procs 2 --merge-backward --micro-batch none", LENET),
     ("lenet-p2-options", "lenet5", "--procs 2 --micro-batch none",
@@ -225,7 +229,7 @@ def main():
         out = run(["cmake", "--install", build, "--prefix", prefix])
         project = f"{work}/installed"
         emit = run(f"{prefix}/bin/layerpipe {source}/models/lenet5.json "
-                   f"--procs 2 --emit-cpp {project}")
+                   f"--procs 2 --micro-batch none --emit-cpp {project}")
         conf = run(["cmake", "-S", project, "-B", f"{project}/build",
                     f"-DCMAKE_PREFIX_PATH={prefix}"])
         make = run(["cmake", "--build", f"{project}/build"])
