@@ -172,6 +172,11 @@ def main():
                    "stages, seed 1", "mb64")
     lines += table("Corrections on top of the default micro-batch, 4 stages, "
                    "seed 1", "mbauto")
+    lines += table("Stage programs' defaults: the compiler's plan "
+                   "(`layerpipe models/lenet5.json --procs P [--weights=ema] "
+                   "--emit-cpp DIR`, default delays and micro-batch) with "
+                   "the user's settings, through the trainer with the "
+                   "plan's README flags", "compiled")
     lines += table("Hybrid (--hybrid 1: one pipelined epoch, then "
                    "synchronous), seed 1", "hybrid")
     lines += table("ResNet-20 (models/resnet20-fmnist.json), 4 stages, seed "

@@ -92,7 +92,27 @@ run resnet "resnet-seq-mb4" resnet20-fmnist $RFLAGS --seed 1 --micro-batch 4
 # 8 stages: b = 2 (the slowest run).
 run seeds "p8-stash-s1" lenet5 $USER_FLAGS --seed 1 --stages-count 8
 
-# 5. The compiler's predicted samples/s for each (processors, micro-batch),
+# 5. What a stage program does by default: the compiler's plan for P
+# processors (`layerpipe models/lenet5.json --procs P --emit-cpp DIR`, its
+# default micro-batch and delays) trained with the user's settings, through
+# the trainer with the flags the plan's README gives (a stage program equals
+# the trainer bit for bit: ctest stage-programs).
+if [ -x "$COMPILER" ]; then
+  for variant in p2-stash p4-stash p4-ema p8-stash; do
+    p=${variant%%-*}; p=${p#p}; w=${variant#*-}
+    dir="$OUT/plan-$variant"
+    [ -d "$dir" ] || "$COMPILER" models/lenet5.json --procs $p --weights=$w \
+      --emit-cpp "$dir" > /dev/null
+    flags=$(sed -n 's/.*layerpipe-train MODEL\.json\(.*\) \[same options\].*/\1/p' "$dir/README.md")
+    seeds=1
+    [ "$variant" = p4-stash ] && seeds=$SEEDS
+    for s in $seeds; do
+      run compiled "compiled-$variant-s$s" lenet5 $USER_FLAGS --seed $s $flags
+    done
+  done
+fi
+
+# 6. The compiler's predicted samples/s for each (processors, micro-batch),
 # and its own micro-batch choice at 2, 4 and 8 processors (every candidate
 # priced). Cheap (seconds), so it runs also when RESULTS_DIR reuses the logs
 # of earlier training runs: the predictions are always the current
