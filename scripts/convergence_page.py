@@ -229,7 +229,7 @@ def main():
                              f"{100 * t:.0f}%" for t in TARGETS) + " |",
                   "|---|---|---|---|" + "---|---|" * len(TARGETS)]
         def procs_of(g):
-            m = re.match(r"(?:hybrid-|mb64-lp2-)?p?(\d+)-", g)
+            m = re.match(r"(?:hybrid-|mb64-lp2-|compiled-)?p?(\d+)-", g)
             if g.startswith("seq"):
                 return 1
             if g.startswith("mb64-"):
@@ -237,7 +237,8 @@ def main():
             return int(m.group(1)) if m else 4
         rows = list(groups.items())
         rows += [(n, [n]) for gr, n, _ in runs if gr in ("mb64", "mbauto",
-                                                          "hybrid")]
+                                                          "hybrid",
+                                                          "compiled")]
         for g, names in rows:
             j = res[names[0]]
             if not j or j.get("diverged"):
