@@ -22,7 +22,6 @@
 #include "layerpipe/Profile.h"
 #include "layerpipe/Summary.h"
 #include "layerpipe/ToolMain.h"
-#include "layerpipe/runtime/DelayCorrection.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
