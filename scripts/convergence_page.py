@@ -86,6 +86,34 @@ def batch_notes(res, seq_mean, pred):
     return notes
 
 
+def compiled_note(res, runs, seq_mean):
+    """The stage programs' defaults (the compiler's plans), if trained."""
+    by = {}
+    for gr, n, _ in runs:
+        if gr == "compiled":
+            m = re.match(r"compiled-(.*)-s\d+$", n)
+            if m and acc(res.get(n)) is not None:
+                by.setdefault(m.group(1), []).append(acc(res[n]))
+    if "p4-stash" not in by:
+        return []
+    parts = []
+    for v in ("p4-stash", "p4-ema", "p2-stash", "p8-stash"):
+        if v in by:
+            a = by[v]
+            parts.append(f"{v} {statistics.mean(a):.2f}%" +
+                         (f" (mean of {len(a)} seeds)" if len(a) > 1 else ""))
+    goal = statistics.mean(by["p4-stash"]) - seq_mean
+    return ["- **What a stage program does by default.** The compiler's own "
+            "plans (`layerpipe models/lenet5.json --procs P --emit-cpp`, "
+            "their delays and the micro-batch the compiler chose), trained "
+            "with the user's settings: " + ", ".join(parts) + ", against "
+            f"{seq_mean:.2f}% sequentially ({goal:+.2f} points at 4 "
+            "processors). The 4-processor plan's delays ("
+            f"{delays(res.get('compiled-p4-stash-s1'))} on the layers with "
+            "weights) are its own grouping's, not those of the trainer's "
+            f"equal stages ({delays(res.get('p4-stash-s1'))})."]
+
+
 def throughput_note(pred):
     """The price of the default micro-batch at 4 processors, in figures."""
     if (4, 64) not in pred or (4, 4) not in pred:
@@ -339,7 +367,8 @@ def main():
               f"{fmt(acc(res.get('hybrid-p4-mb64-lr')))}; the default "
               "micro-batch with the hybrid scheme reaches "
               f"{fmt(acc(res.get('hybrid-p4-default')))}.",
-              ] + batch_notes(res, seq_mean, pred) + [
+              ] + batch_notes(res, seq_mean, pred) + \
+        compiled_note(res, runs, seq_mean) + [
               "- **Throughput is what small steps cost.** The compiler prices "
               "every task at b samples (roofline: the weights are read in "
               "full whatever b is; small GEMMs run at the efficiency curve "
