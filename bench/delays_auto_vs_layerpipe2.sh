@@ -15,7 +15,9 @@ for m in ${MODELS:-lenet5 mlp alexnet resnet20 resnet20-fmnist vgg16 resnet56}; 
     row="| $m | $p"
     periods=()
     for rule in layerpipe2 auto schedule; do
-      out=$(nice -n 10 "$BIN" models/$m.json --procs $p --delays=$rule --print=plan,summary 2>&1 || true)
+      # --micro-batch none: every rule at the model's batch (the default auto
+      # micro-batch would price each rule at its own b).
+      out=$(nice -n 10 "$BIN" models/$m.json --procs $p --delays=$rule --micro-batch none --print=plan,summary 2>&1 || true)
       # Per stage from the plan (layerpipe2, auto); per layer with weights
       # from the headline's note (schedule).
       if [ "$rule" = schedule ]; then

@@ -29,7 +29,7 @@ if [[ $SECTIONS == *10k* ]]; then
   totals=() scheds=()
   for _ in 1 2 3; do
     start=$(date +%s.%N)
-    "$BIN/layerpipe" "$TMP/mlp10k.json" --procs 64 --delays=layerpipe2 \
+    "$BIN/layerpipe" "$TMP/mlp10k.json" --procs 64 --delays=layerpipe2 --micro-batch none \
       --time-passes --report-json "$TMP/r.json" >/dev/null 2>"$TMP/log"
     end=$(date +%s.%N)
     totals+=("$(echo "$end - $start" | bc)")
@@ -60,7 +60,7 @@ bounds_table() { # title, flags...
     [[ $name == zb-* ]] && continue
     printf '%-10s' "$name"
     for p in $procs; do
-      "$BIN/layerpipe" "$m" --procs "$p" --delays=layerpipe2 "$@" \
+      "$BIN/layerpipe" "$m" --procs "$p" --delays=layerpipe2 --micro-batch none "$@" \
         --report-json "$TMP/r.json" >/dev/null
       r=$(python3 -c "import json; m=json.load(open('$TMP/r.json'))['metrics']; print('%.3f' % (m['period']/m['lower_bound']))")
       printf '%7s' "$r"

@@ -42,9 +42,15 @@ def delays(j):
     return " ".join(str(v) for v in j["delays"].values())
 
 
-def batch_notes(res, seq_mean):
+def batch_notes(res, seq_mean, pred):
     """Notes on the micro-batch choice and ResNet-20, from the runs there."""
     notes = []
+    gain = ""
+    if (4, 8) in pred and (4, 4) in pred:
+        gain = (f"b = 8 would give {pred[(4, 8)] / pred[(4, 4)]:.2f}x the "
+                "predicted samples/s of b = 4 at 4 stages")
+    else:
+        gain = "b = 8 would give more predicted samples/s at 4 stages"
     a = {n: acc(res.get(n)) for n in ("p4-mb8-s1", "p4-mb16-s1",
                                       "seq-mb4-s1", "p4-stash-s1")}
     if a["p4-mb8-s1"] is not None and res.get("p4-mb16-s1"):
@@ -54,9 +60,8 @@ def batch_notes(res, seq_mean):
             f"choice) gives {fmt(a['p4-stash-s1'])}, b = 8 (48 samples) "
             f"{fmt(a['p4-mb8-s1'])} and b = 16 (96 samples) "
             f"{fmt(a['p4-mb16-s1'])} (seed 1). The rule D_max·b ≤ B/2 keeps "
-            "2-4x below the staleness that collapsed; b = 8 would double the "
-            "predicted samples/s at 4 stages, measured on one seed only, so "
-            "`auto` keeps the margin.")
+            f"2-4x below the staleness that collapsed; {gain}, but it was "
+            "measured on one seed only, so `auto` keeps the margin.")
     if a["seq-mb4-s1"] is not None:
         notes.append(
             f"- **The micro-batch rule alone** (sequential, `--micro-batch 4`):"
@@ -79,6 +84,44 @@ def batch_notes(res, seq_mean):
             f"{r['resnet-seq-mb4'] - r['resnet-p4-stash']:.2f} points against "
             "equal steps.")
     return notes
+
+
+def compiled_note(res, runs, seq_mean):
+    """The stage programs' defaults (the compiler's plans), if trained."""
+    by = {}
+    for gr, n, _ in runs:
+        if gr == "compiled":
+            m = re.match(r"compiled-(.*)-s\d+$", n)
+            if m and acc(res.get(n)) is not None:
+                by.setdefault(m.group(1), []).append(acc(res[n]))
+    if "p4-stash" not in by:
+        return []
+    parts = []
+    for v in ("p4-stash", "p4-ema", "p2-stash", "p8-stash"):
+        if v in by:
+            a = by[v]
+            parts.append(f"{v} {statistics.mean(a):.2f}%" +
+                         (f" (mean of {len(a)} seeds)" if len(a) > 1 else ""))
+    goal = statistics.mean(by["p4-stash"]) - seq_mean
+    return ["- **What a stage program does by default.** The compiler's own "
+            "plans (`layerpipe models/lenet5.json --procs P --emit-cpp`, "
+            "their delays and the micro-batch the compiler chose), trained "
+            "with the user's settings: " + ", ".join(parts) + ", against "
+            f"{seq_mean:.2f}% sequentially ({goal:+.2f} points at 4 "
+            "processors). The 4-processor plan's delays ("
+            f"{delays(res.get('compiled-p4-stash-s1'))} on the layers with "
+            "weights) are its own grouping's, not those of the trainer's "
+            f"equal stages ({delays(res.get('p4-stash-s1'))})."]
+
+
+def throughput_note(pred):
+    """The price of the default micro-batch at 4 processors, in figures."""
+    if (4, 64) not in pred or (4, 4) not in pred:
+        return ""
+    return (f" (4 processors: {pred[(4, 64)]:,.0f} samples/s at b = 64, "
+            f"{pred[(4, 4)]:,.0f} at the default b = 4, "
+            f"{pred[(4, 64)] / pred[(4, 4)]:.1f}x fewer; but b = 64 does "
+            "not train there at all)")
 
 
 def main():
@@ -157,6 +200,11 @@ def main():
                    "stages, seed 1", "mb64")
     lines += table("Corrections on top of the default micro-batch, 4 stages, "
                    "seed 1", "mbauto")
+    lines += table("Stage programs' defaults: the compiler's plan "
+                   "(`layerpipe models/lenet5.json --procs P [--weights=ema] "
+                   "--emit-cpp DIR`, default delays and micro-batch) with "
+                   "the user's settings, through the trainer with the "
+                   "plan's README flags", "compiled")
     lines += table("Hybrid (--hybrid 1: one pipelined epoch, then "
                    "synchronous), seed 1", "hybrid")
     lines += table("ResNet-20 (models/resnet20-fmnist.json), 4 stages, seed "
@@ -170,22 +218,46 @@ def main():
         for line in open(ppath):
             p, b, text = (line.rstrip("\n").split("\t") + [""])[:3]
             m = re.search(r"period[^0-9]*([0-9.]+)\s*us", text)
-            if m:
+            rpath = os.path.join(out, f"predicted-p{p}-b{b}.json")
+            if os.path.exists(rpath):
+                # The unrounded figure of the report.
+                pred[(int(p), int(b))] = json.load(open(rpath))[
+                    "metrics"]["samples_per_second"]
+            elif m:
                 pred[(int(p), int(b))] = int(b) / float(m.group(1)) * 1e6
+    commit = ""
+    cpath = os.path.join(out, "predicted-commit.txt")
+    if os.path.exists(cpath):
+        commit = open(cpath).read().strip()
+    stamps = sorted(os.path.getmtime(os.path.join(out, n + ".json"))
+                    for n in res if res[n] is not None)
+    when = ""
+    if stamps:
+        import datetime
+        f = lambda t: datetime.datetime.utcfromtimestamp(t).strftime(
+            "%Y-%m-%d %H:%M")
+        when = f"{f(stamps[0])}–{f(stamps[-1])[11:]} UTC"
     if pred:
         lines += ["### Predicted time to accuracy", "",
                   "Predicted samples/s: `layerpipe models/lenet5.json --procs P"
                   " --micro-batch b` (the built-in machine; micro-batch b "
-                  "samples per period). Epochs to target: the first epoch "
-                  "whose test accuracy reaches the target (mean over the "
-                  "run's seeds; '>2' when no epoch does). Time to accuracy = "
-                  "epochs × 60,000 / predicted samples/s.", "",
+                  "samples per period), priced by the current compiler" +
+                  (f" (commit {commit})" if commit else "") +
+                  ": the link-contention model and the GEMM efficiency curve "
+                  "of docs/cost-model.md included. The training figures are "
+                  "those of the runs listed under Commands" +
+                  (f" (logs written {when})" if when else "") +
+                  "; `RESULTS_DIR=DIR scripts/train_convergence.sh` prices "
+                  "them again without retraining. Epochs to target: the "
+                  "first epoch whose test accuracy reaches the target (mean "
+                  "over the run's seeds; '>2' when no epoch does). Time to "
+                  "accuracy = epochs × 60,000 / predicted samples/s.", "",
                   "| run | P | micro-batch | predicted samples/s | " +
                   " | ".join(f"epochs to {100 * t:.0f}% | time to "
                              f"{100 * t:.0f}%" for t in TARGETS) + " |",
                   "|---|---|---|---|" + "---|---|" * len(TARGETS)]
         def procs_of(g):
-            m = re.match(r"(?:hybrid-|mb64-lp2-)?p?(\d+)-", g)
+            m = re.match(r"(?:hybrid-|mb64-lp2-|compiled-)?p?(\d+)-", g)
             if g.startswith("seq"):
                 return 1
             if g.startswith("mb64-"):
@@ -193,7 +265,8 @@ def main():
             return int(m.group(1)) if m else 4
         rows = list(groups.items())
         rows += [(n, [n]) for gr, n, _ in runs if gr in ("mb64", "mbauto",
-                                                          "hybrid")]
+                                                          "hybrid",
+                                                          "compiled")]
         for g, names in rows:
             j = res[names[0]]
             if not j or j.get("diverged"):
@@ -223,6 +296,54 @@ def main():
                          " | ".join(cells) + " |")
         lines.append("")
 
+    # 4. The compiler's own choice of the micro-batch (--micro-batch auto).
+    choice_rows = []
+    for p in (2, 4, 8):
+        try:
+            rep = json.load(open(os.path.join(out, f"choice-p{p}.json")))
+        except (OSError, ValueError):
+            continue
+        mb = rep.get("micro_batch", {})
+        for c in mb.get("candidates", []):
+            b = c["micro_batch"]
+            # A measured run of this (P, b): the default run (its b is the
+            # trainer's auto) or an explicit --micro-batch run.
+            run = None
+            for g, names in groups.items():
+                j = res.get(names[0]) or {}
+                if (g.startswith(f"p{p}-stash") or g.startswith(f"p{p}-mb")) \
+                        and j.get("micro_batch") == b and \
+                        not j.get("diverged"):
+                    run = (g, names)
+                    break
+            measured = ""
+            if run:
+                accs = [acc(res[n]) for n in run[1]]
+                if None not in accs:
+                    measured = f"{statistics.mean(accs):.2f}% ({run[0]})"
+            verdict = "chosen" if c.get("chosen") else (
+                "allowed" if c.get("allowed") else "too stale")
+            if c.get("priced"):
+                choice_rows.append(
+                    f"| {p} | {b} | {c['period_us']:.1f} us | "
+                    f"{c['samples_per_second']:,.0f} | {c['max_delay']} | "
+                    f"{c['staleness_samples']} | {verdict} | {measured} |")
+            else:
+                choice_rows.append(f"| {p} | {b} | | | | | "
+                                   f"{c.get('note', '')} | {measured} |")
+    if choice_rows:
+        lines += ["### The compiler's micro-batch choice", "",
+                  "`layerpipe models/lenet5.json --procs P --micro-batch auto "
+                  "--report-json FILE` (every candidate planned and scheduled "
+                  "at b; docs/training-semantics.md): the candidates the "
+                  "staleness rule D_max·b ≤ 32 allows, the best predicted "
+                  "samples/s among them, and the test accuracy of the "
+                  "measured run at that (P, b) where there is one (mean over "
+                  "its seeds).", "",
+                  "| P | b | predicted period | predicted samples/s | D_max | "
+                  "staleness (samples) | choice | measured test acc |",
+                  "|---|---|---|---|---|---|---|---|"] + choice_rows + [""]
+
     lines += ["### Reading", "",
               "- **Why the defaults converge.** Delays count steps, and a "
               "step now holds b samples: layerpipe2's 6/4/2 delays at b = 4 "
@@ -246,13 +367,17 @@ def main():
               f"{fmt(acc(res.get('hybrid-p4-mb64-lr')))}; the default "
               "micro-batch with the hybrid scheme reaches "
               f"{fmt(acc(res.get('hybrid-p4-default')))}.",
-              ] + batch_notes(res, seq_mean) + [
+              ] + batch_notes(res, seq_mean, pred) + \
+        compiled_note(res, runs, seq_mean) + [
               "- **Throughput is what small steps cost.** The compiler prices "
               "every task at b samples (roofline: the weights are read in "
-              "full whatever b is), so its predicted samples/s fall with b; "
-              "the time-to-accuracy table puts that price beside the epochs "
-              "saved. The figures are predictions on the built-in machine "
-              "model, not measurements of this loaded 2-core host.",
+              "full whatever b is; small GEMMs run at the efficiency curve "
+              "of docs/cost-model.md), and a period does not shrink below "
+              "the transfers' latencies, so its predicted samples/s fall "
+              "with b" + throughput_note(pred) + "; the time-to-accuracy "
+              "table puts that price beside the epochs saved. The figures "
+              "are predictions on the built-in machine model, not "
+              "measurements of this loaded 2-core host.",
               ""]
     lines += ["### Commands", ""]
     for _, n, c in runs:

@@ -19,6 +19,7 @@ def run(tool, model, procs, schedule, machine):
     with tempfile.NamedTemporaryFile(suffix=".json") as report:
         subprocess.run([tool, model, "--procs", str(procs),
                         "--schedule=" + schedule, "--machine", machine,
+                        "--micro-batch", "none",  # the model's batch
                         "--quiet", "--report-json", report.name], check=True)
         return json.load(open(report.name))["metrics"]
 

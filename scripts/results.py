@@ -90,6 +90,10 @@ def run(tool, model, procs, schedule, machine=None):
         args.append("--delays=layerpipe2")
     if schedule in SYNCHRONOUS:
         args += ["--micro-batches", str(4 * procs)]
+    else:
+        # Every schedule at the model's batch (an asynchronous plan's
+        # default --micro-batch auto would take smaller steps).
+        args += ["--micro-batch", "none"]
     with tempfile.NamedTemporaryFile(suffix=".json") as report:
         done = subprocess.run(args + ["--report-json", report.name],
                               stdout=subprocess.DEVNULL,

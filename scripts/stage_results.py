@@ -108,7 +108,9 @@ def main():
             train += f" --train-limit {limit}"
         for p in (1, 2):
             name = f"{model}-p{p}"
-            d, ref = emit(opts, model, profile, f"--procs {p}", name)
+            # The profile is at the model's batch: plans keep it.
+            d, ref = emit(opts, model, profile,
+                          f"--procs {p} --micro-batch none", name)
             prog = run_program(d, name, train)
             base = run_reference(opts, model, ref, train, name)
             same = prog["weights_checksum"] == base["weights_checksum"]
@@ -117,6 +119,8 @@ def main():
             flags = f"--procs 2 --schedule {sched}"
             if sched in ("1f1b", "zb-h1"):
                 flags += " --micro-batches 4"
+            else:
+                flags += " --micro-batch none"
             name = f"{model}-{sched}-p2"
             d, _ = emit(opts, model, profile, flags, name)
             prog = run_program(d, name, train)

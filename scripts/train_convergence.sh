@@ -13,7 +13,9 @@
 # (regenerate the section from an earlier run's logs), OUT_DIR=DIR with
 # RESUME=1 (run only what DIR lacks), TRAIN_LIMIT=N (smoke
 # test on N images), RESNET_LIMIT (ResNet-20 training images, default
-# 4000), RESNET_EPOCHS (default 1), CORRECTIONS (the --micro-batch 64 list).
+# 4000), RESNET_EPOCHS (default 1), CORRECTIONS (the --micro-batch 64 list),
+# PREDICT=0 (with RESULTS_DIR: keep the logs' predicted samples/s instead of
+# pricing again with the current compiler).
 # Takes ~1 hour on one loaded core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,15 +92,45 @@ run resnet "resnet-seq-mb4" resnet20-fmnist $RFLAGS --seed 1 --micro-batch 4
 # 8 stages: b = 2 (the slowest run).
 run seeds "p8-stash-s1" lenet5 $USER_FLAGS --seed 1 --stages-count 8
 
-# 5. The compiler's predicted samples/s for each (processors, micro-batch).
-if [ "$SKIP_RUNS" = 0 ] && [ -x "$COMPILER" ]; then
+# 5. What a stage program does by default: the compiler's plan for P
+# processors (`layerpipe models/lenet5.json --procs P --emit-cpp DIR`, its
+# default micro-batch and delays) trained with the user's settings, through
+# the trainer with the flags the plan's README gives (a stage program equals
+# the trainer bit for bit: ctest stage-programs).
+if [ -x "$COMPILER" ]; then
+  for variant in p2-stash p4-stash p4-ema p8-stash; do
+    p=${variant%%-*}; p=${p#p}; w=${variant#*-}
+    dir="$OUT/plan-$variant"
+    [ -d "$dir" ] || "$COMPILER" models/lenet5.json --procs $p --weights=$w \
+      --emit-cpp "$dir" > /dev/null
+    flags=$(sed -n 's/.*layerpipe-train MODEL\.json\(.*\) \[same options\].*/\1/p' "$dir/README.md")
+    seeds=1
+    [ "$variant" = p4-stash ] && seeds=$SEEDS
+    for s in $seeds; do
+      run compiled "compiled-$variant-s$s" lenet5 $USER_FLAGS --seed $s $flags
+    done
+  done
+fi
+
+# 6. The compiler's predicted samples/s for each (processors, micro-batch),
+# and its own micro-batch choice at 2, 4 and 8 processors (every candidate
+# priced). Cheap (seconds), so it runs also when RESULTS_DIR reuses the logs
+# of earlier training runs: the predictions are always the current
+# compiler's (PREDICT=0 keeps the logs' own predicted.tsv).
+if [ "${PREDICT:-1}" = 1 ] && [ -x "$COMPILER" ]; then
   : > "$OUT/predicted.tsv"
   for p in 1 2 4 8; do
-    for b in 64 32 16 8 4 2; do
-      line=$("$COMPILER" models/lenet5.json --procs $p --micro-batch $b 2>&1 | grep -m1 -E "period" || true)
+    for b in 64 32 16 8 4 2 1; do
+      line=$("$COMPILER" models/lenet5.json --procs $p --micro-batch $b \
+        --report-json "$OUT/predicted-p$p-b$b.json" 2>&1 | grep -m1 -E "period" || true)
       printf '%s\t%s\t%s\n' "$p" "$b" "$line" >> "$OUT/predicted.tsv"
     done
   done
+  for p in 2 4 8; do
+    "$COMPILER" models/lenet5.json --procs $p --micro-batch auto \
+      --report-json "$OUT/choice-p$p.json" > /dev/null
+  done
+  git rev-parse --short HEAD > "$OUT/predicted-commit.txt" 2>/dev/null || true
 fi
 
 python3 scripts/convergence_page.py "$OUT" docs/results-training.md

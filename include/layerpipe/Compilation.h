@@ -22,6 +22,7 @@
 #include "layerpipe/Transforms.h"
 
 #include <string>
+#include <vector>
 
 namespace layerpipe {
 
@@ -34,6 +35,36 @@ struct CompileOptions {
   bool verify = true;
   bool printAfterAll = false;
   bool timePasses = false;
+};
+
+/// One micro-batch size b the driver priced for --micro-batch auto: the
+/// whole plan and schedule at b samples per step.
+struct MicroBatchCandidate {
+  int64_t microBatch = 0;
+  /// Whether a plan was scheduled at b (false: no profile at b, or the
+  /// compilation failed; `note` says which).
+  bool priced = false;
+  double periodUs = 0;
+  double samplesPerSecond = 0;
+  /// Largest gradient delay of b's plan, and D_max·b: the staleness in
+  /// samples of the oldest gradient.
+  int64_t maxDelay = 0;
+  int64_t stalenessSamples = 0;
+  /// D_max·b <= B/2 (the staleness rule, docs/training-semantics.md).
+  bool allowed = false;
+  std::string note;
+};
+
+/// How the micro-batch of an asynchronous pipelined step was chosen.
+struct MicroBatchChoice {
+  /// "auto" (--micro-batch auto), "default" (auto, because the plan is
+  /// asynchronous, pipelined and delayed and no --micro-batch was given),
+  /// "explicit" (--micro-batch N); empty: no micro-batch rule ran.
+  std::string rule;
+  int64_t userBatch = 0;
+  int64_t chosen = 0;
+  /// Every candidate priced, largest b first (auto and default only).
+  std::vector<MicroBatchCandidate> candidates;
 };
 
 struct Compilation {
@@ -49,6 +80,8 @@ struct Compilation {
   /// --micro-batch: the model file's batch B when the model was priced at a
   /// micro-batch b = model.batchSize < B (0: not repriced).
   int64_t userBatch = 0;
+  /// The micro-batch choice and its priced candidates.
+  MicroBatchChoice microBatch;
 };
 
 } // namespace layerpipe

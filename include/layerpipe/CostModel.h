@@ -47,9 +47,18 @@ struct MachineDesc {
   int64_t bytesPerElement = 4;
   /// How transfers share the links (contention model of the scheduler).
   LinkTopology linkTopology = LinkTopology::Switch;
+  /// GEMM efficiency curve of conv2d and dense tasks priced at a micro-batch
+  /// (docs/cost-model.md, "Small batches"): a GEMM of r rows runs at the
+  /// fraction r / (r + gemmHalfRows) of its rate; 0 turns the curve off.
+  double gemmHalfRows = 32;
 
   /// Roofline time of a task, microseconds.
   double computeTimeUs(double flops, double bytesMoved) const;
+  /// How much slower, >= 1, the compute of a GEMM of \p rows rows runs than
+  /// one of \p referenceRows rows (the batch the rates describe): the
+  /// ratio of their efficiencies r / (r + gemmHalfRows); 1 when rows >=
+  /// referenceRows or the curve is off.
+  double gemmSlowdown(double rows, double referenceRows) const;
   /// Time to move \p bytes between two processors, microseconds; 0 for 0.
   double transferTimeUs(double bytes) const;
 };

@@ -150,6 +150,11 @@ struct Model {
   std::string name;
   Shape inputShape;
   int64_t batchSize = 1;
+  /// The batch the machine's rates describe: the model file's batch_size,
+  /// kept when --micro-batch prices the model at another batch (0: the
+  /// model was never repriced, batchSize itself). The cost model's GEMM
+  /// efficiency curve compares a task's rows at batchSize with those here.
+  int64_t referenceBatch = 0;
   /// Number of classes, from the loss layer's input width.
   int64_t numClasses = 0;
   std::vector<Layer> layers;

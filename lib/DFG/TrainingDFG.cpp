@@ -189,6 +189,26 @@ static double taskTime(const std::optional<double> &measured,
   return machine.computeTimeUs(flops, static_cast<double>(bytesMoved));
 }
 
+/// How much slower than the roofline at the model file's batch the GEMMs of
+/// layer \p layer run at the model's (micro-)batch: conv2d and dense tasks
+/// are GEMMs whose rows are the batch times the output positions (H·W, or
+/// the tokens of a sequence), and small GEMMs use less of the machine
+/// (MachineDesc::gemmSlowdown, docs/cost-model.md "Small batches").
+static double gemmSlowdown(const Model &model, const Layer &layer,
+                           const MachineDesc &machine) {
+  if (model.referenceBatch <= 0 || model.referenceBatch == model.batchSize)
+    return 1;
+  int64_t features = layer.kind == LayerKind::Conv2d  ? layer.outChannels
+                     : layer.kind == LayerKind::Dense ? layer.units
+                                                      : 0;
+  if (features <= 0)
+    return 1;
+  double positions =
+      double(layer.outputShape.numElements()) / double(features);
+  return machine.gemmSlowdown(positions * double(model.batchSize),
+                              positions * double(model.referenceBatch));
+}
+
 /// Which layers compute an activation gradient: layer v needs B when one of
 /// its producers needs the gradient it would compute, i.e. the producer has
 /// weights or itself has a B task. Layers are in topological order, so one
@@ -251,17 +271,19 @@ Expected<TrainingDFG> buildTrainingDFG(const Model &model,
       lt.forward = add(TaskKind::Loss, time);
       continue;
     }
+    double slow = gemmSlowdown(model, layer, machine);
     lt.forward = add(TaskKind::Forward,
                      taskTime(layer.measured.forward, machine,
-                              layer.flops.forward, b.forwardTask()));
+                              layer.flops.forward * slow, b.forwardTask()));
     double bTime = 0, gTime = 0;
     if (hasB[l])
       bTime = taskTime(layer.measured.activationGradient, machine,
-                       layer.flops.activationGradient,
+                       layer.flops.activationGradient * slow,
                        b.activationGradientTask());
     if (layer.hasWeights())
       gTime = taskTime(layer.measured.weightGradient, machine,
-                       layer.flops.weightGradient, b.weightGradientTask());
+                       layer.flops.weightGradient * slow,
+                       b.weightGradientTask());
     if (layer.hasWeights() && options.mergeBackward) {
       lt.activationGradient = add(TaskKind::Backward, bTime + gTime);
     } else {

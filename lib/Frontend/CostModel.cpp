@@ -29,6 +29,14 @@ double MachineDesc::computeTimeUs(double flops, double bytesMoved) const {
   return std::max(compute, memory) * 1e6;
 }
 
+double MachineDesc::gemmSlowdown(double rows, double referenceRows) const {
+  if (gemmHalfRows <= 0 || rows <= 0 || rows >= referenceRows)
+    return 1;
+  double efficiency = rows / (rows + gemmHalfRows);
+  double reference = referenceRows / (referenceRows + gemmHalfRows);
+  return reference / efficiency;
+}
+
 double MachineDesc::transferTimeUs(double bytes) const {
   if (bytes <= 0)
     return 0;
@@ -43,7 +51,7 @@ static void readMachine(const json &root, MachineDesc &machine) {
   static const StringRef fields[] = {
       "name",           "description",     "flops_per_second",
       "memory_bandwidth", "link_bandwidth", "link_latency_us",
-      "bytes_per_element", "link_topology"};
+      "bytes_per_element", "link_topology", "gemm_half_rows"};
   Place top{"", ""};
   rejectUnknownFields(root, top, fields, "in the machine file");
   if (root.contains("name"))
@@ -68,6 +76,10 @@ static void readMachine(const json &root, MachineDesc &machine) {
     machine.linkLatencyUs =
         readNumber(root["link_latency_us"], top.field("link_latency_us"), 0,
                    1e12, /*hiOpen=*/false);
+  if (root.contains("gemm_half_rows"))
+    machine.gemmHalfRows = readNumber(root["gemm_half_rows"],
+                                      top.field("gemm_half_rows"), 0, 1e12,
+                                      /*hiOpen=*/false);
   if (root.contains("bytes_per_element"))
     machine.bytesPerElement = readInt(root["bytes_per_element"],
                                       top.field("bytes_per_element"), 1, 16);

@@ -208,6 +208,8 @@ Error rebatchModel(Model &model, int64_t batch) {
           "price micro-batch %lld (profile at that batch instead)",
           layer.name.c_str(), (long long)model.batchSize, (long long)batch);
   }
+  if (model.referenceBatch == 0)
+    model.referenceBatch = model.batchSize;
   model.batchSize = batch;
   return inferShapes(model, "<micro-batch " + std::to_string(batch) + ">");
 }

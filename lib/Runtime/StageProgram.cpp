@@ -1601,7 +1601,11 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   if (plan.microBatchSize > 0) {
     if (plan.microBatchSize > userBatch)
       return failWith(format("the plan's micro-batch %lld is larger than "
-                             "--batch %lld",
+                             "--batch %lld (run with --batch %lld or more, "
+                             "or compile with --micro-batch %lld or less, "
+                             "or --micro-batch none)",
+                             (long long)plan.microBatchSize,
+                             (long long)userBatch,
                              (long long)plan.microBatchSize,
                              (long long)userBatch));
     batch = plan.microBatchSize;

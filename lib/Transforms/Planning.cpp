@@ -332,6 +332,45 @@ static std::string joinInts(ArrayRef<int64_t> values) {
   return text;
 }
 
+/// The candidates --micro-batch auto priced (docs/training-semantics.md).
+static void printMicroBatchCandidates(const MicroBatchChoice &mb,
+                                      raw_ostream &os) {
+  if (mb.candidates.empty())
+    return;
+  os << formatv("  micro-batch choice: --micro-batch auto{0}: the best "
+                "predicted samples/s with staleness D_max*b <= {1} samples; "
+                "lr x b/{2} (linear), cosine when b < {2}\n",
+                mb.rule == "default" ? " (the default here)" : "",
+                mb.userBatch / 2, mb.userBatch);
+  os << formatv("  {0,20} {1,12} {2,14} {3,6} {4,10}  {5}\n", "b", "period",
+                "samples/s", "D_max", "staleness", "");
+  for (const MicroBatchCandidate &cand : mb.candidates) {
+    bool planned = cand.priced || cand.maxDelay > 0 ||
+                   StringRef(cand.note).startswith("not scheduled");
+    if (!planned) {
+      os << formatv("  {0,20} {1}\n", cand.microBatch,
+                    cand.note.empty() ? "not scheduled" : cand.note);
+      continue;
+    }
+    std::string verdict = cand.microBatch == mb.chosen ? "chosen"
+                          : !cand.allowed              ? "too stale"
+                                                       : "";
+    if (!cand.priced && !cand.note.empty() &&
+        cand.note != "not scheduled: too stale")
+      verdict = cand.note;
+    else if (!cand.priced)
+      verdict += " (not scheduled)";
+    std::string period = cand.priced ? formatv("{0:f2} us", cand.periodUs).str()
+                                     : std::string("-");
+    std::string rate = cand.priced
+                           ? formatv("{0:f0}", cand.samplesPerSecond).str()
+                           : std::string("-");
+    os << formatv("  {0,20} {1,12} {2,14} {3,6} {4,10}  {5}\n",
+                  cand.microBatch, period, rate, cand.maxDelay,
+                  cand.stalenessSamples, verdict);
+  }
+}
+
 void printPlanSummary(const Compilation &C, raw_ostream &os) {
   const PipelinePlan &plan = C.plan;
   if (!plan.planned)
@@ -360,6 +399,7 @@ void printPlanSummary(const Compilation &C, raw_ostream &os) {
                   model.batchSize * *std::max_element(
                                         plan.gradientDelay.begin(),
                                         plan.gradientDelay.end()));
+  printMicroBatchCandidates(C.microBatch, os);
   os << formatv("  weights:            {0}\n", weightPolicyName(options.weights));
   os << formatv("  iteration bound:    {0:f2} us -> {1:f2} us after gradient "
                 "delays\n",

@@ -33,9 +33,10 @@ RESNET = "--data synthetic --train-limit 32 --test-limit 16 --epochs 2 " \
          "--batch 8 --lr 0.05 --momentum 0.9"
 # name, model, compiler flags, training flags, ranks
 CASES = [
-    ("lenet-p2", "lenet5", "--procs 2", LENET, 2),
+    ("lenet-p2", "lenet5", "--procs 2 --micro-batch none", LENET, 2),
     ("lenet-p4", "lenet5", "--procs 4 --weights=ema", LENET, 4),
-    ("resnet-p2", "resnet20-fmnist", "--procs 2", RESNET, 2),
+    ("resnet-p2", "resnet20-fmnist", "--procs 2 --micro-batch none", RESNET,
+     2),
     ("resnet-p4", "resnet20-fmnist",
      "--procs 4 --schedule 1f1b --micro-batches 2", RESNET, 4),
 ]

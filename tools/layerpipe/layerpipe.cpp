@@ -22,7 +22,6 @@
 #include "layerpipe/Profile.h"
 #include "layerpipe/Summary.h"
 #include "layerpipe/ToolMain.h"
-#include "layerpipe/runtime/DelayCorrection.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -81,11 +80,12 @@ static cl::opt<std::string>
                 cl::desc("Machine description (JSON, docs/cost-model.md); "
                          "default: the built-in machine"),
                 cl::cat(inputCategory()));
-static cl::opt<std::string> profilePath(
-    "profile", cl::value_desc("file"),
+static cl::list<std::string> profilePaths(
+    "profile", cl::value_desc("file"), cl::ZeroOrMore,
     cl::desc("Measured task times and message cost from layerpipe-profile "
-             "(docs/profile.md); replaces the cost model's estimates "
-             "(default none)"),
+             "(docs/profile.md); replaces the cost model's estimates. May be "
+             "given once per batch size (layerpipe-profile --batch b): "
+             "--micro-batch auto prices the profiled batches (default none)"),
     cl::cat(inputCategory()));
 static cl::opt<std::string> traceTimesPath(
     "times-from-trace", cl::value_desc("file"),
@@ -100,11 +100,15 @@ static cl::opt<bool> mergeBackward(
     cl::cat(inputCategory()));
 
 static cl::opt<std::string> microBatchFlag(
-    "micro-batch", cl::value_desc("auto|b"),
-    cl::desc("Samples per pipelined step: price every task at b samples and "
-             "run steps of b (lr scaled by b/B, B the model's batch_size); "
-             "auto: the largest power of two b <= B with D_max*b <= B/2 "
-             "(docs/training-semantics.md; default: the model's batch)"),
+    "micro-batch", cl::value_desc("auto|none|b"),
+    cl::desc("Samples per pipelined step of an asynchronous schedule: "
+             "price every task at b samples and run steps of b (lr scaled "
+             "by b/B, B the model's batch_size); auto: plan and schedule "
+             "every power of two b <= B and take the best predicted "
+             "samples/s among those with D_max*b <= B/2 "
+             "(docs/training-semantics.md). Default: auto for a layerpipe "
+             "or pipedream schedule on --procs > 1 with gradient delays, "
+             "else B; none (or B): the model's batch"),
     cl::cat(inputCategory()));
 
 static cl::opt<std::string>
@@ -350,46 +354,138 @@ static Error readOptions(CompileOptions &options) {
   return checkOutputPaths(options);
 }
 
-/// --micro-batch: reprices the model at the chosen micro-batch b.
-static Error chooseMicroBatch(Compilation &C) {
-  int64_t userBatch = C.model.batchSize;
-  int64_t b = userBatch;
+/// How the micro-batch of a step is decided (--micro-batch).
+enum class MicroBatchMode { None, Explicit, Auto, Default };
+
+static Expected<MicroBatchMode> microBatchMode(const CompileOptions &options) {
+  const ScheduleOptions &S = options.schedule;
+  bool async = S.microBatches == 0 && (S.kind == ScheduleKind::LayerPipe ||
+                                       S.kind == ScheduleKind::PipeDream);
   StringRef flag = microBatchFlag;
-  const ScheduleOptions &S = C.options.schedule;
-  if (S.microBatches > 0 || (S.kind != ScheduleKind::LayerPipe &&
-                             S.kind != ScheduleKind::PipeDream))
+  if (flag.empty()) {
+    // The default: an asynchronous pipelined plan with delays takes steps
+    // of the micro-batch auto chooses (docs/training-semantics.md). Times
+    // from a trace are for the batch that trace ran: they keep it.
+    if (async && options.plan.targetProcs > 1 &&
+        options.plan.delays != DelayRule::None && traceTimesPath.empty())
+      return MicroBatchMode::Default;
+    return MicroBatchMode::None;
+  }
+  // none: the model's batch, whatever the schedule (today's plans).
+  if (flag == "none")
+    return MicroBatchMode::None;
+  if (!async)
     return createStringError(
         inconvertibleErrorCode(),
         "--micro-batch sets the samples of an asynchronous pipeline's step; "
         "a synchronous schedule splits its batch with --micro-batches "
         "instead");
-  if (flag == "auto") {
-    int64_t maxDelay = 0;
-    if (C.options.plan.delays != DelayRule::None &&
-        C.options.plan.targetProcs > 1) {
-      auto planned = planStagesAndDelays(C.model, C.machine, C.options.plan);
-      if (!planned)
-        return planned.takeError();
-      for (int64_t d : planned->second)
-        maxDelay = std::max(maxDelay, d);
-    }
-    b = runtime::autoMicroBatch(userBatch, maxDelay);
-  } else {
-    long long n = 0;
-    if (flag.getAsInteger(10, n) || n < 1 || n > userBatch)
-      return createStringError(
-          inconvertibleErrorCode(),
-          "--micro-batch must be auto or a whole number in [1, the model's "
-          "batch_size %lld], got '%s'",
-          (long long)userBatch, flag.str().c_str());
-    b = n;
+  if (flag != "auto")
+    return MicroBatchMode::Explicit;
+  if (!traceTimesPath.empty())
+    return createStringError(
+        inconvertibleErrorCode(),
+        "--micro-batch auto cannot price other batches from "
+        "--times-from-trace (the trace's times are for the batch it ran); "
+        "give --micro-batch N, N that batch");
+  return MicroBatchMode::Auto;
+}
+
+/// The batch_size a profile file states, or 0 when it cannot be read
+/// (applyProfile then says why).
+static int64_t profileBatch(StringRef path) {
+  ErrorOr<std::unique_ptr<MemoryBuffer>> buffer = MemoryBuffer::getFile(path);
+  if (!buffer)
+    return 0;
+  nlohmann::json root =
+      nlohmann::json::parse((*buffer)->getBuffer().begin(),
+                            (*buffer)->getBuffer().end(), nullptr, false);
+  if (root.is_discarded() || !root.is_object() ||
+      !root.contains("batch_size") || !root["batch_size"].is_number_integer())
+    return 0;
+  return root["batch_size"].get<int64_t>();
+}
+
+/// The --profile measured at batch \p batch; with a single profile and
+/// \p exact false, that one (applyProfile then names a batch that does not
+/// match). Empty when there is none.
+static std::string profileFor(int64_t batch, bool exact) {
+  for (const std::string &path : profilePaths)
+    if (profileBatch(path) == batch)
+      return path;
+  if (!exact && profilePaths.size() == 1)
+    return profilePaths.front();
+  return "";
+}
+
+/// "64, 4": the batches of the --profile files.
+static std::string profileBatches() {
+  std::string batches;
+  for (const std::string &path : profilePaths)
+    batches += (batches.empty() ? "" : ", ") +
+               std::to_string(profileBatch(path));
+  return batches;
+}
+
+/// The largest gradient delay of the compiled plan: the stage program's
+/// delays (PipeDream's stage-level schedules keep 2 (p - 1 - s) per stage,
+/// lib/CodeGen/ProgramPlan.cpp), else the planner's.
+static int64_t planMaxDelay(const Compilation &C) {
+  const Schedule &S = C.schedule.schedule;
+  bool stageLevel = std::any_of(S.tasks.begin(), S.tasks.end(),
+                                [](const ScheduledTask &t) {
+                                  return t.layer < 0;
+                                });
+  if (S.periodic && stageLevel && !S.stageOfLayer.empty()) {
+    unsigned p =
+        *std::max_element(S.stageOfLayer.begin(), S.stageOfLayer.end()) + 1;
+    return 2 * int64_t(p - 1);
   }
+  int64_t maxDelay = 0;
+  for (int64_t d : C.plan.gradientDelay)
+    maxDelay = std::max(maxDelay, d);
+  return maxDelay;
+}
+
+/// The candidates of --micro-batch auto: B, then the powers of two below
+/// it, largest first.
+static std::vector<int64_t> microBatchCandidates(int64_t userBatch) {
+  std::vector<int64_t> candidates{userBatch};
+  int64_t b = 1;
+  while (b * 2 < userBatch)
+    b *= 2;
+  for (; b >= 1; b /= 2)
+    if (b != userBatch)
+      candidates.push_back(b);
+  return candidates;
+}
+
+/// Reprices \p C's model at micro-batch \p b of its batch.
+static Error rebatchTo(Compilation &C, int64_t b) {
+  int64_t userBatch = C.model.batchSize;
   if (b == userBatch)
     return Error::success();
   if (Error err = rebatchModel(C.model, b))
     return err;
   C.userBatch = userBatch;
   return Error::success();
+}
+
+/// --micro-batch N.
+static Error explicitMicroBatch(Compilation &C) {
+  int64_t userBatch = C.model.batchSize;
+  long long n = 0;
+  StringRef flag = microBatchFlag;
+  if (flag.getAsInteger(10, n) || n < 1 || n > userBatch)
+    return createStringError(
+        inconvertibleErrorCode(),
+        "--micro-batch must be auto, none or a whole number in [1, the "
+        "model's batch_size %lld], got '%s'",
+        (long long)userBatch, flag.str().c_str());
+  C.microBatch.rule = "explicit";
+  C.microBatch.userBatch = userBatch;
+  C.microBatch.chosen = n;
+  return rebatchTo(C, n);
 }
 
 /// --delays=schedule: the fewest gradient delays per layer that the
@@ -529,6 +625,222 @@ static Error lowerDelaysToSchedule(Compilation &C,
   return Error::success();
 }
 
+/// A lower bound of the period \p C's plan can schedule to: the iteration
+/// bound after the delays and the work per processor (the layerpipe
+/// scheduler starts its search there).
+static double periodLowerBound(const Compilation &C) {
+  double work = 0;
+  for (const Task &t : C.dfg.tasks)
+    work += t.timeUs;
+  return std::max(C.plan.retimedBound.boundUs,
+                  work / std::max(1u, C.options.schedule.procs));
+}
+
+/// --micro-batch auto (and its default): prices every candidate b (B and
+/// the powers of two below it; with --profile, the profiled ones) and keeps
+/// the best predicted samples/s among those whose staleness D_max·b is at
+/// most B/2, the larger b on a tie; when none passes, the smallest one
+/// priced (the trainer's auto takes b = 1 then). Every candidate is
+/// planned, which gives its delays; a candidate is scheduled (the full
+/// compilation at b, verified) when the rule allows it and its lower bound
+/// could still beat the best so far, or, with an explicit
+/// `--micro-batch auto`, always (the whole trade-off in the plan summary).
+/// Plans whose delays come from their schedule (pipedream, --delays=schedule)
+/// are scheduled in every case.
+static Error chooseMicroBatch(Compilation &C, MicroBatchMode mode,
+                              function_ref<Error(bool)> loadProfile,
+                              function_ref<Error()> planOnly,
+                              function_ref<Error()> compileAll,
+                              std::string &scheduleDelaysNote) {
+  const Compilation base = C;
+  int64_t userBatch = base.model.batchSize;
+  bool scheduleAll = mode == MicroBatchMode::Auto;
+  bool delaysFromSchedule =
+      base.options.schedule.kind != ScheduleKind::LayerPipe ||
+      base.options.plan.scheduleDelays;
+  MicroBatchChoice choice;
+  choice.rule = mode == MicroBatchMode::Auto ? "auto" : "default";
+  choice.userBatch = userBatch;
+  std::vector<Compilation> compiled;
+  std::vector<std::string> notes;
+  std::vector<size_t> compiledOf;
+  double bestRate = -1;
+  for (int64_t b : microBatchCandidates(userBatch)) {
+    MicroBatchCandidate cand;
+    cand.microBatch = b;
+    compiledOf.push_back(SIZE_MAX);
+    if (!profilePaths.empty() && profileFor(b, /*exact=*/true).empty()) {
+      cand.note = "no --profile at this batch";
+      choice.candidates.push_back(std::move(cand));
+      continue;
+    }
+    C = base;
+    scheduleDelaysNote.clear();
+    Error err = rebatchTo(C, b);
+    if (!err)
+      err = loadProfile(/*exact=*/true);
+    bool schedule = true;
+    if (!err && !delaysFromSchedule) {
+      err = planOnly();
+      if (!err) {
+        cand.maxDelay = planMaxDelay(C);
+        cand.stalenessSamples = cand.maxDelay * b;
+        cand.allowed = 2 * cand.stalenessSamples <= userBatch;
+        double bound = periodLowerBound(C);
+        bool canWin = bound <= 0 || double(b) / bound * 1e6 > bestRate;
+        schedule = scheduleAll || (cand.allowed && canWin);
+        if (!schedule)
+          cand.note = cand.allowed
+                          ? formatv("not scheduled: at most {0:f0} samples/s "
+                                    "(period lower bound {1:f2} us)",
+                                    double(b) / bound * 1e6, bound)
+                                .str()
+                          : "not scheduled: too stale";
+      }
+    }
+    if (!err && schedule)
+      err = compileAll();
+    if (err) {
+      // The model's own batch must compile: its error is the user's.
+      if (b == userBatch)
+        return err;
+      cand.note = toString(std::move(err));
+      choice.candidates.push_back(std::move(cand));
+      continue;
+    }
+    if (!schedule) {
+      choice.candidates.push_back(std::move(cand));
+      continue;
+    }
+    cand.priced = C.schedule.scheduled;
+    cand.periodUs = C.schedule.metrics.period;
+    cand.samplesPerSecond = C.schedule.metrics.samplesPerSecond;
+    cand.maxDelay = planMaxDelay(C);
+    cand.stalenessSamples = cand.maxDelay * b;
+    cand.allowed = 2 * cand.stalenessSamples <= userBatch;
+    if (cand.priced && cand.allowed)
+      bestRate = std::max(bestRate, cand.samplesPerSecond);
+    compiledOf.back() = compiled.size();
+    choice.candidates.push_back(std::move(cand));
+    compiled.push_back(std::move(C));
+    notes.push_back(scheduleDelaysNote);
+  }
+  // The best allowed candidate; else the smallest priced one.
+  size_t best = SIZE_MAX;
+  for (size_t i = 0; i < choice.candidates.size(); ++i) {
+    const MicroBatchCandidate &cand = choice.candidates[i];
+    if (!cand.priced || !cand.allowed)
+      continue;
+    if (best == SIZE_MAX ||
+        cand.samplesPerSecond > choice.candidates[best].samplesPerSecond)
+      best = i;
+  }
+  if (best == SIZE_MAX)
+    for (size_t i = 0; i < choice.candidates.size(); ++i)
+      if (choice.candidates[i].priced)
+        best = i;
+  // Candidates that planned (a profile, no error): the fallback's choice.
+  size_t smallest = SIZE_MAX;
+  for (size_t i = 0; i < choice.candidates.size(); ++i)
+    if (choice.candidates[i].priced ||
+        StringRef(choice.candidates[i].note).startswith("not scheduled"))
+      smallest = i;
+  if (best == SIZE_MAX && smallest == SIZE_MAX)
+    return createStringError(
+        inconvertibleErrorCode(),
+        "--micro-batch auto: none of the --profile files (batches %s) is at "
+        "a candidate micro-batch (the model's batch %lld or a power of two "
+        "below it)",
+        profileBatches().c_str(), (long long)userBatch);
+  if (best == SIZE_MAX) {
+    // No candidate passes the rule and none was scheduled: the smallest.
+    int64_t b = choice.candidates[smallest].microBatch;
+    C = base;
+    scheduleDelaysNote.clear();
+    if (Error err = rebatchTo(C, b))
+      return err;
+    if (Error err = loadProfile(true))
+      return err;
+    if (Error err = compileAll())
+      return err;
+    MicroBatchCandidate &cand = choice.candidates[smallest];
+    cand.priced = C.schedule.scheduled;
+    cand.periodUs = C.schedule.metrics.period;
+    cand.samplesPerSecond = C.schedule.metrics.samplesPerSecond;
+    cand.note.clear();
+    choice.chosen = b;
+    C.microBatch = std::move(choice);
+    return Error::success();
+  }
+  C = std::move(compiled[compiledOf[best]]);
+  scheduleDelaysNote = notes[compiledOf[best]];
+  choice.chosen = choice.candidates[best].microBatch;
+  C.microBatch = std::move(choice);
+  return Error::success();
+}
+
+/// One line under the summary's headline: the chosen micro-batch and why.
+static std::string microBatchNote(const Compilation &C) {
+  const MicroBatchChoice &mb = C.microBatch;
+  if (mb.candidates.empty())
+    return "";
+  std::string text = formatv("  micro-batch: {0} of the model's batch {1} "
+                             "(--micro-batch auto{2}: best predicted "
+                             "samples/s with D_max*b <= {3}; lr x {0}/{1}",
+                             mb.chosen, mb.userBatch,
+                             mb.rule == "default" ? ", the default here" : "",
+                             mb.userBatch / 2)
+                         .str();
+  if (mb.chosen < mb.userBatch)
+    text += ", a constant schedule becomes cosine";
+  text += "; --print=plan lists the candidates)\n";
+  for (const MicroBatchCandidate &cand : mb.candidates)
+    if (cand.microBatch == mb.chosen && !cand.allowed)
+      text += formatv("  warning: no candidate priced meets the staleness "
+                      "rule; b = {0} is {1} samples stale{2}\n",
+                      mb.chosen, cand.stalenessSamples,
+                      profilePaths.empty()
+                          ? ""
+                          : " (profile smaller batches with "
+                            "layerpipe-profile --batch b)")
+                  .str();
+  return text;
+}
+
+/// `micro_batch` in --report-json (docs/report-json.md): the samples of a
+/// pipelined step, the rate rule and every priced candidate.
+static void addMicroBatchToReport(const Compilation &C,
+                                  nlohmann::json &report) {
+  const MicroBatchChoice &mb = C.microBatch;
+  if (mb.rule.empty())
+    return;
+  nlohmann::json candidates = nlohmann::json::array();
+  for (const MicroBatchCandidate &cand : mb.candidates) {
+    nlohmann::json j = {{"micro_batch", cand.microBatch},
+                        {"priced", cand.priced},
+                        {"allowed", cand.allowed},
+                        {"chosen", cand.microBatch == mb.chosen}};
+    if (cand.priced) {
+      j["period_us"] = cand.periodUs;
+      j["samples_per_second"] = cand.samplesPerSecond;
+      j["max_delay"] = cand.maxDelay;
+      j["staleness_samples"] = cand.stalenessSamples;
+    }
+    if (!cand.note.empty())
+      j["note"] = cand.note;
+    candidates.push_back(std::move(j));
+  }
+  report["micro_batch"] = {
+      {"rule", mb.rule},
+      {"user_batch", mb.userBatch},
+      {"micro_batch", mb.chosen},
+      {"lr_scale", double(mb.chosen) / double(mb.userBatch)},
+      {"lr_rule", "linear: lr x b/B, warm-up steps x B/b, a constant "
+                  "schedule becomes cosine when b < B"},
+      {"staleness_limit_samples", mb.userBatch / 2},
+      {"candidates", std::move(candidates)}};
+}
+
 /// The whole compilation, from flags to files.
 static Error compile(StageTimes &times) {
   Compilation C;
@@ -561,20 +873,51 @@ static Error compile(StageTimes &times) {
         return Error::success();
       }))
     return err;
-  if (!microBatchFlag.empty())
-    if (Error err = stage("micro-batch", false, [&] { return chooseMicroBatch(C); }))
+  Expected<MicroBatchMode> mode = microBatchMode(C.options);
+  if (!mode)
+    return mode.takeError();
+  // Times measured in the model file are for its batch: the default keeps
+  // it (an explicit auto lists why the other candidates are not priced).
+  if (*mode == MicroBatchMode::Default &&
+      std::any_of(C.model.layers.begin(), C.model.layers.end(),
+                  [](const Layer &l) {
+                    const MeasuredTimes &m = l.measured;
+                    return m.forward || m.activationGradient ||
+                           m.weightGradient || m.update;
+                  }))
+    *mode = MicroBatchMode::None;
+  if (*mode == MicroBatchMode::Explicit)
+    if (Error err = stage("micro-batch", false,
+                          [&] { return explicitMicroBatch(C); }))
       return err;
-  if (!profilePath.empty())
-    if (Error err = stage("load profile", false, [&] {
-          return applyProfile(profilePath, C.model, C.machine);
-        }))
+  // The profile for the model's (micro-)batch; --micro-batch auto takes
+  // one per candidate instead.
+  auto loadProfile = [&](bool exact) -> Error {
+    if (profilePaths.empty())
+      return Error::success();
+    std::string path = profileFor(C.model.batchSize, exact);
+    if (path.empty())
+      return createStringError(
+          inconvertibleErrorCode(),
+          "--profile: no profile measured at batch %lld (the profiles are "
+          "at batches %s; profile again with --batch %lld)",
+          (long long)C.model.batchSize, profileBatches().c_str(),
+          (long long)C.model.batchSize);
+    return stage("load profile", false, [&] {
+      return applyProfile(path, C.model, C.machine);
+    });
+  };
+  bool autoBatch =
+      *mode == MicroBatchMode::Auto || *mode == MicroBatchMode::Default;
+  if (!autoBatch)
+    if (Error err = loadProfile(false))
       return err;
   if (!traceTimesPath.empty())
     if (Error err = stage("load trace times", false, [&] {
           return applyTraceTimes(traceTimesPath, C.model);
         }))
       return err;
-  auto planAndSchedule = [&]() -> Error {
+  auto planOnly = [&]() -> Error {
     if (Error err = stage("build training DFG", true, [&]() -> Error {
           Expected<TrainingDFG> dfg =
               buildTrainingDFG(C.model, C.machine, C.options.dfg);
@@ -593,17 +936,28 @@ static Error compile(StageTimes &times) {
         }))
       return err;
     // The planner dumps the DFG after each of its own passes.
-    if (Error err = stage("planning", false, [&] { return runPlanning(C); }))
+    return stage("planning", false, [&] { return runPlanning(C); });
+  };
+  auto planAndSchedule = [&]() -> Error {
+    if (Error err = planOnly())
       return err;
     return stage("scheduling", false, [&] { return runScheduling(C); });
   };
-  if (Error err = planAndSchedule())
-    return err;
   std::string scheduleDelaysNote;
-  if (C.options.plan.scheduleDelays)
-    if (Error err = lowerDelaysToSchedule(C, planAndSchedule,
-                                          scheduleDelaysNote))
+  auto compileAll = [&]() -> Error {
+    if (Error err = planAndSchedule())
       return err;
+    if (C.options.plan.scheduleDelays)
+      return lowerDelaysToSchedule(C, planAndSchedule, scheduleDelaysNote);
+    return Error::success();
+  };
+  if (!autoBatch) {
+    if (Error err = compileAll())
+      return err;
+  } else if (Error err = chooseMicroBatch(C, *mode, loadProfile, planOnly,
+                                          compileAll, scheduleDelaysNote)) {
+    return err;
+  }
 
   progress.finish();
   if (Error err = stage("summary", false, [&] {
@@ -612,6 +966,7 @@ static Error compile(StageTimes &times) {
             C.options.schedule.outputPath == "-" ? errs() : outs();
         if (print->summary) {
           printHeadline(C, os);
+          os << microBatchNote(C);
           if (!scheduleDelaysNote.empty())
             os << scheduleDelaysNote;
         }
@@ -639,6 +994,8 @@ static Error compile(StageTimes &times) {
     if (Error err = fill("report: plan", addPlanToReport))
       return err;
     if (Error err = fill("report: schedule", addScheduleToReport))
+      return err;
+    if (Error err = fill("report: micro-batch", addMicroBatchToReport))
       return err;
     if (Error err = stage("report: write", false, [&] {
           return writeOutputFile(reportJsonPath, [&](raw_ostream &os) {
