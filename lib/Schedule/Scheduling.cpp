@@ -339,10 +339,7 @@ layOutStages(const TrainingDFG &dfg, const MachineDesc &machine,
     at += f;
   }
   double lowest = std::max(from, *std::max_element(work.begin(), work.end()));
-  unsigned step = 0;
-  for (double T = lowest; T <= upTo * (1 + 1e-9);
-       T *= step++ < 60 ? 1.003 : 1.03) {
-    double eps = 1e-9 * T;
+  auto layOut = [&](double T) -> std::optional<Schedule> {
     std::vector<int64_t> k(n, 0);
     bool changed = true, tooShort = false;
     for (size_t round = 0; changed && !tooShort && round <= n; ++round) {
@@ -368,21 +365,42 @@ layOutStages(const TrainingDFG &dfg, const MachineDesc &machine,
       }
     }
     if (changed || tooShort)
-      continue; // a cycle needs more delays than it has at this T
+      return std::nullopt; // a cycle needs more delays than it has at T
     std::vector<double> start(n);
     for (unsigned v = 0; v < n; ++v)
       start[v] = phase[v] + double(k[v]) * T;
-    (void)eps;
     Schedule S = makePeriodicSchedule(dfg, machine, procs, T, start, proc);
     if (Error err = scheduleLinks(S)) {
       consumeError(std::move(err));
-      continue;
+      return std::nullopt;
     }
     if (Error err = verifySchedule(S)) {
       consumeError(std::move(err));
-      continue;
+      return std::nullopt;
     }
     return S;
+  };
+  unsigned step = 0;
+  double failed = 0;
+  for (double T = lowest; T <= upTo * (1 + 1e-9);
+       T *= step++ < 60 ? 1.003 : 1.03) {
+    std::optional<Schedule> found = layOut(T);
+    if (!found) {
+      failed = T;
+      continue;
+    }
+    // The steps are 0.3% (then 3%) wide: bisect back towards the last
+    // period that failed (a period between may fit: PipeDream's own 1F1B
+    // layout of the same stages often lies there), keeping the shortest
+    // verified layout.
+    for (unsigned k = 0; failed > 0 && k < 8; ++k) {
+      double mid = 0.5 * (failed + found->period);
+      if (std::optional<Schedule> better = layOut(mid))
+        found = std::move(better);
+      else
+        failed = mid;
+    }
+    return found;
   }
   return std::nullopt;
 }
@@ -525,13 +543,15 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
                                       P.weightGradient[s] + P.update[s]);
   M.makespan = R.schedule.period;
   M.period = M.makespan / m;
-  M.lowerBound = stageMax;
+  M.lowerBound = M.lowerBoundNoTransfers = stageMax;
   M.iterationBound = C.initialBound.boundUs;
   return Error::success();
 }
 
 static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
   const ScheduleOptions &opts = C.options.schedule;
+  // The bound with transfers of the graph the layerpipe schedule places.
+  std::optional<TransferBound> transfers;
   Expected<ModuloResult> result = [&]() -> Expected<ModuloResult> {
     if (opts.kind == ScheduleKind::PipeDream) {
       unsigned count = 0;
@@ -575,6 +595,7 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
       largest = std::max(largest, task.timeUs);
     }
     double problemBound = std::max({bound, work / opts.procs, largest});
+    transfers = transferLowerBound(graph, opts.procs, C.machine);
     Expected<ModuloResult> modulo = createStringError(
         inconvertibleErrorCode(), "no placement was tried");
     // Large graphs (> 5,000 tasks) in auto start from the stages: the free
@@ -800,7 +821,12 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
   R.schedule.unfolding = J;
   ScheduleMetrics &M = R.metrics;
   M.period = R.schedule.period / J;
-  M.lowerBound = result->lowerBound / J;
+  M.lowerBound = M.lowerBoundNoTransfers = result->lowerBound / J;
+  if (transfers) {
+    M.transferBound = transfers->bound / J;
+    M.minCutUs = transfers->minCutUs / J;
+    M.lowerBound = std::max(M.lowerBound, M.transferBound);
+  }
   M.attempts = result->attempts;
   M.placement = result->placement;
   M.iterationBound = result->iterationBound / J;
@@ -1022,6 +1048,12 @@ void printScheduleSummary(const Compilation &C, raw_ostream &os) {
     os << formatv("  period: {0:f1} us (lower bound {1:f1} us, iteration "
                   "bound {2:f1} us, {3} attempts)\n",
                   M.period, M.lowerBound, M.iterationBound, M.attempts);
+    if (M.transferBound > 0)
+      os << formatv("  lower bounds: {0:f1} us without transfers, {1:f1} us "
+                    "with them (minimum cut {2:f1} us of link time per "
+                    "iteration)\n",
+                    M.lowerBoundNoTransfers, M.transferBound,
+                    std::isfinite(M.minCutUs) ? M.minCutUs : 0.0);
     if (S.unfolding > 1)
       os << formatv("  unfolded by {0}: {0} iterations every {1:f1} us; "
                     "figures are per iteration\n",
@@ -1071,6 +1103,7 @@ nlohmann::json scheduleMetricsJSON(const ScheduleResult &R) {
       {"period", M.period},
       {"unfolding", R.schedule.unfolding},
       {"lower_bound", M.lowerBound},
+      {"lower_bound_no_transfers", M.lowerBoundNoTransfers},
       {"iteration_bound", M.iterationBound},
       {"sequential_time", M.sequentialTime},
       {"speedup", M.speedup},
@@ -1089,6 +1122,11 @@ nlohmann::json scheduleMetricsJSON(const ScheduleResult &R) {
       M.samplesPerIteration;
   if (R.schedule.periodic) {
     metrics["attempts"] = M.attempts;
+    if (M.transferBound > 0) {
+      metrics["transfer_bound"] = M.transferBound;
+      if (std::isfinite(M.minCutUs))
+        metrics["min_cut_us"] = M.minCutUs;
+    }
     if (!M.placement.empty())
       metrics["placement"] = M.placement;
   } else {
