@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -271,10 +272,15 @@ buildOneFOneBPeriodic(const TrainingDFG &dfg, const MachineDesc &machine,
 /// a longest-path problem (infeasible on a cycle of positive weight). T
 /// grows from the largest stage load in 0.3% steps until the dependences
 /// and the links (Links.h) fit and the verifier accepts.
+///
+/// With \p blocks (per stage: when its forward, backward and update blocks
+/// start, e.g. PipeDream's own schedule of the same stages) the blocks
+/// start there instead, and its period \p hint is tried first.
 static std::optional<Schedule>
 layOutStages(const TrainingDFG &dfg, const MachineDesc &machine,
              unsigned procs, ArrayRef<unsigned> stageOf, unsigned stages,
-             double from, double upTo) {
+             double from, double upTo,
+             ArrayRef<std::array<double, 3>> blocks = {}, double hint = 0) {
   size_t n = dfg.tasks.size();
   std::vector<unsigned> proc(n);
   std::vector<double> work(stages, 0);
@@ -328,18 +334,41 @@ layOutStages(const TrainingDFG &dfg, const MachineDesc &machine,
     if (s > 0)
       at += machine.linkLatencyUs + handOver[s - 1];
     double t = at;
-    for (const std::vector<unsigned> *block : {&fwd[s], &bwd[s], &upd[s]})
+    unsigned b = 0;
+    for (const std::vector<unsigned> *block : {&fwd[s], &bwd[s], &upd[s]}) {
+      if (!blocks.empty())
+        t = blocks[s][b++];
       for (unsigned v : *block) {
         phase[v] = t;
         t += dfg.tasks[v].timeUs;
       }
+    }
     double f = 0;
     for (unsigned v : fwd[s])
       f += dfg.tasks[v].timeUs;
     at += f;
   }
   double lowest = std::max(from, *std::max_element(work.begin(), work.end()));
+  // Per processor: its tasks by phase (the order they run in a period).
+  std::vector<std::vector<unsigned>> sequence(stages);
+  for (unsigned v = 0; v < n; ++v)
+    sequence[proc[v]].push_back(v);
+  for (std::vector<unsigned> &seq : sequence)
+    std::stable_sort(seq.begin(), seq.end(), [&](unsigned a, unsigned b) {
+      return phase[a] < phase[b];
+    });
+  std::vector<double> shifted;
+  std::vector<int64_t> slack(dfg.edges.size());
   auto layOut = [&](double T) -> std::optional<Schedule> {
+   // A transfer whose window is too tight for the links (its consumer
+   // starts right when it could arrive, while the channel carries another
+   // tensor) moves its consumer, and what follows it on its processor,
+   // later by its link time while the processor's tasks still fit in a
+   // period, else gets a period of slack; a few times at most.
+   shifted = phase;
+   std::fill(slack.begin(), slack.end(), 0);
+   for (unsigned retry = 0;; ++retry) {
+    const std::vector<double> &phase = shifted;
     std::vector<int64_t> k(n, 0);
     bool changed = true, tooShort = false;
     for (size_t round = 0; changed && !tooShort && round <= n; ++round) {
@@ -357,7 +386,7 @@ layOutStages(const TrainingDFG &dfg, const MachineDesc &machine,
           tooShort = true;
           break;
         }
-        int64_t c = int64_t(periods) - edge.delay;
+        int64_t c = int64_t(periods) - edge.delay + slack[e];
         if (k[edge.dst] < k[edge.src] + c) {
           k[edge.dst] = k[edge.src] + c;
           changed = true;
@@ -370,16 +399,37 @@ layOutStages(const TrainingDFG &dfg, const MachineDesc &machine,
     for (unsigned v = 0; v < n; ++v)
       start[v] = phase[v] + double(k[v]) * T;
     Schedule S = makePeriodicSchedule(dfg, machine, procs, T, start, proc);
-    if (Error err = scheduleLinks(S)) {
+    size_t failed = SIZE_MAX;
+    if (Error err = scheduleLinks(S, &failed)) {
       consumeError(std::move(err));
-      return std::nullopt;
+      if (failed >= slack.size() || retry >= 16)
+        return std::nullopt;
+      const Edge &edge = dfg.edges[failed];
+      double by = double(edge.bytes) / machine.linkBandwidth * 1e6;
+      const std::vector<unsigned> &seq = sequence[proc[edge.dst]];
+      double span = shifted[seq.back()] + dfg.tasks[seq.back()].timeUs -
+                    shifted[seq.front()];
+      if (slack[failed] == 0 && span + by <= T * (1 - 1e-9)) {
+        bool after = false;
+        for (unsigned v : seq)
+          if ((after |= v == edge.dst))
+            shifted[v] += by;
+      } else {
+        ++slack[failed];
+      }
+      continue;
     }
     if (Error err = verifySchedule(S)) {
       consumeError(std::move(err));
       return std::nullopt;
     }
     return S;
+   }
   };
+  std::optional<Schedule> hinted;
+  if (hint >= lowest && hint <= upTo * (1 + 1e-9))
+    if ((hinted = layOut(hint)))
+      upTo = hint;
   unsigned step = 0;
   double failed = 0;
   for (double T = lowest; T <= upTo * (1 + 1e-9);
@@ -400,9 +450,11 @@ layOutStages(const TrainingDFG &dfg, const MachineDesc &machine,
       else
         failed = mid;
     }
+    if (hinted && hinted->period <= found->period)
+      return hinted;
     return found;
   }
-  return std::nullopt;
+  return hinted;
 }
 
 static Expected<ModuloResult> schedulePipeDream(const StagePipeline &P,
@@ -701,6 +753,29 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
           double most = staged ? staged->schedule.period : upTo;
           std::optional<Schedule> direct = layOutStages(
               graph, C.machine, opts.procs, stageOf, stages, bound, most);
+          // The same stages with PipeDream's own steady state (its F and
+          // merged B/G blocks where PipeDream runs them, at its period):
+          // with the same delays it reaches PipeDream's period where the
+          // layout above, backward right after forward, makes transfers
+          // collide on a link.
+          if (J == 1) {
+            Expected<ModuloResult> theirs = schedulePipeDream(
+                buildStagePipeline(C, stageOf, stages), C.machine);
+            if (theirs) {
+              std::vector<std::array<double, 3>> blocks(stages);
+              for (unsigned st = 0; st < stages; ++st)
+                for (unsigned b = 0; b < 3; ++b)
+                  blocks[st][b] = theirs->schedule.tasks[3 * st + b].start;
+              double limit = direct ? direct->period : most;
+              if (std::optional<Schedule> like = layOutStages(
+                      graph, C.machine, opts.procs, stageOf, stages, bound,
+                      limit, blocks, theirs->schedule.period))
+                if (!direct || like->period < direct->period * (1 - 1e-9))
+                  direct = std::move(like);
+            } else {
+              consumeError(theirs.takeError());
+            }
+          }
           if (direct && g == 0)
             referenceBytes = double(computeCommBytes(*direct));
           if (direct && stages < opts.procs && budget && referenceBytes >= 0 &&
