@@ -1218,10 +1218,14 @@ void printScheduleSummary(const Compilation &C, raw_ostream &os) {
                   M.period, M.lowerBound, M.iterationBound, M.attempts);
     if (M.transferBound > 0)
       os << formatv("  lower bounds: {0:f1} us without transfers, {1:f1} us "
-                    "with them (minimum cut {2:f1} us of link time per "
-                    "iteration)\n",
+                    "with them ({2})\n",
                     M.lowerBoundNoTransfers, M.transferBound,
-                    std::isfinite(M.minCutUs) ? M.minCutUs : 0.0);
+                    std::isfinite(M.minCutUs)
+                        ? formatv("minimum cut {0:f1} us of link time per "
+                                  "iteration",
+                                  M.minCutUs)
+                              .str()
+                        : std::string("one task: no cut"));
     if (S.unfolding > 1)
       os << formatv("  unfolded by {0}: {0} iterations every {1:f1} us; "
                     "figures are per iteration\n",
