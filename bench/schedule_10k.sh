@@ -10,12 +10,17 @@
 #  3. synchronous makespans and step times of the Zero Bubble cases against
 #     the ZB-H1 / ideal targets.
 #
+#  4. scale (issue 10): 10,000-layer MLP (--layers 10000) on 64, 256 and
+#     1,024 processors and a 100,000-layer MLP (--layers 49999) on 1,024 and
+#     4,096 processors, default settings: wall-clock time of one run,
+#     the planning and scheduling stages, and period / lower bound.
+#
 # Usage: bash bench/schedule_10k.sh [BUILD_DIR] [SECTIONS]
-#   SECTIONS: any of 10k,bounds,free,zb (default all)
+#   SECTIONS: any of 10k,bounds,free,zb,scale (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-SECTIONS=${2:-10k,bounds,free,zb}
+SECTIONS=${2:-10k,bounds,free,zb,scale}
 BIN=$BUILD/bin
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -101,5 +106,31 @@ if [[ $SECTIONS == *zb* ]]; then
       printf '%-16s %-28s %9s %9s %s\n' "p=$p m=$m" "$label" \
         "$(metric "$TMP/r.json" makespan)" "$(metric "$TMP/r.json" step_time)" "$target"
     done
+  done
+fi
+
+if [[ $SECTIONS == *scale* ]]; then
+  echo
+  echo "Scale: MLPs from layerpipe-gen, default settings (one run each)"
+  printf '%-22s %6s %8s %9s %10s %10s %10s %7s %s\n' model procs "run (s)" "plan (s)" "sched (s)" "period" "bound" ratio placement
+  for c in "10000 64" "10000 256" "10000 1024" "49999 1024" "49999 4096"; do
+    set -- $c
+    n=$1 p=$2
+    [[ -f $TMP/mlp$n.json ]] || "$BIN/layerpipe-gen" --kind mlp --layers "$n" -o "$TMP/mlp$n.json"
+    start=$(date +%s.%N)
+    "$BIN/layerpipe" "$TMP/mlp$n.json" --procs "$p" --time-passes \
+      --report-json "$TMP/r.json" >/dev/null 2>"$TMP/log"
+    end=$(date +%s.%N)
+    layers=$(python3 -c "import json; print(len(json.load(open('$TMP/mlp$n.json'))['layers']))")
+    plan=$(grep -E '^ +[0-9.]+ +[0-9.]+% +planning$' "$TMP/log" | awk '{print $1}')
+    sched=$(grep -E '^ +[0-9.]+ +[0-9.]+% +scheduling$' "$TMP/log" | awk '{print $1}')
+    python3 - "$TMP/r.json" "$layers" "$p" "$(echo "$end - $start" | bc)" "$plan" "$sched" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["metrics"]
+print("%-22s %6s %8.2f %9s %10s %10.1f %10.1f %7.3f %s" % (
+    "mlp, %s layers" % sys.argv[2], sys.argv[3], float(sys.argv[4]),
+    sys.argv[5], sys.argv[6], m["period"], m["lower_bound"],
+    m["period"] / m["lower_bound"], m.get("placement", "")))
+PY
   done
 fi

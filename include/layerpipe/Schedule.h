@@ -255,11 +255,47 @@ scheduleModulo(const TrainingDFG &dfg, unsigned procs,
                const MachineDesc &machine, double iterationBound,
                const std::vector<int> &pinned = {}, double maxPeriod = 0);
 
+/// An undirected edge of weight \p weight between vertices a and b.
+struct WeightedEdge {
+  unsigned a = 0, b = 0;
+  double weight = 0;
+};
+
+/// The global minimum cut of an undirected graph (Nagamochi-Ibaraki):
+/// 0 if it is disconnected, infinity with fewer than 2 vertices.
+double globalMinCut(unsigned numVertices,
+                    const std::vector<WeightedEdge> &edges);
+
+/// A lower bound on the period that counts the transfers any placement on
+/// 2 or more processors must pay (docs/scheduling.md, "A lower bound that
+/// counts transfers").
+struct TransferBound {
+  /// Global minimum cut of the task graph weighted by link time (bytes /
+  /// bandwidth), microseconds per iteration.
+  double minCutUs = 0;
+  /// Total work of one iteration.
+  double work = 0;
+  /// min(work, min over 2 <= k <= procs of max(work / k, the link time
+  /// the cut puts on one channel with k processors)).
+  double bound = 0;
+};
+TransferBound transferLowerBound(const TrainingDFG &dfg, unsigned procs,
+                                 const MachineDesc &machine);
+
 /// The metrics of the report.
 struct ScheduleMetrics {
   unsigned procs = 1;
   double period = 0;
+  /// The lower bound the gap is measured against: the largest of the
+  /// bound without transfers and the transfer bound.
   double lowerBound = 0;
+  /// max(iteration bound, work / procs, largest task): transfers not
+  /// counted (the bound before issue 10).
+  double lowerBoundNoTransfers = 0;
+  /// TransferBound::bound and the cut behind it (asynchronous layerpipe
+  /// schedules; 0 otherwise).
+  double transferBound = 0;
+  double minCutUs = 0;
   double iterationBound = 0;
   double sequentialTime = 0;
   double speedup = 0;

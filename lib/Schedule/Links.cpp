@@ -129,7 +129,7 @@ bool placeTransfers(LinkTopology topology, unsigned procs, double period,
   return true;
 }
 
-Error scheduleLinks(Schedule &S) {
+Error scheduleLinks(Schedule &S, size_t *failedDep) {
   if (!S.periodic)
     return Error::success();
   std::vector<LinkRequest> requests;
@@ -162,6 +162,8 @@ Error scheduleLinks(Schedule &S) {
   if (!placeTransfers(S.topology, S.procs, S.period, requests, start,
                       &failed)) {
     const ScheduleDep &dep = S.deps[depOf[failed]];
+    if (failedDep)
+      *failedDep = depOf[failed];
     return createStringError(
         inconvertibleErrorCode(),
         "no room on the links for the transfer '%s' -> '%s' (%.1f us, P%u to "

@@ -87,7 +87,9 @@ bool placeTransfers(LinkTopology topology, unsigned procs, double period,
 
 /// Fills ScheduleDep::linkStart of every transfer of periodic schedule \p S
 /// (S.topology); an error names the transfer that finds no room.
-llvm::Error scheduleLinks(Schedule &S);
+/// On failure, \p failedDep (if given) names the dependence whose transfer
+/// found no room.
+llvm::Error scheduleLinks(Schedule &S, size_t *failedDep = nullptr);
 
 /// Transfers shared by several dependences: a tensor sent from one task to
 /// a processor serves every consumer there. For each dependence of \p S

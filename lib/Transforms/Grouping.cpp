@@ -91,40 +91,113 @@ GroupingProblem GroupingProblem::build(const Model &model,
 
 /// Partitions layers 0..L-1 into exactly \p numStages stages of cost <=
 /// \p bound; fills \p stageOf if possible.
+///
+/// A stage costs at least its work plus the cuts at its ends (cut costs are
+/// transfer times, >= 0, each at least the cheapest one), so layers 0..j
+/// can end stage s only if their work and s boundaries fit (s + 1) * bound,
+/// and the layers after j with their boundaries (numStages - 1 - s) *
+/// bound: level s needs only the band of j between those limits (widened
+/// by a rounding margin). Near the optimal bound the bands are narrow, and a level with
+/// no reachable layer ends the search early, so a test costs about
+/// O(S + L * (S * bound / work - 1)) rather than O(S * L).
 static bool fitsInStages(const GroupingProblem &p, unsigned numStages,
                          double bound, std::vector<unsigned> *stageOf) {
   assert(p.numLayers() > 0 && numStages > 0);
   const int numLayers = int(p.numLayers());
-  const size_t width = p.numLayers();
   const double none = -std::numeric_limits<double>::infinity();
-  // reach[s][j]: layers 0..j fit in s+1 stages; from[s][j]: end of stage s-1.
-  std::vector<std::vector<char>> reach(numStages,
-                                       std::vector<char>(width, 0));
-  std::vector<std::vector<int>> from(numStages, std::vector<int>(width, 0));
-  for (int j = 0; j < numLayers; ++j)
-    reach[0][j] = endKey(p, j) - startKey(p, -1) <= bound;
+  const double total = p.prefixWork.back();
+  const double margin = 1e-9 * (total + std::fabs(bound)) +
+                        std::numeric_limits<double>::min();
+  // The cheapest cut between two layers: every boundary between stages
+  // costs at least that much on each side.
+  double cheapest = std::numeric_limits<double>::infinity();
+  for (int k = 0; k + 1 < numLayers; ++k)
+    cheapest = std::min(cheapest, std::max(0.0, p.cutCost[k]));
+  if (!std::isfinite(cheapest))
+    cheapest = 0;
+  // Level s reaches the layers first..first + reach.size() - 1 (reach[i]:
+  // layers 0..first + i fit in s + 1 stages; from[i]: where stage s - 1
+  // ended, kept only to rebuild the stages).
+  struct Level {
+    int first = 0;
+    std::vector<char> reach;
+    std::vector<int> from;
+  };
+  std::vector<Level> levels;
+  Level previous, current;
+  // The band of level s: the smallest j whose suffix work fits the stages
+  // left, the largest j whose prefix work fits s + 1 stages (s + 1 stages
+  // pay 2s boundary cuts; the stages after j, 2(S - 2 - s) among them).
+  auto band = [&](unsigned s, int &lo, int &hi) {
+    double rest = double(numStages - 1 - s) * bound -
+                  2.0 * double(numStages >= s + 2 ? numStages - 2 - s : 0) *
+                      cheapest;
+    double reachable = double(s + 1) * bound - 2.0 * double(s) * cheapest;
+    // prefixWork is non-decreasing: binary searches.
+    auto begin = p.prefixWork.begin(), end = p.prefixWork.end();
+    // suffix(j) = total - P(j) <= rest  <=>  P(j) >= total - rest.
+    lo = int(std::lower_bound(begin, end, total - rest - margin) - begin);
+    hi = int(std::upper_bound(begin, end, reachable + margin) - begin) - 1;
+    lo = std::max(lo, int(s));
+    hi = std::min(hi, numLayers - 1 - int(numStages - 1 - s));
+  };
+  int lo = 0, hi = 0;
+  band(0, lo, hi);
+  if (lo > hi)
+    return false;
+  previous.first = lo;
+  previous.reach.assign(hi - lo + 1, 0);
+  bool any = false;
+  for (int j = lo; j <= hi; ++j)
+    any |= previous.reach[j - lo] = endKey(p, j) - startKey(p, -1) <= bound;
+  if (!any)
+    return false;
+  if (stageOf)
+    levels.push_back(previous);
   for (unsigned s = 1; s < numStages; ++s) {
+    band(s, lo, hi);
+    if (lo > hi)
+      return false;
+    current.first = lo;
+    current.reach.assign(hi - lo + 1, 0);
+    if (stageOf)
+      current.from.assign(hi - lo + 1, 0);
     double best = none;
     int bestK = -1;
-    for (int j = 1; j < numLayers; ++j) {
-      int k = j - 1;
-      if (reach[s - 1][k] && startKey(p, k) > best) {
-        best = startKey(p, k);
-        bestK = k;
-      }
+    any = false;
+    // k < j over the previous band, a running maximum of startKey.
+    int k = previous.first;
+    const int kEnd = previous.first + int(previous.reach.size());
+    for (int j = lo; j <= hi; ++j) {
+      for (; k < j && k < kEnd; ++k)
+        if (previous.reach[k - previous.first] && startKey(p, k) > best) {
+          best = startKey(p, k);
+          bestK = k;
+        }
       if (bestK >= 0 && endKey(p, j) - best <= bound) {
-        reach[s][j] = 1;
-        from[s][j] = bestK;
+        current.reach[j - lo] = 1;
+        if (stageOf)
+          current.from[j - lo] = bestK;
+        any = true;
       }
     }
+    if (!any)
+      return false;
+    std::swap(previous, current);
+    if (stageOf)
+      levels.push_back(previous);
   }
-  if (!reach[numStages - 1][numLayers - 1])
+  int lastFirst = previous.first;
+  if (numLayers - 1 < lastFirst ||
+      numLayers - 1 >= lastFirst + int(previous.reach.size()) ||
+      !previous.reach[numLayers - 1 - lastFirst])
     return false;
   if (stageOf) {
-    stageOf->assign(width, 0);
+    stageOf->assign(p.numLayers(), 0);
     int j = numLayers - 1;
     for (int s = numStages - 1; s >= 0; --s) {
-      int start = s == 0 ? 0 : from[s][j] + 1;
+      const Level &level = levels[s];
+      int start = s == 0 ? 0 : level.from[j - level.first] + 1;
       for (int l = start; l <= j; ++l)
         (*stageOf)[l] = s;
       j = start - 1;
@@ -179,11 +252,44 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
     std::memcpy(&d, &b, sizeof d);
     return d;
   };
+  bool feasible = false;
+  // A grouping that splits the work evenly is feasible at its bottleneck:
+  // a much tighter start for the search than all the work (the test's
+  // bands are narrow near the optimum, and testing all the work would
+  // cost O(S * L)). Its cost is computed as the test
+  // computes it, and checked.
+  {
+    const size_t L = p.numLayers();
+    const double total = p.prefixWork.back();
+    std::vector<unsigned> even(L, 0);
+    size_t next = 0;
+    for (unsigned s = 0; s < numStages; ++s) {
+      // Stage s ends at the first layer whose prefix reaches (s+1)/S of
+      // the work, leaving one layer for each later stage.
+      double target = total * double(s + 1) / numStages;
+      size_t last = next;
+      while (last + 1 < L && p.prefixWork[last] < target)
+        ++last;
+      last = std::min(last, L - (numStages - s));
+      if (s + 1 == numStages)
+        last = L - 1;
+      for (size_t l = next; l <= last; ++l)
+        even[l] = s;
+      next = last + 1;
+    }
+    double cost = bottleneck(p, even);
+    if (std::isfinite(cost) && cost < upper &&
+        fitsInStages(p, numStages, cost, nullptr)) {
+      upper = cost;
+      feasible = true;
+    }
+  }
   // Every stage costs at most upper in exact arithmetic, but a stage cost
   // is a difference of prefix sums and may round above it (times of 1e-3
   // beside transfers of microseconds left the search without a grouping):
   // widen the bound until it is feasible in floating point too.
-  for (int widen = 0; !fitsInStages(p, numStages, upper, nullptr); ++widen) {
+  for (int widen = 0;
+       !feasible && !fitsInStages(p, numStages, upper, nullptr); ++widen) {
     if (widen == 64 || !std::isfinite(upper))
       return createStringError(
           inconvertibleErrorCode(),
@@ -192,8 +298,15 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
           p.numLayers(), numStages, p.prefixWork.back(), maxCut);
     upper = upper * 2 + std::numeric_limits<double>::min();
   }
-  // Non-negative doubles order like their bit patterns.
+  // Non-negative doubles order like their bit patterns; no stage costs
+  // less than work / stages.
   uint64_t lo = 0, hi = bits(upper);
+  {
+    double least = p.prefixWork.back() / numStages * (1 - 1e-9);
+    if (least > 0 && least < upper && !fitsInStages(p, numStages, least,
+                                                    nullptr))
+      lo = bits(least) + 1; // infeasible: the answer lies above
+  }
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
     if (fitsInStages(p, numStages, value(mid), nullptr))
