@@ -708,25 +708,23 @@ scheduleExact(const TrainingDFG &dfg, unsigned procs,
   // The probes: the lower bound first (many list schedules of small graphs
   // are there), then alternately just below the best period (it is often
   // optimal: an infeasible answer there closes the search) and the middle
-  // of the gap. `undecided` is the largest period whose call ran out of
-  // time: probes stay above it until the bound passes it.
+  // of the gap. `ceiling` is the smallest period whose call ran out of
+  // time: later probes stay below it, where infeasibility is easier to
+  // prove, and the polishing LP lowers the best period from above.
   enum class Probe { Bound, BelowBest, Middle } next = Probe::Bound;
-  double undecided = -1;
+  double ceiling = hi;
   std::string failure;
   while (hi > lo * (1 + tol)) {
     double remaining = options.timeLimitSec - elapsed();
-    if (remaining < 0.05) {
+    if (remaining < 0.05 || ceiling <= lo * (1 + tol / 2)) {
       R.timedOut = true;
       break;
     }
-    double floor = std::max(lo, undecided);
-    if (hi <= floor * (1 + tol / 2)) {
-      R.timedOut = true;
-      break;
-    }
+    if (next == Probe::BelowBest && ceiling < hi)
+      next = Probe::Middle;
     double T = next == Probe::Bound       ? lo
-               : next == Probe::BelowBest ? std::max(floor, hi * (1 - tol / 2))
-                                          : (floor + hi) / 2;
+               : next == Probe::BelowBest ? std::max(lo, hi * (1 - tol / 2))
+                                          : (lo + std::min(hi, ceiling)) / 2;
     Probe probe = next;
     LpWriter lp(T, nullptr);
     std::vector<Transfer> transfers;
@@ -757,7 +755,7 @@ scheduleExact(const TrainingDFG &dfg, unsigned procs,
       continue;
     }
     if (run.outcome == Outcome::Unknown) {
-      undecided = std::max(undecided, T);
+      ceiling = std::min(ceiling, T);
       next = Probe::Middle;
       continue;
     }
@@ -800,7 +798,7 @@ scheduleExact(const TrainingDFG &dfg, unsigned procs,
                            "{1}",
                            T, rejection)
                        .str();
-      undecided = std::max(undecided, T);
+      ceiling = std::min(ceiling, T);
       next = Probe::Middle;
       continue;
     }
