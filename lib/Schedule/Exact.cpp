@@ -683,7 +683,10 @@ scheduleExact(const TrainingDFG &dfg, unsigned procs,
     P.occupy.push_back(edge.bytes > 0
                            ? double(edge.bytes) / machine.linkBandwidth * 1e6
                            : 0.0);
-    if (edge.src == edge.dst || P.occupy[e] <= 0)
+    // A transfer within the time resolution holds no channel (the
+    // verifier's rule; every period considered is at least the bound).
+    if (edge.src == edge.dst ||
+        P.occupy[e] <= 1e-9 * std::max(1.0, lowerBound))
       continue;
     auto [it, added] =
         groupOf.try_emplace({edge.src, edge.bytes}, unsigned(P.groups.size()));
@@ -755,8 +758,10 @@ scheduleExact(const TrainingDFG &dfg, unsigned procs,
       continue;
     }
     if (run.outcome == Outcome::Unknown) {
-      ceiling = std::min(ceiling, T);
-      next = Probe::Middle;
+      // Undecided at the bound: look for schedules near the best instead.
+      if (probe != Probe::Bound)
+        ceiling = std::min(ceiling, T);
+      next = probe == Probe::Bound ? Probe::BelowBest : Probe::Middle;
       continue;
     }
     // Feasible at T: the same placement and orders may allow less; the
