@@ -648,9 +648,9 @@ scheduleExact(const TrainingDFG &dfg, unsigned procs,
   if (dfg.tasks.size() > MaxExactTasks)
     return createStringError(
         inconvertibleErrorCode(),
-        "--scheduler=exact handles at most %u tasks; the DFG has %zu (group "
-        "the layers into fewer stages, e.g. --stages-count, or use the list "
-        "scheduler)",
+        "--scheduler=exact handles at most %u tasks; the DFG has %zu (one "
+        "F, B, G and U task per layer: use the list scheduler for this "
+        "model)",
         MaxExactTasks, dfg.tasks.size());
   if (procs > MaxExactProcs)
     return createStringError(inconvertibleErrorCode(),

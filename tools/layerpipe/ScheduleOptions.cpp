@@ -14,6 +14,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
+#include <cstdio>
 
 using namespace llvm;
 
@@ -148,9 +149,13 @@ Error readScheduleOptions(CompileOptions &options) {
                      " (expected list or exact)");
   if (!(exactTimeLimitFlag > 0) ||
       !std::isfinite(exactTimeLimitFlag.getValue()))
+  {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%g", exactTimeLimitFlag.getValue());
     return flagError("--exact-time-limit must be a number of seconds > 0 "
                      "(got " +
-                     std::to_string(exactTimeLimitFlag.getValue()) + ")");
+                     Twine(text) + ")");
+  }
   if (exactTimeLimitFlag.getNumOccurrences() &&
       S.scheduler != SchedulerAlgorithm::Exact)
     return flagError("--exact-time-limit applies to --scheduler=exact only");

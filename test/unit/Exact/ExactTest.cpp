@@ -208,9 +208,8 @@ TEST_CASE("bad input is refused with the numbers") {
   auto big = scheduleExact(dfg, 2, MachineDesc(), 1, list->schedule, {}, {});
   REQUIRE(!big);
   CHECK(llvm::toString(big.takeError()) ==
-        "--scheduler=exact handles at most 60 tasks; the DFG has 61 (group "
-        "the layers into fewer stages, e.g. --stages-count, or use the list "
-        "scheduler)");
+        "--scheduler=exact handles at most 60 tasks; the DFG has 61 (one F, "
+        "B, G and U task per layer: use the list scheduler for this model)");
   TrainingDFG small;
   addTask(small, 1);
   auto one = scheduleModulo(small, 1, MachineDesc(), 0);
