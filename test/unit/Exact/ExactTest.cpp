@@ -233,6 +233,7 @@ TEST_CASE("bad input is refused with the numbers") {
 TEST_CASE("distribution" * doctest::skip()) {
   const char *limitText = std::getenv("EXACT_TIME_LIMIT");
   double seconds = limitText ? std::atof(limitText) : 20;
+  const char *only = std::getenv("EXACT_ROUND"); // one case, to debug
   std::mt19937 rng(12345);
   std::printf("tasks procs transfers topology list exact bound ratio "
               "status\n");
@@ -245,6 +246,8 @@ TEST_CASE("distribution" * doctest::skip()) {
                            : round % 6 == 3 ? LinkTopology::PointToPoint
                                             : LinkTopology::Switch;
     TrainingDFG dfg = randomGraph(rng, n, bytes);
+    if (only && std::atoi(only) != int(round))
+      continue;
     Compared c = compare(dfg, procs, machine, seconds);
     std::printf("%u %u %s %s %.3f %.3f %.3f %.4f %s\n", n, procs,
                 bytes ? "yes" : "no",
