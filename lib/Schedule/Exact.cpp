@@ -456,6 +456,38 @@ static void writeModel(const Problem &P, double T, LpWriter &lp,
         break;
     }
   }
+  // Channel loads through the sender's processor: transfer (g, q) leaves
+  // processor p when y(g, q) = 1 and the producer is on p, i.e.
+  // w >= y(g, q) + a(u, p) - 1. Switch: per p, all q; point-to-point: per
+  // (p, q).
+  if (topology != LinkTopology::Bus && !transfers.empty()) {
+    std::map<std::pair<unsigned, unsigned>, std::vector<std::string>> load;
+    std::map<std::string, double> occupyOf;
+    for (const Transfer &t : transfers) {
+      unsigned u = P.groups[t.group].src;
+      for (unsigned p = 0; p < Q; ++p) {
+        if (p == t.to)
+          continue;
+        if (!P.pinned.empty() && P.pinned[u] >= 0 && P.pinned[u] != int(p))
+          continue;
+        std::string w = "w" + std::to_string(t.group) + "_" +
+                        std::to_string(t.to) + "_" + std::to_string(p);
+        lp.continuous(w, 0, 1);
+        lp.term(1, w), lp.term(-1, name("y", t.group, t.to)),
+            lp.term(-1, name("a", u, p));
+        lp.row(">=", -1);
+        occupyOf[w] = P.groups[t.group].occupy;
+        unsigned key = topology == LinkTopology::Switch ? Q : t.to;
+        load[{p, key}].push_back(w);
+      }
+    }
+    for (auto &[channel, vars] : load) {
+      for (const std::string &w : vars)
+        lp.term(occupyOf[w], w);
+      lp.periodTerm(-1);
+      lp.row("<=", 0);
+    }
+  }
   // Link channels: two transfers sharing a channel are apart modulo T.
   for (size_t i = 0; i < transfers.size(); ++i)
     for (size_t j = i + 1; j < transfers.size(); ++j) {
