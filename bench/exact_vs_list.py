@@ -59,12 +59,12 @@ def random_set(build, limit):
     if not os.path.exists(exe):
         exe = os.path.join(build, "test", "unit-exact")
     env = dict(os.environ, EXACT_TIME_LIMIT=str(limit))
-    out = subprocess.run([exe, "--no-skip", "-tc=distribution"], env=env,
-                         capture_output=True, text=True, check=True).stdout
+    proc = subprocess.Popen([exe, "--no-skip", "-tc=distribution"], env=env,
+                            stdout=subprocess.PIPE, text=True)
     rows = []
     print("random graphs (seed 12345): tasks procs transfers topology | "
-          "list exact bound | list/bound")
-    for line in out.splitlines():
+          "list exact bound | list/bound", flush=True)
+    for line in proc.stdout:
         f = line.split()
         if len(f) != 9 or not f[0].isdigit():
             continue
@@ -76,7 +76,9 @@ def random_set(build, limit):
         rows.append(r)
         print(f"  {f[0]:>2} {f[1]} {f[2]:>3} {f[3]:<14} | {r['list']:8.2f} "
               f"{r['exact']:8.2f} {r['bound']:8.2f} | "
-              f"{r['list'] / r['bound']:.3f} {f[8]}")
+              f"{r['list'] / r['bound']:.3f} {f[8]}", flush=True)
+    if proc.wait() != 0:
+        sys.exit("unit-exact failed (an assertion above)")
     return rows
 
 
@@ -122,7 +124,8 @@ def model_set(build, limit):
                 print(f"  {name:<7} {mname:<9} {procs} | {r['list']:9.2f} "
                       f"{r['exact']:9.2f} {r['bound']:9.2f} | "
                       f"{r['list'] / r['bound']:.3f} "
-                      f"{'optimal' if r['optimal'] else 'time-limit'}")
+                      f"{'optimal' if r['optimal'] else 'time-limit'}",
+                      flush=True)
     return rows
 
 

@@ -156,7 +156,7 @@ public:
   }
   std::string text(double lowest) const {
     std::string head = polishing() ? "Minimize\n obj: T\nSubject To\n"
-                                   : "Minimize\n obj: 0 o0\nSubject To\n";
+                                   : "Minimize\n obj: 0 a0_0\nSubject To\n";
     std::string tail = polishing() ? " " + num(lowest) + " <= T <= " +
                                          num(T) + "\n"
                                    : "";
@@ -274,9 +274,13 @@ static double trivialBound(const Problem &P) {
 }
 
 /// The model at period T (at most T when polishing). \p transfers receives
-/// the transfer variables it creates.
+/// the transfer variables it creates. With \p loadsOnly, only the
+/// placement and the loads it puts on processors and link channels: a
+/// relaxation (no times), whose infeasibility proves T infeasible, and that
+/// CBC decides much faster when packing is what binds.
 static void writeModel(const Problem &P, double T, LpWriter &lp,
-                       std::vector<Transfer> &transfers) {
+                       std::vector<Transfer> &transfers,
+                       bool loadsOnly = false) {
   const TrainingDFG &dfg = P.dfg;
   const unsigned n = dfg.tasks.size(), Q = P.modelProcs;
   const double eps = 1e-9 * std::max(1.0, T);
@@ -299,8 +303,10 @@ static void writeModel(const Problem &P, double T, LpWriter &lp,
   const double M = T + longest + 1;
   // Tasks.
   for (unsigned v = 0; v < n; ++v) {
-    lp.offset(name("o", v), v == 0);
-    lp.periodInteger(name("k", v), v == 0 ? 0 : -K, v == 0 ? 0 : K);
+    if (!loadsOnly) {
+      lp.offset(name("o", v), v == 0);
+      lp.periodInteger(name("k", v), v == 0 ? 0 : -K, v == 0 ? 0 : K);
+    }
     for (unsigned p = 0; p < Q; ++p) {
       lp.term(1, name("a", v, p));
     }
@@ -350,7 +356,7 @@ static void writeModel(const Problem &P, double T, LpWriter &lp,
     return it->second;
   };
   // Processor overlap.
-  for (unsigned u = 0; u < n; ++u)
+  for (unsigned u = 0; u < n && !loadsOnly; ++u)
     for (unsigned v = u + 1; v < n; ++v) {
       double tu = dfg.tasks[u].timeUs, tv = dfg.tasks[v].timeUs;
       if (tu <= eps || tv <= eps)
@@ -375,6 +381,8 @@ static void writeModel(const Problem &P, double T, LpWriter &lp,
       lp.row(">=", tu);
       continue;
     }
+    if (loadsOnly)
+      continue;
     lp.periodTimes(1, name("k", v)), lp.term(1, name("o", v));
     lp.periodTimes(-1, name("k", u)), lp.term(-1, name("o", u));
     lp.periodTerm(double(edge.delay));
@@ -413,6 +421,8 @@ static void writeModel(const Problem &P, double T, LpWriter &lp,
         lp.term(1, y), lp.term(-1, name("a", v, q)),
             lp.term(1, name("a", u, q));
         lp.row(">=", 0);
+        if (loadsOnly)
+          continue;
         // Arrival: T h + x + transfer <= T k(v) + o(v) + w T, binding when
         // v is on q and u is not.
         double M2 = T * (2 * KX + 3) + P.transfer[e];
@@ -425,12 +435,16 @@ static void writeModel(const Problem &P, double T, LpWriter &lp,
       if (!any)
         continue;
       lp.continuous(y, 0, 1);
-      lp.offset(x);
-      lp.periodInteger(h, -KX, KX);
       // A transfer longer than the period would overlap itself.
       lp.term(G.occupy, y);
       lp.periodTerm(-1);
       lp.row("<=", 0);
+      if (loadsOnly) {
+        transfers.push_back({g, q});
+        continue;
+      }
+      lp.offset(x);
+      lp.periodInteger(h, -KX, KX);
       // Release: after the producer ends.
       lp.periodTimes(1, h), lp.term(1, x), lp.periodTimes(-1, name("k", u)),
           lp.term(-1, name("o", u));
@@ -489,7 +503,7 @@ static void writeModel(const Problem &P, double T, LpWriter &lp,
     }
   }
   // Link channels: two transfers sharing a channel are apart modulo T.
-  for (size_t i = 0; i < transfers.size(); ++i)
+  for (size_t i = 0; i < transfers.size() && !loadsOnly; ++i)
     for (size_t j = i + 1; j < transfers.size(); ++j) {
       const Transfer &a = transfers[i], &b = transfers[j];
       unsigned ua = P.groups[a.group].src, ub = P.groups[b.group].src;
@@ -768,6 +782,34 @@ scheduleExact(const TrainingDFG &dfg, unsigned procs,
       lo = T;
       next = Probe::BelowBest;
       continue;
+    }
+    // The loads first: a quick proof when packing is what binds.
+    {
+      LpWriter loads(T, nullptr);
+      std::vector<Transfer> unused;
+      writeModel(P, T, loads, unused, /*loadsOnly=*/true);
+      SolverRun run = runCbc(*cbc, dir, loads.text(lo),
+                             std::max(std::min(remaining, 0.5), remaining / 8));
+      ++R.solverCalls;
+      if (!run.message.empty()) {
+        failure = run.message;
+        break;
+      }
+      if (debug)
+        errs() << formatv("exact: T={0} loads only -> {1} ({2:f2} s)\n", T,
+                          run.outcome == Outcome::Infeasible ? "infeasible"
+                                                             : "not refuted",
+                          elapsed());
+      if (run.outcome == Outcome::Infeasible) {
+        lo = T;
+        next = Probe::BelowBest;
+        continue;
+      }
+      remaining = options.timeLimitSec - elapsed();
+      if (remaining < 0.05) {
+        R.timedOut = true;
+        break;
+      }
     }
     double limit = std::max(std::min(remaining, 1.0), remaining / 2);
     SolverRun run = runCbc(*cbc, dir, lp.text(lo), limit);
