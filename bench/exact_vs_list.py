@@ -44,6 +44,20 @@ def summarize(name, rows):
           f"within 1.05x: {within} of {len(rows)}")
     print(f"  list / exact period: mean {statistics.mean(exact):.3f}, "
           f"worst {max(exact):.3f}")
+    solved = [r["list"] / r["exact"] for r in rows if r["optimal"]]
+    if solved:
+        print(f"  solved cases, list / optimum: mean "
+              f"{statistics.mean(solved):.3f}, worst {max(solved):.3f}, "
+              f"within 1.05x: {sum(1 for x in solved if x <= 1.05 + 1e-9)} "
+              f"of {len(solved)}")
+    open_ = [r for r in rows if not r["optimal"]]
+    if open_:
+        lo = [r["list"] / r["exact"] for r in open_]
+        hi = [r["list"] / r["bound"] for r in open_]
+        print(f"  unsolved cases ({len(open_)}): list / optimum between "
+              f"list / exact (mean {statistics.mean(lo):.3f}, worst "
+              f"{max(lo):.3f}) and list / bound (mean "
+              f"{statistics.mean(hi):.3f}, worst {max(hi):.3f})")
     for label, sel in (("with transfers", True), ("free transfers", False)):
         sub = [r for r in rows if r["transfers"] == sel]
         if sub:
@@ -81,6 +95,21 @@ def random_set(build, limit):
               f"{r['list'] / r['bound']:.3f} {f[8]}", flush=True)
     if proc.wait() != 0:
         sys.exit("unit-exact failed (an assertion above)")
+    return rows
+
+
+def random_from(path):
+    """The random rows of an earlier run's output (to summarise again)."""
+    rows = []
+    for line in open(path):
+        f = line.replace("|", " ").split()
+        if len(f) != 9 or not f[0].isdigit() or f[2] not in ("yes", "no"):
+            continue
+        rows.append({"case": f"random n={f[0]} p={f[1]} {f[3]}"
+                             f"{' +bytes' if f[2] == 'yes' else ''}",
+                     "transfers": f[2] == "yes", "list": float(f[4]),
+                     "exact": float(f[5]), "bound": float(f[6]),
+                     "optimal": f[8] == "optimal"})
     return rows
 
 
@@ -140,9 +169,15 @@ def main():
     ap.add_argument("build", nargs="?", default=os.path.join(ROOT, "build"))
     ap.add_argument("--limit", type=float, default=20)
     ap.add_argument("--sets", default="random,models")
+    ap.add_argument("--random-from", help="summarise the random rows of an "
+                    "earlier run's output instead of running them")
     args = ap.parse_args()
     sets = args.sets.split(",")
-    random_rows = random_set(args.build, args.limit) if "random" in sets else []
+    if args.random_from:
+        random_rows = random_from(args.random_from)
+    else:
+        random_rows = (random_set(args.build, args.limit)
+                       if "random" in sets else [])
     model_rows = model_set(args.build, args.limit) if "models" in sets else []
     summarize("random graphs", random_rows)
     summarize("models", model_rows)
