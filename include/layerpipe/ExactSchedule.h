@@ -28,6 +28,7 @@
 
 #include "llvm/Support/Error.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ namespace layerpipe {
 constexpr unsigned MaxExactTasks = 60;
 /// Processors above this are refused (the link pairs grow with their square).
 constexpr unsigned MaxExactProcs = 16;
+
+/// Pairs of possible transfers (tensors x processors, squared / 2) above
+/// which the model is refused: each pair is a disjunction of four rows.
+constexpr uint64_t MaxExactLinkPairs = 100000;
 
 struct ExactOptions {
   /// Wall-clock seconds for the whole search (every CBC call together).

@@ -742,6 +742,22 @@ scheduleExact(const TrainingDFG &dfg, unsigned procs,
     P.groupOfEdge[e] = int(it->second);
   }
 
+  // The channel disjunctions grow with the square of the possible
+  // transfers (tensors x processors); beyond the limit the model file alone
+  // would take long to write.
+  {
+    uint64_t possible = uint64_t(P.groups.size()) * P.modelProcs;
+    uint64_t pairs = possible * (possible - (possible > 0)) / 2;
+    if (pairs > MaxExactLinkPairs)
+      return createStringError(
+          inconvertibleErrorCode(),
+          "--scheduler=exact: %zu tensors on %u processors give %llu pairs of "
+          "transfers that may share a link channel (at most %llu: use fewer "
+          "processors, a model with fewer layers, or the list scheduler)",
+          P.groups.size(), P.modelProcs, (unsigned long long)pairs,
+          (unsigned long long)MaxExactLinkPairs);
+  }
+
   ExactResult R;
   R.schedule = warm;
   R.warmPeriod = warm.period;
