@@ -157,11 +157,10 @@ public:
   std::string text(double lowest) const {
     std::string head = polishing() ? "Minimize\n obj: T\nSubject To\n"
                                    : "Minimize\n obj: 0 a0_0\nSubject To\n";
-    std::string tail = polishing() ? " " + num(lowest) + " <= T <= " +
-                                         num(T) + "\n"
-                                   : "";
-    return head + rows.str() + "Bounds\n" + bounds.str() + tail + "General\n" + generals.str() + "Binary\n" +
-           binaries.str() + "End\n";
+    std::string tail =
+        polishing() ? " " + num(lowest) + " <= T <= " + num(T) + "\n" : "";
+    return head + rows.str() + "Bounds\n" + bounds.str() + tail + "General\n" +
+           generals.str() + "Binary\n" + binaries.str() + "End\n";
   }
   size_t rowCount() const { return count; }
   /// A row without variables that does not hold (T is infeasible).
@@ -409,8 +408,7 @@ static void writeModel(const Problem &P, double T, LpWriter &lp,
     for (unsigned q = 0; q < Q; ++q) {
       if (!P.pinned.empty() && P.pinned[u] == int(q))
         continue;
-      std::string y = name("y", g, q), x = name("x", g, q),
-                  h = name("h", g, q);
+      std::string y = name("y", g, q), x = name("x", g, q), h = name("h", g, q);
       bool any = false;
       for (unsigned e : G.edges) {
         unsigned v = dfg.edges[e].dst;
@@ -512,8 +510,8 @@ static void writeModel(const Problem &P, double T, LpWriter &lp,
                                              name("y", b.group, b.to)};
       // Whether the senders share their processor: always, never (pinned
       // apart) or when same(ua, ub).
-      bool pinnedBoth = !P.pinned.empty() && P.pinned[ua] >= 0 &&
-                        P.pinned[ub] >= 0;
+      bool pinnedBoth =
+          !P.pinned.empty() && P.pinned[ua] >= 0 && P.pinned[ub] >= 0;
       bool mayShare = !pinnedBoth || P.pinned[ua] == P.pinned[ub];
       auto sendersCondition = [&]() {
         if (ua != ub && !pinnedBoth)
@@ -571,10 +569,10 @@ static SolverRun runCbc(const std::string &cbc, StringRef dir,
     os << lpText;
   }
   std::string limit = std::to_string(std::max(0.05, seconds));
-  std::vector<StringRef> args = {cbc,      lpPath,   "timeMode", "elapsed",
-                                 "sec",    limit,    "threads",  "1",
+  std::vector<StringRef> args = {cbc,        lpPath, "timeMode", "elapsed",
+                                 "sec",      limit,  "threads",  "1",
                                  "integerT", "1e-9", "primalT",  "1e-9",
-                                 "solve",  "solu",   solPath};
+                                 "solve",    "solu", solPath};
   Optional<StringRef> redirects[] = {StringRef(""), StringRef(logPath),
                                      StringRef(logPath)};
   std::string err;
@@ -602,8 +600,7 @@ static SolverRun runCbc(const std::string &cbc, StringRef dir,
   if (run.outcome == Outcome::Infeasible) {
     // Only a proof counts: cbc stopped on time reports differently, but
     // check the log too.
-    ErrorOr<std::unique_ptr<MemoryBuffer>> log =
-        MemoryBuffer::getFile(logPath);
+    ErrorOr<std::unique_ptr<MemoryBuffer>> log = MemoryBuffer::getFile(logPath);
     if (log && (*log)->getBuffer().contains("Stopped on time"))
       run.outcome = Outcome::Unknown;
     return run;
@@ -666,8 +663,8 @@ static std::optional<Schedule> extractSchedule(const Problem &P, double T,
     for (double &t : x)
       if (t >= 0)
         t *= f;
-    Schedule S = makePeriodicSchedule(dfg, P.machine, P.procs, T * f, s, proc,
-                                      x);
+    Schedule S =
+        makePeriodicSchedule(dfg, P.machine, P.procs, T * f, s, proc, x);
     Error err = verifySchedule(S);
     if (!err)
       return S;
@@ -676,11 +673,11 @@ static std::optional<Schedule> extractSchedule(const Problem &P, double T,
   return std::nullopt;
 }
 
-Expected<ExactResult>
-scheduleExact(const TrainingDFG &dfg, unsigned procs,
-              const MachineDesc &machine, double lowerBound,
-              const Schedule &warm, const std::vector<int> &pinned,
-              const ExactOptions &options) {
+Expected<ExactResult> scheduleExact(const TrainingDFG &dfg, unsigned procs,
+                                    const MachineDesc &machine,
+                                    double lowerBound, const Schedule &warm,
+                                    const std::vector<int> &pinned,
+                                    const ExactOptions &options) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point begin = Clock::now();
   auto elapsed = [&] {
@@ -731,8 +728,7 @@ scheduleExact(const TrainingDFG &dfg, unsigned procs,
                            : 0.0);
     // A transfer within the time resolution holds no channel (the
     // verifier's rule; every period considered is at least the bound).
-    if (edge.src == edge.dst ||
-        P.occupy[e] <= 1e-9 * std::max(1.0, lowerBound))
+    if (edge.src == edge.dst || P.occupy[e] <= 1e-9 * std::max(1.0, lowerBound))
       continue;
     auto [it, added] =
         groupOf.try_emplace({edge.src, edge.bytes}, unsigned(P.groups.size()));
@@ -911,8 +907,8 @@ scheduleExact(const TrainingDFG &dfg, unsigned procs,
   else
     errs() << "exact: model kept in " << dir << "\n";
   if (!failure.empty())
-    return createStringError(inconvertibleErrorCode(),
-                             "--scheduler=exact: %s", failure.c_str());
+    return createStringError(inconvertibleErrorCode(), "--scheduler=exact: %s",
+                             failure.c_str());
   R.provenBound = lo;
   R.optimal = hi <= lo * (1 + tol);
   R.seconds = elapsed();

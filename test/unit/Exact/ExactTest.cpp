@@ -37,8 +37,8 @@ static unsigned addTask(TrainingDFG &dfg, double time) {
   return dfg.tasks.size() - 1;
 }
 
-static void addEdge(TrainingDFG &dfg, unsigned src, unsigned dst,
-                    int64_t delay, int64_t bytes = 0) {
+static void addEdge(TrainingDFG &dfg, unsigned src, unsigned dst, int64_t delay,
+                    int64_t bytes = 0) {
   Edge edge;
   edge.src = src;
   edge.dst = dst;
@@ -102,8 +102,8 @@ static Compared compare(const TrainingDFG &dfg, unsigned procs,
   REQUIRE(list);
   ExactOptions options;
   options.timeLimitSec = seconds;
-  auto exact = scheduleExact(dfg, procs, machine, lb, list->schedule, {},
-                             options);
+  auto exact =
+      scheduleExact(dfg, procs, machine, lb, list->schedule, {}, options);
   REQUIRE(exact);
   CHECK(exact->rejected == "");
   llvm::Error err = verifySchedule(exact->schedule);
@@ -186,7 +186,7 @@ TEST_CASE("random graphs: exact verifies and never loses to the list") {
     unsigned procs = 2 + round % 3;
     bool bytes = round % 2 == 1;
     MachineDesc machine;
-    machine.linkTopology = round % 4 == 3 ? LinkTopology::Bus
+    machine.linkTopology = round % 4 == 3   ? LinkTopology::Bus
                            : round % 4 == 1 ? LinkTopology::PointToPoint
                                             : LinkTopology::Switch;
     TrainingDFG dfg = randomGraph(rng, n, bytes);
@@ -242,18 +242,17 @@ TEST_CASE("distribution" * doctest::skip()) {
     unsigned procs = 2 + round % 3;
     bool bytes = round % 2 == 1;
     MachineDesc machine;
-    machine.linkTopology = round % 6 == 5 ? LinkTopology::Bus
+    machine.linkTopology = round % 6 == 5   ? LinkTopology::Bus
                            : round % 6 == 3 ? LinkTopology::PointToPoint
                                             : LinkTopology::Switch;
     TrainingDFG dfg = randomGraph(rng, n, bytes);
     if (only && std::atoi(only) != int(round))
       continue;
     Compared c = compare(dfg, procs, machine, seconds);
-    std::printf("%u %u %s %s %.3f %.3f %.3f %.4f %s\n", n, procs,
-                bytes ? "yes" : "no",
-                linkTopologyName(machine.linkTopology).str().c_str(), c.list,
-                c.exact, c.bound, c.list / c.exact,
-                c.optimal ? "optimal" : "time-limit");
+    std::printf(
+        "%u %u %s %s %.3f %.3f %.3f %.4f %s\n", n, procs, bytes ? "yes" : "no",
+        linkTopologyName(machine.linkTopology).str().c_str(), c.list, c.exact,
+        c.bound, c.list / c.exact, c.optimal ? "optimal" : "time-limit");
     std::fflush(stdout);
   }
 }
