@@ -39,6 +39,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <unordered_map>
@@ -216,6 +217,9 @@ struct Problem {
   std::vector<double> transfer, occupy; ///< per edge
   std::vector<TransferGroup> groups;
   std::vector<int> groupOfEdge; ///< -1: no link slot
+  /// Elementary cycles of the DFG (edge lists) with at least one delay
+  /// and one edge that carries a transfer, up to a budget.
+  std::vector<std::vector<unsigned>> cycles;
 };
 
 } // namespace
@@ -270,6 +274,52 @@ static double trivialBound(const Problem &P) {
                                     ? P.dfg.tasks[edge.src].timeUs / edge.delay
                                     : std::numeric_limits<double>::infinity());
   return lowest;
+}
+
+/// Elementary cycles through edges with transfers (the others are in the
+/// iteration bound already), by depth-first search from each task over
+/// higher-numbered tasks, until \p budget cycles or steps.
+static void findCycles(Problem &P, size_t budget) {
+  const TrainingDFG &dfg = P.dfg;
+  unsigned n = dfg.tasks.size();
+  std::vector<std::vector<unsigned>> out(n);
+  for (unsigned e = 0; e < dfg.edges.size(); ++e)
+    if (dfg.edges[e].src != dfg.edges[e].dst)
+      out[dfg.edges[e].src].push_back(e);
+  size_t steps = 0;
+  std::vector<unsigned> path;
+  std::vector<bool> onPath(n, false);
+  std::function<void(unsigned, unsigned)> visit = [&](unsigned start,
+                                                      unsigned v) {
+    for (unsigned e : out[v]) {
+      if (P.cycles.size() >= budget || ++steps > 50 * budget)
+        return;
+      unsigned w = dfg.edges[e].dst;
+      if (w < start || onPath[w])
+        continue;
+      path.push_back(e);
+      if (w == start) {
+        int64_t delay = 0;
+        bool paid = false;
+        for (unsigned f : path) {
+          delay += dfg.edges[f].delay;
+          paid |= P.transfer[f] > 0;
+        }
+        if (delay > 0 && paid)
+          P.cycles.push_back(path);
+      } else {
+        onPath[w] = true;
+        visit(start, w);
+        onPath[w] = false;
+      }
+      path.pop_back();
+    }
+  };
+  for (unsigned s = 0; s < n; ++s) {
+    onPath[s] = true;
+    visit(s, s);
+    onPath[s] = false;
+  }
 }
 
 /// The model at period T (at most T when polishing). \p transfers receives
@@ -450,6 +500,34 @@ static void writeModel(const Problem &P, double T, LpWriter &lp,
       transfers.push_back({g, q});
     }
   }
+  // Cycles: an iteration's loop over D delays takes at most D periods,
+  // with the transfers of the edges it cuts: sum t + sum c(e) cut(e) <= D T,
+  // cut(e) >= a(u, p) - a(v, p). (Implied by the dependences, but it
+  // brings the transfers into the loads relaxation.)
+  std::vector<bool> cutDefined(dfg.edges.size(), false);
+  for (const std::vector<unsigned> &cycle : P.cycles) {
+    double work = 0;
+    int64_t delay = 0;
+    for (unsigned e : cycle) {
+      work += dfg.tasks[dfg.edges[e].src].timeUs;
+      delay += dfg.edges[e].delay;
+      if (P.transfer[e] <= 0 || cutDefined[e])
+        continue;
+      cutDefined[e] = true;
+      std::string cut = name("z", e);
+      lp.continuous(cut, 0, 1);
+      for (unsigned p = 0; p < Q; ++p) {
+        lp.term(1, cut), lp.term(-1, name("a", dfg.edges[e].src, p)),
+            lp.term(1, name("a", dfg.edges[e].dst, p));
+        lp.row(">=", 0);
+      }
+    }
+    for (unsigned e : cycle)
+      if (P.transfer[e] > 0)
+        lp.term(P.transfer[e], name("z", e));
+    lp.periodTerm(-double(delay));
+    lp.row("<=", -work);
+  }
   // Channel loads that are linear: into a processor (switch), the bus.
   const LinkTopology topology = P.machine.linkTopology;
   if (topology != LinkTopology::PointToPoint) {
@@ -546,6 +624,7 @@ struct SolverRun {
   Outcome outcome = Outcome::Unknown;
   std::unordered_map<std::string, double> values;
   std::string message; ///< why a run failed
+  std::string status;  ///< cbc's first solution line (debugging)
 };
 } // namespace
 
@@ -559,6 +638,7 @@ static SolverRun runCbc(const std::string &cbc, StringRef dir,
   sys::path::append(solPath, "solution.txt");
   sys::path::append(logPath, "cbc.log");
   sys::fs::remove(solPath);
+  sys::fs::remove(logPath);
   {
     std::error_code ec;
     raw_fd_ostream os(lpPath, ec);
@@ -591,6 +671,7 @@ static SolverRun runCbc(const std::string &cbc, StringRef dir,
   std::istringstream in((*sol)->getBuffer().str());
   std::string status;
   std::getline(in, status);
+  run.status = status;
   if (StringRef(status).startswith("Optimal"))
     run.outcome = Outcome::Feasible;
   else if (StringRef(status).contains_insensitive("infeasible"))
@@ -601,7 +682,7 @@ static SolverRun runCbc(const std::string &cbc, StringRef dir,
     // Only a proof counts: cbc stopped on time reports differently, but
     // check the log too.
     ErrorOr<std::unique_ptr<MemoryBuffer>> log = MemoryBuffer::getFile(logPath);
-    if (log && (*log)->getBuffer().contains("Stopped on time"))
+    if (log && (*log)->getBuffer().contains("Result - Stopped"))
       run.outcome = Outcome::Unknown;
     return run;
   }
@@ -754,6 +835,8 @@ Expected<ExactResult> scheduleExact(const TrainingDFG &dfg, unsigned procs,
           (unsigned long long)MaxExactLinkPairs);
   }
 
+  findCycles(P, 2000);
+
   ExactResult R;
   R.schedule = warm;
   R.warmPeriod = warm.period;
@@ -832,12 +915,12 @@ Expected<ExactResult> scheduleExact(const TrainingDFG &dfg, unsigned procs,
     }
     if (debug)
       errs() << formatv("exact: T={0} lo={1} hi={2} rows={3} transfers={4} "
-                        "limit={5:f2}s -> {6} ({7:f2} s)\n",
+                        "limit={5:f2}s -> {6} ({7:f2} s) [{8}]\n",
                         T, lo, hi, lp.rowCount(), transfers.size(), limit,
                         run.outcome == Outcome::Feasible     ? "feasible"
                         : run.outcome == Outcome::Infeasible ? "infeasible"
                                                              : "unknown",
-                        elapsed());
+                        elapsed(), run.status);
     if (run.outcome == Outcome::Infeasible) {
       lo = T;
       next = Probe::BelowBest;
