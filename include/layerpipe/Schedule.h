@@ -75,6 +75,13 @@ constexpr unsigned MaxSimulateIterations = 100000;
 /// count (4 per stage) is capped to it.
 constexpr uint64_t MaxSynchronousWork = uint64_t(1) << 22;
 
+/// Which algorithm builds the asynchronous layerpipe schedule (--scheduler).
+enum class SchedulerAlgorithm {
+  List,  ///< the periodic list scheduler (scheduleModulo and placements)
+  Exact, ///< the list scheduler's result improved to the optimum by CBC
+         ///< (include/layerpipe/ExactSchedule.h)
+};
+
 struct ScheduleOptions {
   /// Number of identical processors (--procs). readScheduleOptions runs
   /// before readPlanOptions, so the planner may read it too.
@@ -99,6 +106,9 @@ struct ScheduleOptions {
   /// is kept only if it sends at most X times the stages' bytes per
   /// iteration (0: no budget).
   double byteBudget = 1.5;
+  /// --scheduler and --exact-time-limit (seconds, every CBC call together).
+  SchedulerAlgorithm scheduler = SchedulerAlgorithm::List;
+  double exactTimeLimitSec = 10;
   /// -o FILE: schedule JSON; --gantt FILE: chart by extension.
   std::string outputPath;
   std::string ganttPath;
@@ -282,6 +292,17 @@ struct TransferBound {
 TransferBound transferLowerBound(const TrainingDFG &dfg, unsigned procs,
                                  const MachineDesc &machine);
 
+/// What --scheduler=exact found (ScheduleMetrics::exact).
+struct ExactSummary {
+  bool ran = false;
+  double listPeriod = 0;  ///< the warm start (list scheduler), us
+  double provenBound = 0; ///< the optimum is at least this, us
+  bool optimal = false;   ///< period within 0.1% of provenBound
+  bool improved = false;  ///< CBC beat the list scheduler
+  unsigned solverCalls = 0;
+  double seconds = 0;
+};
+
 /// The metrics of the report.
 struct ScheduleMetrics {
   unsigned procs = 1;
@@ -306,6 +327,8 @@ struct ScheduleMetrics {
   std::vector<double> linkUtilization;
   /// Which placement the layerpipe schedule kept ("stages", "free").
   std::string placement;
+  /// --scheduler=exact only.
+  ExactSummary exact;
   double makespan = 0; ///< synchronous: one step with flush
   double stepTime = 0; ///< synchronous: steady-state time per step
   std::vector<int64_t> peakMemory;

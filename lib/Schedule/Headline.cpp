@@ -55,6 +55,14 @@ void printHeadline(const Compilation &C, raw_ostream &os) {
                   S.name, M.procs, processors, S.microBatches);
   os << formatv("  period:     {0} per iteration (lower bound {1})\n",
                 formatDuration(M.period), formatDuration(M.lowerBound));
+  if (M.exact.ran)
+    os << formatv("  exact:      {0} ({1}; proven lower bound {2}), list "
+                  "scheduler {3}\n",
+                  M.exact.optimal ? "optimal" : "time limit",
+                  M.exact.improved ? "CBC improved the list schedule"
+                                   : "the list schedule kept",
+                  formatDuration(M.exact.provenBound),
+                  formatDuration(M.exact.listPeriod));
   os << formatv("  speedup:    {0:f2}x, utilization {1}\n", M.speedup,
                 formatPercent(M.utilization));
   os << formatv("  throughput: {0} ({1} samples per {2})\n",

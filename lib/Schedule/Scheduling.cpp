@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "layerpipe/Compilation.h"
+#include "layerpipe/ExactSchedule.h"
 #include "layerpipe/Schedule.h"
 #include "layerpipe/Transforms/Grouping.h"
 #include "layerpipe/Transforms/Unfolding.h"
@@ -645,6 +646,7 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
   const ScheduleOptions &opts = C.options.schedule;
   // The bound with transfers of the graph the layerpipe schedule places.
   std::optional<TransferBound> transfers;
+  ExactSummary exactSummary;
   Expected<ModuloResult> result = [&]() -> Expected<ModuloResult> {
     if (opts.kind == ScheduleKind::PipeDream) {
       unsigned count = 0;
@@ -965,6 +967,34 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
     }
     if (!modulo)
       return modulo;
+    // --scheduler=exact: the schedule above is the warm start and upper
+    // bound of the exact search (the same placement rule: pinned to the
+    // stages with --placement=stages, else free).
+    if (opts.scheduler == SchedulerAlgorithm::Exact) {
+      std::vector<int> pinned;
+      if (opts.placement == PlacementMode::Stages)
+        for (const Task &task : graph.tasks)
+          pinned.push_back(int(C.plan.stageOfLayer[task.layer]));
+      ExactOptions exactOptions;
+      exactOptions.timeLimitSec = opts.exactTimeLimitSec;
+      Expected<ExactResult> exact =
+          scheduleExact(graph, opts.procs, C.machine, problemBound,
+                        modulo->schedule, pinned, exactOptions);
+      if (!exact)
+        return exact.takeError();
+      exactSummary.ran = true;
+      exactSummary.listPeriod = exact->warmPeriod / J;
+      exactSummary.provenBound = exact->provenBound / J;
+      exactSummary.optimal = exact->optimal;
+      exactSummary.improved = exact->improved;
+      exactSummary.solverCalls = exact->solverCalls;
+      exactSummary.seconds = exact->seconds;
+      if (exact->improved) {
+        modulo->schedule = std::move(exact->schedule);
+        modulo->placement =
+            (pinned.empty() ? "free" : "stages") + std::string(", exact (CBC)");
+      }
+    }
     // Copy i of a saved activation lives from copy i of its forward task to
     // the copy of its release task that runs `distance` iterations later.
     const unsigned V = C.dfg.numTasks();
@@ -997,6 +1027,7 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
   }
   M.attempts = result->attempts;
   M.placement = result->placement;
+  M.exact = exactSummary;
   M.iterationBound = result->iterationBound / J;
   int64_t limit = opts.memoryLimitBytes;
   if (limit > 0) {
@@ -1110,6 +1141,20 @@ Error runScheduling(Compilation &C) {
                      opts.kind == ScheduleKind::GPipe ||
                      opts.kind == ScheduleKind::OneFOneB ||
                      opts.kind == ScheduleKind::ZBH1;
+  if (opts.scheduler == SchedulerAlgorithm::Exact &&
+      (synchronous || opts.kind != ScheduleKind::LayerPipe))
+    return createStringError(
+        inconvertibleErrorCode(),
+        "--scheduler=exact builds the asynchronous layerpipe schedule; "
+        "--schedule=%s%s is not one",
+        scheduleKindName(opts.kind).str().c_str(),
+        opts.microBatches ? " with --micro-batches" : "");
+  if (opts.scheduler == SchedulerAlgorithm::Exact &&
+      !(opts.exactTimeLimitSec > 0 && std::isfinite(opts.exactTimeLimitSec)))
+    return createStringError(inconvertibleErrorCode(),
+                             "--exact-time-limit must be a number of seconds "
+                             "> 0 (got %g)",
+                             opts.exactTimeLimitSec);
   if (opts.memoryLimitMicroBatches > 0 && !synchronous)
     return createStringError(inconvertibleErrorCode(),
                              "--memory-limit-microbatches needs a synchronous "
@@ -1256,6 +1301,17 @@ void printScheduleSummary(const Compilation &C, raw_ostream &os) {
   }
   if (!M.placement.empty())
     os << "  placement: " << M.placement << "\n";
+  if (M.exact.ran) {
+    const ExactSummary &X = M.exact;
+    double gap = X.provenBound > 0 ? M.period / X.provenBound - 1 : 0;
+    os << formatv("  exact (CBC): period {0:f1} us, proven lower bound "
+                  "{1:f1} us, gap {2:f2}% ({3}); list scheduler {4:f1} us "
+                  "({5:f3}x the exact period); {6} solver calls, {7:f1} s\n",
+                  M.period, X.provenBound, 100 * gap,
+                  X.optimal ? "optimal" : "time limit", X.listPeriod,
+                  M.period > 0 ? X.listPeriod / M.period : 0, X.solverCalls,
+                  X.seconds);
+  }
   os << "  peak memory per processor (bytes): " << formatList(M.peakMemory)
      << "\n";
   os << formatv("  simulated: {0:f1} us per {1} over {2} {1}s\n",
@@ -1301,6 +1357,17 @@ nlohmann::json scheduleMetricsJSON(const ScheduleResult &R) {
     }
     if (!M.placement.empty())
       metrics["placement"] = M.placement;
+    if (M.exact.ran)
+      metrics["exact"] = {
+          {"list_period", M.exact.listPeriod},
+          {"proven_lower_bound", M.exact.provenBound},
+          {"gap", M.exact.provenBound > 0
+                      ? M.period / M.exact.provenBound - 1
+                      : 0.0},
+          {"optimal", M.exact.optimal},
+          {"improved", M.exact.improved},
+          {"solver_calls", M.exact.solverCalls},
+          {"seconds", M.exact.seconds}};
   } else {
     metrics["makespan"] = M.makespan;
     metrics["step_time"] = M.stepTime;

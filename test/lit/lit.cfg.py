@@ -34,3 +34,6 @@ if os.path.exists(os.path.join(bin_dir, "layerpipe-train")):
 # Debian's fortunes databases (package fortunes): --data fortunes.
 if os.path.isdir("/usr/share/games/fortunes"):
     config.available_features.add("fortunes")
+# The CBC solver (Debian coinor-cbc) for --scheduler=exact: REQUIRES: cbc.
+if shutil.which("cbc"):
+    config.available_features.add("cbc")

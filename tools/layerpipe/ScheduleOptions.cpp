@@ -14,6 +14,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
+#include <cstdio>
 
 using namespace llvm;
 
@@ -54,6 +55,21 @@ static cl::opt<double> byteBudgetFlag(
              "only if it sends at most X times the stages' bytes per "
              "iteration (default 1.5; 0: no budget, the shortest period "
              "wins)"),
+    cl::cat(scheduleCategory()));
+
+static cl::opt<std::string> schedulerFlag(
+    "scheduler", cl::init("list"), cl::value_desc("list|exact"),
+    cl::desc("Algorithm of the asynchronous layerpipe schedule: list (the "
+             "periodic list scheduler, default) or exact (the list "
+             "schedule improved to the proven optimum by the CBC solver; "
+             "graphs of at most 60 tasks, needs the 'cbc' program)"),
+    cl::cat(scheduleCategory()));
+
+static cl::opt<double> exactTimeLimitFlag(
+    "exact-time-limit", cl::init(10), cl::value_desc("SECONDS"),
+    cl::desc("With --scheduler=exact: wall-clock limit of the whole search "
+             "(default 10); the best schedule found and the proven bound "
+             "are reported"),
     cl::cat(scheduleCategory()));
 
 static cl::opt<unsigned> microBatchesFlag(
@@ -124,6 +140,26 @@ Error readScheduleOptions(CompileOptions &options) {
     return flagError("--byte-budget must be a number >= 0 (got " +
                      std::to_string(byteBudgetFlag.getValue()) + ")");
   S.byteBudget = byteBudgetFlag;
+  if (StringRef(schedulerFlag).equals_insensitive("list"))
+    S.scheduler = SchedulerAlgorithm::List;
+  else if (StringRef(schedulerFlag).equals_insensitive("exact"))
+    S.scheduler = SchedulerAlgorithm::Exact;
+  else
+    return flagError("unknown --scheduler=" + schedulerFlag +
+                     " (expected list or exact)");
+  if (!(exactTimeLimitFlag > 0) ||
+      !std::isfinite(exactTimeLimitFlag.getValue()))
+  {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%g", exactTimeLimitFlag.getValue());
+    return flagError("--exact-time-limit must be a number of seconds > 0 "
+                     "(got " +
+                     Twine(text) + ")");
+  }
+  if (exactTimeLimitFlag.getNumOccurrences() &&
+      S.scheduler != SchedulerAlgorithm::Exact)
+    return flagError("--exact-time-limit applies to --scheduler=exact only");
+  S.exactTimeLimitSec = exactTimeLimitFlag;
   if (microBatchesFlag.getNumOccurrences() && microBatchesFlag == 0)
     return flagError("--micro-batches must be at least 1 (got 0; leave the "
                      "flag out for the asynchronous schedule)");
