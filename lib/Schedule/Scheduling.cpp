@@ -44,6 +44,12 @@ StringRef scheduleKindName(ScheduleKind kind) {
     return "1f1b";
   case ScheduleKind::ZBH1:
     return "zb-h1";
+  case ScheduleKind::ZBH2:
+    return "zb-h2";
+  case ScheduleKind::ZBV:
+    return "zb-v";
+  case ScheduleKind::Interleaved1F1B:
+    return "interleaved-1f1b";
   }
   llvm_unreachable("unknown schedule kind");
 }
@@ -51,7 +57,8 @@ StringRef scheduleKindName(ScheduleKind kind) {
 std::optional<ScheduleKind> parseScheduleKind(StringRef name) {
   for (ScheduleKind kind :
        {ScheduleKind::LayerPipe, ScheduleKind::PipeDream, ScheduleKind::GPipe,
-        ScheduleKind::OneFOneB, ScheduleKind::ZBH1})
+        ScheduleKind::OneFOneB, ScheduleKind::ZBH1, ScheduleKind::ZBH2,
+        ScheduleKind::ZBV, ScheduleKind::Interleaved1F1B})
     if (scheduleKindName(kind).equals_insensitive(name))
       return kind;
   return std::nullopt;
@@ -482,17 +489,37 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
           C.model.layers[l].name.c_str(),
           static_cast<long long>(C.plan.gradientDelay[l]));
   unsigned count = 0;
-  Expected<std::vector<unsigned>> stages = stagesForBaselines(C, count);
+  // Interleaved 1F1B and ZB-V: v contiguous stages per processor.
+  unsigned virtualStages = opts.kind == ScheduleKind::Interleaved1F1B
+                               ? opts.virtualStages
+                           : opts.kind == ScheduleKind::ZBV ? 2
+                                                            : 1;
+  Expected<std::vector<unsigned>> stages =
+      stagesForBaselines(C, count, opts.procs * virtualStages);
   if (!stages)
     return stages.takeError();
+  if (virtualStages > 1 && count != opts.procs * virtualStages)
+    return createStringError(
+        inconvertibleErrorCode(),
+        "--schedule=%s needs %u virtual stages per processor, %u in all on "
+        "%u processors, but the model has only %zu layers",
+        scheduleKindName(opts.kind).str().c_str(), virtualStages,
+        opts.procs * virtualStages, opts.procs, C.model.layers.size());
   StagePipeline P = buildStagePipeline(C, *stages, count);
+  if (virtualStages > 1) {
+    unsigned p = opts.procs;
+    for (unsigned s = 0; s < count; ++s)
+      P.procOfStage.push_back(opts.kind == ScheduleKind::ZBV && s >= p
+                                  ? 2 * p - 1 - s
+                                  : s % p);
+  }
   // The synchronous schedulers' time grows as micro-batches² × stages
   // (16 stages × 1024² took 90 s): the default of 4 per stage is capped to
   // the budget, and a larger --micro-batches is an error.
   auto work = [&](uint64_t m) { return m * m * count; };
   uint64_t m = opts.microBatches;
   if (!m) {
-    m = 4 * uint64_t(count);
+    m = 4 * uint64_t(count / virtualStages);
     while (m > 1 && work(m) > MaxSynchronousWork)
       --m;
   }
@@ -519,10 +546,12 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
     S->memoryLimit.resize(opts.procs, S->memoryLimit.back());
   R.schedule = std::move(*S);
   ScheduleMetrics &M = R.metrics;
-  double stageMax = 0;
+  // The busiest processor's work per micro-batch (all its stages).
+  std::vector<double> procWork(opts.procs, 0.0);
   for (unsigned s = 0; s < count; ++s)
-    stageMax = std::max(stageMax, P.forward[s] + P.backward[s] +
-                                      P.weightGradient[s] + P.update[s]);
+    procWork[P.procOfStage.empty() ? s : P.procOfStage[s]] +=
+        P.forward[s] + P.backward[s] + P.weightGradient[s] + P.update[s];
+  double stageMax = *std::max_element(procWork.begin(), procWork.end());
   M.makespan = R.schedule.period;
   M.period = M.makespan / m;
   M.lowerBound = stageMax;
@@ -915,7 +944,10 @@ Error runScheduling(Compilation &C) {
   bool synchronous = opts.microBatches > 0 ||
                      opts.kind == ScheduleKind::GPipe ||
                      opts.kind == ScheduleKind::OneFOneB ||
-                     opts.kind == ScheduleKind::ZBH1;
+                     opts.kind == ScheduleKind::ZBH1 ||
+                     opts.kind == ScheduleKind::ZBH2 ||
+                     opts.kind == ScheduleKind::ZBV ||
+                     opts.kind == ScheduleKind::Interleaved1F1B;
   if (opts.memoryLimitMicroBatches > 0 && !synchronous)
     return createStringError(inconvertibleErrorCode(),
                              "--memory-limit-microbatches needs a synchronous "
@@ -1000,6 +1032,24 @@ Error runScheduling(Compilation &C) {
   return Error::success();
 }
 
+/// Synchronous schedules: each processor's peak memory in micro-batches of
+/// its activations (the blocks of micro-batch 0 on it; 0 where it holds
+/// none).
+static std::vector<double> peakMicroBatches(const Schedule &S,
+                                            const std::vector<int64_t> &peak) {
+  std::vector<double> perMicroBatch(S.procs, 0);
+  for (const MemoryBlock &block : S.memory) {
+    const ScheduledTask &task = S.tasks[block.allocTask];
+    if (task.microBatch == 0 && task.proc < S.procs)
+      perMicroBatch[task.proc] += double(block.bytes);
+  }
+  std::vector<double> result(S.procs, 0);
+  for (unsigned q = 0; q < S.procs && q < peak.size(); ++q)
+    if (perMicroBatch[q] > 0)
+      result[q] = double(peak[q]) / perMicroBatch[q];
+  return result;
+}
+
 static std::string formatList(const std::vector<int64_t> &values) {
   std::string s = "[";
   for (size_t i = 0; i < values.size(); ++i)
@@ -1054,6 +1104,17 @@ void printScheduleSummary(const Compilation &C, raw_ostream &os) {
     os << "  placement: " << M.placement << "\n";
   os << "  peak memory per processor (bytes): " << formatList(M.peakMemory)
      << "\n";
+  if (!S.periodic) {
+    os << "  peak activations per processor (micro-batches): [";
+    std::vector<double> peaks = peakMicroBatches(S, M.peakMemory);
+    for (size_t q = 0; q < peaks.size(); ++q) {
+      double v = peaks[q];
+      os << (q ? ", " : "")
+         << (std::fabs(v - std::round(v)) < 1e-9 ? formatv("{0}", int64_t(std::round(v))).str()
+                                                  : formatv("{0:f1}", v).str());
+    }
+    os << "]\n";
+  }
   os << formatv("  simulated: {0:f1} us per {1} over {2} {1}s\n",
                 M.simulatedPeriod, S.periodic ? "iteration" : "step",
                 M.simulatedIterations);
@@ -1080,6 +1141,9 @@ nlohmann::json scheduleMetricsJSON(const ScheduleResult &R) {
       {"link_utilization", M.linkUtilization},
       {"link_topology", linkTopologyName(R.schedule.topology)},
       {"peak_memory", M.peakMemory},
+      {"peak_activations_microbatches",
+       R.schedule.periodic ? std::vector<double>()
+                           : peakMicroBatches(R.schedule, M.peakMemory)},
       {"simulated_period", M.simulatedPeriod},
       {"simulated_peak_memory", M.simulatedPeakMemory},
       {"simulated_iterations", M.simulatedIterations},
