@@ -81,6 +81,21 @@ StagePipeline pipeline(unsigned p, Ratio r, double latency) {
   return P;
 }
 
+/// No step is shorter: stage s cannot start before s (F + c) and has
+/// m (F + B + W) of work; after its last F, the last micro-batch still
+/// goes down and back up the stages below it, then its B and W here.
+double lowerBound(unsigned p, unsigned m, Ratio r, double c) {
+  double bound = 0;
+  for (unsigned s = 0; s < p; ++s) {
+    double first = s * (r.f + c);
+    bound = std::max(bound, first + m * (r.f + r.b + r.w));
+    bound = std::max(bound, first + m * r.f +
+                                (p - 1 - s) * (r.f + r.b + 2 * c) + r.b +
+                                r.w);
+  }
+  return bound;
+}
+
 bool failed = false;
 
 unsigned candidates = AllCandidates;
@@ -132,12 +147,14 @@ int main(int argc, char **argv) {
                           {1, 6, 4}, {4, 3, 2}, {6, 6, 1}, {2, 1, 1},
                           {5, 6, 6}, {3, 2, 6}};
   Tally h1, h2;
+  unsigned atBound1 = 0, atBound2 = 0, zbAtBound1 = 0, zbAtBound2 = 0;
   unsigned index = 0;
   auto began = std::chrono::steady_clock::now();
   if (!quiet)
-    std::printf("%2s %2s %3s %3s %3s %3s | %7s %7s %7s | %7s %7s %7s\n", "p",
-                "m", "F", "B", "W", "lat", "zb-h1", "ours@p", "ratio",
-                "zb-h2", "ours@2p", "ratio");
+    std::printf("%2s %2s %3s %3s %3s %3s | %7s %7s %7s | %7s %7s %7s | "
+                "%7s\n",
+                "p", "m", "F", "B", "W", "lat", "zb-h1", "ours@p", "ratio",
+                "zb-h2", "ours@2p", "ratio", "bound");
   for (unsigned p = 2; p <= 8; ++p)
     for (unsigned m = p; m <= 24; ++m)
       for (const Ratio &r : ratios)
@@ -154,17 +171,25 @@ int main(int argc, char **argv) {
             continue;
           h1.add(ours1, zb1);
           h2.add(ours2, zb2);
+          double bound = lowerBound(p, m, r, latency);
+          atBound1 += ours1 <= bound + 1e-9;
+          atBound2 += ours2 <= bound + 1e-9;
+          zbAtBound1 += zb1 <= bound + 1e-9;
+          zbAtBound2 += zb2 <= bound + 1e-9;
           if (!quiet)
             std::printf("%2u %2u %3g %3g %3g %3g | %7g %7g %7.4f | %7g %7g "
-                        "%7.4f\n",
+                        "%7.4f | %7g\n",
                         p, m, r.f, r.b, r.w, latency, zb1, ours1, ours1 / zb1,
-                        zb2, ours2, ours2 / zb2);
+                        zb2, ours2, ours2 / zb2, bound);
         }
   double seconds = std::chrono::duration<double>(
                        std::chrono::steady_clock::now() - began)
                        .count();
   h1.print("1F1B memory (p micro-batches), ours vs zb-h1");
   h2.print("2x memory (2p micro-batches), ours vs zb-h2");
+  std::printf("at the lower bound (optimal): zb-h1 %u, ours@p %u, zb-h2 %u, "
+              "ours@2p %u of %u cases\n",
+              zbAtBound1, atBound1, zbAtBound2, atBound2, h1.cases);
   std::printf("%.1f s\n", seconds);
   if (check && (failed || h1.losses || h2.losses)) {
     std::printf("FAILED: %s\n", failed ? "a schedule failed" : "ours loses");
