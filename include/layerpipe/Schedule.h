@@ -51,10 +51,12 @@ enum class ScheduleKind {
              ///< B/W split, 1F1B memory
   Interleaved1F1B, ///< synchronous interleaved 1F1B: v virtual stages per
                    ///< processor (round robin), merged backward
+  DualPipeV, ///< synchronous DualPipe-V: 2 stages per processor in a V,
+             ///< torch's ScheduleDualPipeV order
 };
 
 /// "layerpipe", "pipedream", "gpipe", "1f1b", "zb-h1", "zb-h2", "zb-v",
-/// "interleaved-1f1b". Parsing ignores case.
+/// "interleaved-1f1b", "dualpipe-v". Parsing ignores case.
 llvm::StringRef scheduleKindName(ScheduleKind kind);
 std::optional<ScheduleKind> parseScheduleKind(llvm::StringRef name);
 

@@ -50,6 +50,8 @@ StringRef scheduleKindName(ScheduleKind kind) {
     return "zb-v";
   case ScheduleKind::Interleaved1F1B:
     return "interleaved-1f1b";
+  case ScheduleKind::DualPipeV:
+    return "dualpipe-v";
   }
   llvm_unreachable("unknown schedule kind");
 }
@@ -58,7 +60,8 @@ std::optional<ScheduleKind> parseScheduleKind(StringRef name) {
   for (ScheduleKind kind :
        {ScheduleKind::LayerPipe, ScheduleKind::PipeDream, ScheduleKind::GPipe,
         ScheduleKind::OneFOneB, ScheduleKind::ZBH1, ScheduleKind::ZBH2,
-        ScheduleKind::ZBV, ScheduleKind::Interleaved1F1B})
+        ScheduleKind::ZBV, ScheduleKind::Interleaved1F1B,
+        ScheduleKind::DualPipeV})
     if (scheduleKindName(kind).equals_insensitive(name))
       return kind;
   return std::nullopt;
@@ -492,8 +495,10 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
   // Interleaved 1F1B and ZB-V: v contiguous stages per processor.
   unsigned virtualStages = opts.kind == ScheduleKind::Interleaved1F1B
                                ? opts.virtualStages
-                           : opts.kind == ScheduleKind::ZBV ? 2
-                                                            : 1;
+                           : opts.kind == ScheduleKind::ZBV ||
+                                     opts.kind == ScheduleKind::DualPipeV
+                               ? 2
+                               : 1;
   Expected<std::vector<unsigned>> stages =
       stagesForBaselines(C, count, opts.procs * virtualStages);
   if (!stages)
@@ -509,7 +514,8 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
   if (virtualStages > 1) {
     unsigned p = opts.procs;
     for (unsigned s = 0; s < count; ++s)
-      P.procOfStage.push_back(opts.kind == ScheduleKind::ZBV && s >= p
+      P.procOfStage.push_back(opts.kind != ScheduleKind::Interleaved1F1B &&
+                                      s >= p
                                   ? 2 * p - 1 - s
                                   : s % p);
   }
@@ -947,7 +953,8 @@ Error runScheduling(Compilation &C) {
                      opts.kind == ScheduleKind::ZBH1 ||
                      opts.kind == ScheduleKind::ZBH2 ||
                      opts.kind == ScheduleKind::ZBV ||
-                     opts.kind == ScheduleKind::Interleaved1F1B;
+                     opts.kind == ScheduleKind::Interleaved1F1B ||
+                     opts.kind == ScheduleKind::DualPipeV;
   if (opts.memoryLimitMicroBatches > 0 && !synchronous)
     return createStringError(inconvertibleErrorCode(),
                              "--memory-limit-microbatches needs a synchronous "

@@ -33,6 +33,7 @@
 #include <cassert>
 #include <functional>
 #include <limits>
+#include <map>
 
 using namespace llvm;
 
@@ -238,6 +239,87 @@ interleavedOrder(const StepGraph &G, unsigned m, unsigned p, unsigned v) {
       order[r].push_back(bwd(nextB++));
     for (unsigned c = 0; c < v; ++c)
       order[r].push_back(G.update[c * p + r]);
+  }
+  return order;
+}
+
+/// DualPipe-V (DeepSeek's DualPipe folded into a V, as
+/// torch.distributed.pipelining's ScheduleDualPipeV orders it): processor r
+/// holds stages r and 2p - 1 - r. Its phases: forwards of the first chunk,
+/// then pairs of both chunks, then input gradients of the second chunk with
+/// pending weight gradients; the main phase pairs a forward of one chunk
+/// with a backward of the other (overlapped on a GPU, one after the other
+/// here); then the remaining backwards, the second half of them split into
+/// input and weight gradient; the pending weight gradients last. A full
+/// backward is our B followed at once by its G. Needs m >= 2p.
+static std::vector<std::vector<unsigned>>
+dualPipeVOrder(const StepGraph &G, unsigned m, unsigned p) {
+  std::vector<std::vector<unsigned>> order(p);
+  for (unsigned r = 0; r < p; ++r) {
+    std::vector<unsigned> &row = order[r];
+    unsigned first = r, second = 2 * p - 1 - r;
+    std::map<unsigned, unsigned> nextF, nextB;
+    std::vector<std::pair<unsigned, unsigned>> pendingW;
+    auto weight = [&](unsigned s, unsigned j) {
+      if (G.weightGradient[s][j] >= 0)
+        row.push_back(G.weightGradient[s][j]);
+    };
+    auto forward = [&](unsigned s) { row.push_back(G.forward[s][nextF[s]++]); };
+    auto input = [&](unsigned s) {
+      unsigned j = nextB[s]++;
+      row.push_back(G.backward[s][j]);
+      pendingW.push_back({s, j});
+    };
+    auto full = [&](unsigned s) {
+      unsigned j = nextB[s]++;
+      row.push_back(G.backward[s][j]);
+      weight(s, j);
+    };
+    auto pending = [&] {
+      if (pendingW.empty())
+        return;
+      weight(pendingW.front().first, pendingW.front().second);
+      pendingW.erase(pendingW.begin());
+    };
+    for (unsigned k = 0; k < 2 * (p - r - 1); ++k)
+      forward(first);
+    for (unsigned k = 0; k < r + 1; ++k) {
+      forward(first);
+      forward(second);
+    }
+    for (unsigned k = 0; k < p - r - 1; ++k) {
+      input(second);
+      pending();
+      forward(second);
+    }
+    for (unsigned k = 0; k < m - 2 * p + r + 1; ++k) {
+      forward(first);
+      full(second);
+      forward(second);
+      full(first);
+    }
+    for (unsigned k = 0; k < p - r - 1; ++k) {
+      full(second);
+      forward(second);
+      full(first);
+    }
+    bool split = false;
+    for (unsigned k = 0; k < r + 1; ++k) {
+      if (k == (r + 1) / 2 && r % 2 == 1)
+        split = true;
+      split ? input(second) : full(second);
+      if (k == (r + 1) / 2 && r % 2 == 0)
+        split = true;
+      split ? input(first) : full(first);
+    }
+    for (unsigned k = 0; k < p - r - 1; ++k) {
+      pending();
+      split ? input(first) : full(first);
+    }
+    while (!pendingW.empty())
+      pending();
+    row.push_back(G.update[first]);
+    row.push_back(G.update[second]);
   }
   return order;
 }
@@ -586,8 +668,9 @@ Expected<Schedule> scheduleSynchronous(const StagePipeline &P,
                              stages, microBatches);
   unsigned procs = numPipelineProcs(P);
   bool virtualStages = procs != stages;
-  bool needsVirtual =
-      kind == ScheduleKind::Interleaved1F1B || kind == ScheduleKind::ZBV;
+  bool needsVirtual = kind == ScheduleKind::Interleaved1F1B ||
+                      kind == ScheduleKind::ZBV ||
+                      kind == ScheduleKind::DualPipeV;
   if (virtualStages && !needsVirtual)
     return createStringError(
         inconvertibleErrorCode(),
@@ -715,6 +798,21 @@ Expected<Schedule> scheduleSynchronous(const StagePipeline &P,
     break;
   case ScheduleKind::ZBV:
     greedy(double(k) * stages / procs);
+    break;
+  case ScheduleKind::DualPipeV:
+    if (stages != 2 * procs)
+      return createStringError(inconvertibleErrorCode(),
+                               "--schedule=dualpipe-v needs 2 stages per "
+                               "processor in a V (got %u stages on %u)",
+                               stages, procs);
+    if (microBatches < stages)
+      return createStringError(
+          inconvertibleErrorCode(),
+          "--schedule=dualpipe-v needs at least as many micro-batches as "
+          "stages: --micro-batches %u < %u stages (2 per processor)",
+          microBatches, stages);
+    if (Error err = fixedOrder(dualPipeVOrder(base, microBatches, procs)))
+      return err;
     break;
   case ScheduleKind::LayerPipe: {
     double kApprox = k > 0 ? double(k) : double(microBatches);

@@ -34,11 +34,11 @@ static cl::opt<unsigned> procsFlag("procs", cl::init(1),
 static cl::opt<std::string> scheduleFlag(
     "schedule", cl::init("layerpipe"),
     cl::value_desc("layerpipe|pipedream|gpipe|1f1b|zb-h1|zb-h2|zb-v|"
-                   "interleaved-1f1b"),
+                   "interleaved-1f1b|dualpipe-v"),
     cl::desc("Schedule to build, in any case: layerpipe (ours, default), "
              "pipedream (asynchronous 1F1B, whole backward per stage), "
-             "gpipe, 1f1b, zb-h1, zb-h2, zb-v, interleaved-1f1b "
-             "(synchronous with flush)"),
+             "gpipe, 1f1b, zb-h1, zb-h2, zb-v, interleaved-1f1b, "
+             "dualpipe-v (synchronous with flush)"),
     cl::cat(scheduleCategory()));
 
 static cl::opt<unsigned> virtualStagesFlag(
@@ -129,7 +129,8 @@ Error readScheduleOptions(CompileOptions &options) {
   if (!kind)
     return flagError("unknown --schedule=" + scheduleFlag +
                      " (expected layerpipe, pipedream, gpipe, 1f1b, zb-h1, "
-                     "zb-h2, zb-v or interleaved-1f1b, in any case)");
+                     "zb-h2, zb-v, interleaved-1f1b or dualpipe-v, in any "
+                     "case)");
   S.kind = *kind;
   if (virtualStagesFlag < 1 || virtualStagesFlag > 64)
     return flagError("--virtual-stages must be between 1 and 64 (got " +

@@ -60,6 +60,7 @@ TEST_CASE("schedule names parse in any case") {
   CHECK(parseScheduleKind("1F1B") == ScheduleKind::OneFOneB);
   CHECK(parseScheduleKind("Interleaved-1F1B") ==
         ScheduleKind::Interleaved1F1B);
+  CHECK(parseScheduleKind("DualPipe-V") == ScheduleKind::DualPipeV);
   CHECK(!parseScheduleKind("zb-h3"));
 }
 
@@ -117,6 +118,15 @@ TEST_CASE("interleaved 1F1B and ZB-V: virtual stages per processor") {
   CHECK(zbv.period <= inter.period);
   // ZB-V keeps 1F1B's memory: p micro-batches of a processor's two chunks.
   CHECK(peakOf(zbv) <= int64_t(p) * 2 * 100);
+  // DualPipe-V on the same V: torch's phase order, every task once.
+  Schedule dual = build(pipelineOf(2 * p, 0.5, 0.5, 0.5, 0, vee),
+                        ScheduleKind::DualPipeV, m);
+  CHECK(dual.period < onef.period);
+  CHECK(!scheduleSynchronous(pipelineOf(2 * p, 0.5, 0.5, 0.5, 0, vee),
+                             ScheduleKind::DualPipeV, 2 * p - 1, 0, 0));
+  auto csv = formatTorchSchedule(dual);
+  REQUIRE(csv);
+  CHECK(!checkTorchScheduleCSV(*csv, p, 2 * p, m));
   // One stage per processor for the others.
   CHECK(!scheduleSynchronous(pipelineOf(2 * p, 1, 1, 1, 0, loop),
                              ScheduleKind::OneFOneB, m, 0, 0));
