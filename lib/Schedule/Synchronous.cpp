@@ -710,13 +710,14 @@ Expected<Schedule> scheduleSynchronous(const StagePipeline &P,
   if (kind == ScheduleKind::ZBH2)
     k = 2 * procs;
 
-  // Block weights: bytes with a byte limit, else bytes if every stage has
-  // some (a count of micro-batches otherwise).
-  bool allBytes = true;
+  // Block weights: the activation bytes (what the verifier checks; a stage
+  // that saves nothing holds nothing), a count of micro-batches only when
+  // no stage has bytes.
+  bool anyBytes = false;
   for (unsigned s = 0; s < stages; ++s)
-    allBytes = allBytes && P.activationBytes[s] > 0;
+    anyBytes = anyBytes || P.activationBytes[s] > 0;
   std::vector<double> weight(stages, 1.0);
-  if (limitBytes > 0 || allBytes)
+  if (limitBytes > 0 || anyBytes)
     for (unsigned s = 0; s < stages; ++s)
       weight[s] = double(P.activationBytes[s]);
   const double inf = std::numeric_limits<double>::infinity();
