@@ -492,7 +492,8 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
           C.model.layers[l].name.c_str(),
           static_cast<long long>(C.plan.gradientDelay[l]));
   unsigned count = 0;
-  // Interleaved 1F1B and ZB-V: v contiguous stages per processor.
+  // Interleaved 1F1B (V stages per processor, round robin), ZB-V and
+  // DualPipe-V (2 per processor, in a V): the model cut into more stages.
   unsigned virtualStages = opts.kind == ScheduleKind::Interleaved1F1B
                                ? opts.virtualStages
                            : opts.kind == ScheduleKind::ZBV ||
@@ -1116,9 +1117,10 @@ void printScheduleSummary(const Compilation &C, raw_ostream &os) {
     std::vector<double> peaks = peakMicroBatches(S, M.peakMemory);
     for (size_t q = 0; q < peaks.size(); ++q) {
       double v = peaks[q];
+      bool whole = std::fabs(v - std::round(v)) < 1e-9;
       os << (q ? ", " : "")
-         << (std::fabs(v - std::round(v)) < 1e-9 ? formatv("{0}", int64_t(std::round(v))).str()
-                                                  : formatv("{0:f1}", v).str());
+         << (whole ? formatv("{0}", int64_t(std::round(v))).str()
+                   : formatv("{0:f1}", v).str());
     }
     os << "]\n";
   }
