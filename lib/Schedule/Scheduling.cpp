@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <set>
 
 using namespace llvm;
@@ -480,6 +481,76 @@ static double totalWork(const Schedule &S) {
   return work;
 }
 
+/// A V placement (ZB-V, DualPipe-V) runs stages s and 2p - 1 - s on one
+/// processor: contiguous stages of the layers in model order whose pairs
+/// have the smallest largest load (a dynamic program from both ends
+/// inwards over the layers' task times). Empty when the model is too large
+/// for it (L^4 p above 2e8) or has fewer than 2p layers.
+static std::vector<unsigned> balancedVStages(const Compilation &C,
+                                             unsigned p) {
+  size_t L = C.model.layers.size();
+  if (L < 2 * p || double(L) * L * L * L * p > 2e8)
+    return {};
+  // prefix[l]: the task times of layers 0..l-1.
+  std::vector<double> prefix(L + 1, 0.0);
+  for (const Task &task : C.dfg.tasks)
+    if (task.layer < L)
+      prefix[task.layer + 1] += task.timeUs;
+  for (size_t l = 0; l < L; ++l)
+    prefix[l + 1] += prefix[l];
+  auto sum = [&](size_t a, size_t b) { return prefix[b] - prefix[a]; };
+  const double inf = std::numeric_limits<double>::infinity();
+  // best[r][i][j]: pairs 0..r-1 cover layers [0, i) and [j, L).
+  std::vector<std::vector<std::vector<double>>> best(
+      p + 1, std::vector<std::vector<double>>(L + 1,
+                                              std::vector<double>(L + 1, inf)));
+  std::vector<std::vector<std::vector<std::pair<uint16_t, uint16_t>>>> from(
+      p + 1, std::vector<std::vector<std::pair<uint16_t, uint16_t>>>(
+                 L + 1, std::vector<std::pair<uint16_t, uint16_t>>(L + 1)));
+  best[0][0][L] = 0;
+  for (unsigned r = 0; r < p; ++r)
+    for (size_t i = r; i <= L; ++i)
+      for (size_t j = i; j <= L; ++j) {
+        double now = best[r][i][j];
+        if (now == inf)
+          continue;
+        // Stage r takes [i, a), stage 2p - 1 - r takes [b, j); the stages
+        // still to come need a layer each.
+        size_t left = 2 * (p - r - 1);
+        for (size_t a = i + 1; a <= j; ++a)
+          for (size_t b = j - 1; b >= a + left && b < j; --b) {
+            double v = std::max(now, sum(i, a) + sum(b, j));
+            if (v < best[r + 1][a][b]) {
+              best[r + 1][a][b] = v;
+              from[r + 1][a][b] = {uint16_t(i), uint16_t(j)};
+            }
+            if (b == 0)
+              break;
+          }
+      }
+  size_t mid = L + 1;
+  double value = inf;
+  for (size_t i = 0; i <= L; ++i)
+    if (best[p][i][i] < value) {
+      value = best[p][i][i];
+      mid = i;
+    }
+  if (mid > L)
+    return {};
+  std::vector<unsigned> stage(L, 0);
+  size_t a = mid, b = mid;
+  for (unsigned r = p; r > 0; --r) {
+    auto [i, j] = from[r][a][b];
+    for (size_t l = i; l < a; ++l)
+      stage[l] = r - 1;
+    for (size_t l = b; l < j; ++l)
+      stage[l] = 2 * p - r;
+    a = i;
+    b = j;
+  }
+  return stage;
+}
+
 static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
   const ScheduleOptions &opts = C.options.schedule;
   for (unsigned l = 0; l < C.plan.gradientDelay.size(); ++l)
@@ -504,6 +575,11 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
       stagesForBaselines(C, count, opts.procs * virtualStages);
   if (!stages)
     return stages.takeError();
+  // A V placement also tries the stages balanced for its pairs and keeps
+  // the shorter step (below).
+  std::vector<unsigned> balanced;
+  if (opts.kind == ScheduleKind::ZBV || opts.kind == ScheduleKind::DualPipeV)
+    balanced = balancedVStages(C, opts.procs);
   if (virtualStages > 1 && count != opts.procs * virtualStages)
     return createStringError(
         inconvertibleErrorCode(),
@@ -511,15 +587,19 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
         "%u processors, but the model has only %zu layers",
         scheduleKindName(opts.kind).str().c_str(), virtualStages,
         opts.procs * virtualStages, opts.procs, C.model.layers.size());
-  StagePipeline P = buildStagePipeline(C, *stages, count);
-  if (virtualStages > 1) {
-    unsigned p = opts.procs;
-    for (unsigned s = 0; s < count; ++s)
-      P.procOfStage.push_back(opts.kind != ScheduleKind::Interleaved1F1B &&
-                                      s >= p
-                                  ? 2 * p - 1 - s
-                                  : s % p);
-  }
+  auto pipelineOf = [&](const std::vector<unsigned> &stageOfLayer) {
+    StagePipeline P = buildStagePipeline(C, stageOfLayer, count);
+    if (virtualStages > 1) {
+      unsigned p = opts.procs;
+      for (unsigned s = 0; s < count; ++s)
+        P.procOfStage.push_back(opts.kind != ScheduleKind::Interleaved1F1B &&
+                                        s >= p
+                                    ? 2 * p - 1 - s
+                                    : s % p);
+    }
+    return P;
+  };
+  StagePipeline P = pipelineOf(*stages);
   // The synchronous schedulers' time grows as micro-batches² × stages
   // (16 stages × 1024² took 90 s): the default of 4 per stage is capped to
   // the budget, and a larger --micro-batches is an error.
@@ -547,6 +627,17 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
                           opts.memoryLimitMicroBatches, opts.memoryLimitBytes);
   if (!S)
     return S.takeError();
+  if (!balanced.empty() && balanced != *stages) {
+    StagePipeline Q = pipelineOf(balanced);
+    Expected<Schedule> T = scheduleSynchronous(Q, opts.kind, unsigned(m), 0, 0);
+    if (!T) {
+      consumeError(T.takeError());
+    } else if (T->period < S->period - 1e-9) {
+      S = std::move(T);
+      P = std::move(Q);
+      *stages = std::move(balanced);
+    }
+  }
   S->procs = opts.procs; // stages beyond the layers leave processors idle
   S->stageOfLayer = *stages;
   if (!S->memoryLimit.empty())

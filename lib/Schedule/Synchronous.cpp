@@ -799,6 +799,8 @@ Expected<Schedule> scheduleSynchronous(const StagePipeline &P,
     break;
   case ScheduleKind::ZBV:
     greedy(double(k) * stages / procs);
+    if (best && !large)
+      improveByLocalSearch(*best, limit, 4000);
     break;
   case ScheduleKind::DualPipeV:
     if (stages != 2 * procs)
