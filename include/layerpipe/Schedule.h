@@ -46,9 +46,17 @@ enum class ScheduleKind {
   GPipe,     ///< synchronous fill-drain with flush
   OneFOneB,  ///< synchronous 1F1B with flush
   ZBH1,      ///< synchronous Zero Bubble H1 (B/W split, 1F1B memory)
+  ZBH2,      ///< synchronous Zero Bubble H2 (B/W split, 2x 1F1B memory)
+  ZBV,       ///< synchronous ZB-V: 2 virtual stages per processor in a V,
+             ///< B/W split, 1F1B memory
+  Interleaved1F1B, ///< synchronous interleaved 1F1B: v virtual stages per
+                   ///< processor (round robin), merged backward
+  DualPipeV, ///< synchronous DualPipe-V: 2 stages per processor in a V,
+             ///< torch's ScheduleDualPipeV order
 };
 
-/// "layerpipe", "pipedream", "gpipe", "1f1b", "zb-h1".
+/// "layerpipe", "pipedream", "gpipe", "1f1b", "zb-h1", "zb-h2", "zb-v",
+/// "interleaved-1f1b", "dualpipe-v". Parsing ignores case.
 llvm::StringRef scheduleKindName(ScheduleKind kind);
 std::optional<ScheduleKind> parseScheduleKind(llvm::StringRef name);
 
@@ -100,6 +108,12 @@ struct ScheduleOptions {
   /// --unfold J: schedule the J-unfolded DFG (J iterations per period), so
   /// that copies of one long task can run on different processors.
   unsigned unfold = 1;
+  /// --virtual-stages V: stages per processor of interleaved-1f1b (zb-v
+  /// always has 2).
+  unsigned virtualStages = 2;
+  /// --emit-torch-schedule FILE: the synchronous schedule as
+  /// torch.distributed.pipelining's per-rank action CSV.
+  std::string torchSchedulePath;
   /// --placement: where a layer's tasks may run.
   PlacementMode placement = PlacementMode::Auto;
   /// --byte-budget X: in auto placement, a placement other than the stages
@@ -233,16 +247,31 @@ struct StagePipeline {
   std::vector<int64_t> activationBytes;
   /// Per stage: first and last model layer (for names).
   std::vector<std::string> stageNames;
+  /// Processor of each stage; empty: stage s on processor s. Interleaved
+  /// and V schedules put several (virtual) stages on one processor.
+  std::vector<unsigned> procOfStage;
 };
+
+/// Processors a pipeline's stages run on (1 + the largest procOfStage).
+unsigned numPipelineProcs(const StagePipeline &pipeline);
 
 /// A synchronous schedule of one step of \p microBatches micro-batches
 /// ending in a flush. Memory limit per stage: \p limitMicroBatches
 /// micro-batches in flight, or \p limitBytes bytes (0 = none).
-llvm::Expected<Schedule> scheduleSynchronous(const StagePipeline &pipeline,
-                                             ScheduleKind kind,
-                                             unsigned microBatches,
-                                             unsigned limitMicroBatches,
-                                             int64_t limitBytes);
+/// \p candidates (layerpipe only) selects what the scheduler tries and
+/// keeps the best of: its list-scheduling rules, Zero Bubble's heuristic
+/// variants, the local search from the best of them (the benchmark
+/// compares them; the compiler uses all).
+enum SynchronousCandidates : unsigned {
+  ListRules = 1,
+  ZeroBubbleVariants = 2,
+  LocalSearch = 4,
+  AllCandidates = 7,
+};
+llvm::Expected<Schedule>
+scheduleSynchronous(const StagePipeline &pipeline, ScheduleKind kind,
+                    unsigned microBatches, unsigned limitMicroBatches,
+                    int64_t limitBytes, unsigned candidates = AllCandidates);
 
 /// Result of the periodic list scheduler.
 struct ModuloResult {
@@ -373,6 +402,20 @@ void writeScheduleJSON(const ScheduleResult &result, llvm::raw_ostream &os);
 /// A Gantt chart; the format comes from \p path's extension (.svg, .html,
 /// .json = Chrome trace, .txt). Fails on an unknown extension.
 llvm::Error writeGantt(const ScheduleResult &result, llvm::StringRef path);
+/// torch.distributed.pipelining's per-rank action CSV (one row per rank,
+/// cells such as 0F3, 1I3, 1W3, 2B0 in the rank's order; docs/scheduling.md).
+/// Fails for an asynchronous (periodic) schedule, a processor without a
+/// stage, or an order that breaks the loader's rules.
+llvm::Expected<std::string> formatTorchSchedule(const Schedule &schedule);
+/// Checks a CSV against the rules of torch's loader and runtime: every rank
+/// has a row, each stage runs on one rank, each micro-batch's F comes
+/// before its I (or B) and its I before its W on its stage, every stage
+/// runs every micro-batch's F once and its backward once (B, or I and W),
+/// and the ranks' orders can all run when each action waits for the
+/// previous stage's F (next stage's backward) of its micro-batch.
+llvm::Error checkTorchScheduleCSV(llvm::StringRef csv, unsigned ranks,
+                                  unsigned stages, unsigned microBatches);
+
 /// The chart formats, to a stream.
 void writeGanttSVG(const ScheduleResult &result, llvm::raw_ostream &os);
 void writeGanttHTML(const ScheduleResult &result, llvm::raw_ostream &os);

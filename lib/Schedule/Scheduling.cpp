@@ -30,6 +30,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <limits>
 #include <set>
 
 using namespace llvm;
@@ -48,6 +49,14 @@ StringRef scheduleKindName(ScheduleKind kind) {
     return "1f1b";
   case ScheduleKind::ZBH1:
     return "zb-h1";
+  case ScheduleKind::ZBH2:
+    return "zb-h2";
+  case ScheduleKind::ZBV:
+    return "zb-v";
+  case ScheduleKind::Interleaved1F1B:
+    return "interleaved-1f1b";
+  case ScheduleKind::DualPipeV:
+    return "dualpipe-v";
   }
   llvm_unreachable("unknown schedule kind");
 }
@@ -55,7 +64,9 @@ StringRef scheduleKindName(ScheduleKind kind) {
 std::optional<ScheduleKind> parseScheduleKind(StringRef name) {
   for (ScheduleKind kind :
        {ScheduleKind::LayerPipe, ScheduleKind::PipeDream, ScheduleKind::GPipe,
-        ScheduleKind::OneFOneB, ScheduleKind::ZBH1})
+        ScheduleKind::OneFOneB, ScheduleKind::ZBH1, ScheduleKind::ZBH2,
+        ScheduleKind::ZBV, ScheduleKind::Interleaved1F1B,
+        ScheduleKind::DualPipeV})
     if (scheduleKindName(kind).equals_insensitive(name))
       return kind;
   return std::nullopt;
@@ -582,6 +593,76 @@ static double totalWork(const Schedule &S) {
   return work;
 }
 
+/// A V placement (ZB-V, DualPipe-V) runs stages s and 2p - 1 - s on one
+/// processor: contiguous stages of the layers in model order whose pairs
+/// have the smallest largest load (a dynamic program from both ends
+/// inwards over the layers' task times). Empty when the model is too large
+/// for it (L^4 p above 2e8) or has fewer than 2p layers.
+static std::vector<unsigned> balancedVStages(const Compilation &C,
+                                             unsigned p) {
+  size_t L = C.model.layers.size();
+  if (L < 2 * p || double(L) * L * L * L * p > 2e8)
+    return {};
+  // prefix[l]: the task times of layers 0..l-1.
+  std::vector<double> prefix(L + 1, 0.0);
+  for (const Task &task : C.dfg.tasks)
+    if (task.layer < L)
+      prefix[task.layer + 1] += task.timeUs;
+  for (size_t l = 0; l < L; ++l)
+    prefix[l + 1] += prefix[l];
+  auto sum = [&](size_t a, size_t b) { return prefix[b] - prefix[a]; };
+  const double inf = std::numeric_limits<double>::infinity();
+  // best[r][i][j]: pairs 0..r-1 cover layers [0, i) and [j, L).
+  std::vector<std::vector<std::vector<double>>> best(
+      p + 1, std::vector<std::vector<double>>(L + 1,
+                                              std::vector<double>(L + 1, inf)));
+  std::vector<std::vector<std::vector<std::pair<uint16_t, uint16_t>>>> from(
+      p + 1, std::vector<std::vector<std::pair<uint16_t, uint16_t>>>(
+                 L + 1, std::vector<std::pair<uint16_t, uint16_t>>(L + 1)));
+  best[0][0][L] = 0;
+  for (unsigned r = 0; r < p; ++r)
+    for (size_t i = r; i <= L; ++i)
+      for (size_t j = i; j <= L; ++j) {
+        double now = best[r][i][j];
+        if (now == inf)
+          continue;
+        // Stage r takes [i, a), stage 2p - 1 - r takes [b, j); the stages
+        // still to come need a layer each.
+        size_t left = 2 * (p - r - 1);
+        for (size_t a = i + 1; a <= j; ++a)
+          for (size_t b = j - 1; b >= a + left && b < j; --b) {
+            double v = std::max(now, sum(i, a) + sum(b, j));
+            if (v < best[r + 1][a][b]) {
+              best[r + 1][a][b] = v;
+              from[r + 1][a][b] = {uint16_t(i), uint16_t(j)};
+            }
+            if (b == 0)
+              break;
+          }
+      }
+  size_t mid = L + 1;
+  double value = inf;
+  for (size_t i = 0; i <= L; ++i)
+    if (best[p][i][i] < value) {
+      value = best[p][i][i];
+      mid = i;
+    }
+  if (mid > L)
+    return {};
+  std::vector<unsigned> stage(L, 0);
+  size_t a = mid, b = mid;
+  for (unsigned r = p; r > 0; --r) {
+    auto [i, j] = from[r][a][b];
+    for (size_t l = i; l < a; ++l)
+      stage[l] = r - 1;
+    for (size_t l = b; l < j; ++l)
+      stage[l] = 2 * p - r;
+    a = i;
+    b = j;
+  }
+  return stage;
+}
+
 static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
   const ScheduleOptions &opts = C.options.schedule;
   for (unsigned l = 0; l < C.plan.gradientDelay.size(); ++l)
@@ -594,17 +675,50 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
           C.model.layers[l].name.c_str(),
           static_cast<long long>(C.plan.gradientDelay[l]));
   unsigned count = 0;
-  Expected<std::vector<unsigned>> stages = stagesForBaselines(C, count);
+  // Interleaved 1F1B (V stages per processor, round robin), ZB-V and
+  // DualPipe-V (2 per processor, in a V): the model cut into more stages.
+  unsigned virtualStages = opts.kind == ScheduleKind::Interleaved1F1B
+                               ? opts.virtualStages
+                           : opts.kind == ScheduleKind::ZBV ||
+                                     opts.kind == ScheduleKind::DualPipeV
+                               ? 2
+                               : 1;
+  Expected<std::vector<unsigned>> stages =
+      stagesForBaselines(C, count, opts.procs * virtualStages);
   if (!stages)
     return stages.takeError();
-  StagePipeline P = buildStagePipeline(C, *stages, count);
+  // A V placement also tries the stages balanced for its pairs and keeps
+  // the shorter step (below).
+  std::vector<unsigned> balanced;
+  if (opts.kind == ScheduleKind::ZBV || opts.kind == ScheduleKind::DualPipeV)
+    balanced = balancedVStages(C, opts.procs);
+  if (virtualStages > 1 && count != opts.procs * virtualStages)
+    return createStringError(
+        inconvertibleErrorCode(),
+        "--schedule=%s needs %u virtual stages per processor, %u in all on "
+        "%u processors, but the model has only %zu layers",
+        scheduleKindName(opts.kind).str().c_str(), virtualStages,
+        opts.procs * virtualStages, opts.procs, C.model.layers.size());
+  auto pipelineOf = [&](const std::vector<unsigned> &stageOfLayer) {
+    StagePipeline P = buildStagePipeline(C, stageOfLayer, count);
+    if (virtualStages > 1) {
+      unsigned p = opts.procs;
+      for (unsigned s = 0; s < count; ++s)
+        P.procOfStage.push_back(opts.kind != ScheduleKind::Interleaved1F1B &&
+                                        s >= p
+                                    ? 2 * p - 1 - s
+                                    : s % p);
+    }
+    return P;
+  };
+  StagePipeline P = pipelineOf(*stages);
   // The synchronous schedulers' time grows as micro-batches² × stages
   // (16 stages × 1024² took 90 s): the default of 4 per stage is capped to
   // the budget, and a larger --micro-batches is an error.
   auto work = [&](uint64_t m) { return m * m * count; };
   uint64_t m = opts.microBatches;
   if (!m) {
-    m = 4 * uint64_t(count);
+    m = 4 * uint64_t(count / virtualStages);
     while (m > 1 && work(m) > MaxSynchronousWork)
       --m;
   }
@@ -625,16 +739,29 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
                           opts.memoryLimitMicroBatches, opts.memoryLimitBytes);
   if (!S)
     return S.takeError();
+  if (!balanced.empty() && balanced != *stages) {
+    StagePipeline Q = pipelineOf(balanced);
+    Expected<Schedule> T = scheduleSynchronous(Q, opts.kind, unsigned(m), 0, 0);
+    if (!T) {
+      consumeError(T.takeError());
+    } else if (T->period < S->period - 1e-9) {
+      S = std::move(T);
+      P = std::move(Q);
+      *stages = std::move(balanced);
+    }
+  }
   S->procs = opts.procs; // stages beyond the layers leave processors idle
   S->stageOfLayer = *stages;
   if (!S->memoryLimit.empty())
     S->memoryLimit.resize(opts.procs, S->memoryLimit.back());
   R.schedule = std::move(*S);
   ScheduleMetrics &M = R.metrics;
-  double stageMax = 0;
+  // The busiest processor's work per micro-batch (all its stages).
+  std::vector<double> procWork(opts.procs, 0.0);
   for (unsigned s = 0; s < count; ++s)
-    stageMax = std::max(stageMax, P.forward[s] + P.backward[s] +
-                                      P.weightGradient[s] + P.update[s]);
+    procWork[P.procOfStage.empty() ? s : P.procOfStage[s]] +=
+        P.forward[s] + P.backward[s] + P.weightGradient[s] + P.update[s];
+  double stageMax = *std::max_element(procWork.begin(), procWork.end());
   M.makespan = R.schedule.period;
   M.period = M.makespan / m;
   M.lowerBound = M.lowerBoundNoTransfers = stageMax;
@@ -1140,7 +1267,11 @@ Error runScheduling(Compilation &C) {
   bool synchronous = opts.microBatches > 0 ||
                      opts.kind == ScheduleKind::GPipe ||
                      opts.kind == ScheduleKind::OneFOneB ||
-                     opts.kind == ScheduleKind::ZBH1;
+                     opts.kind == ScheduleKind::ZBH1 ||
+                     opts.kind == ScheduleKind::ZBH2 ||
+                     opts.kind == ScheduleKind::ZBV ||
+                     opts.kind == ScheduleKind::Interleaved1F1B ||
+                     opts.kind == ScheduleKind::DualPipeV;
   if (opts.scheduler == SchedulerAlgorithm::Exact &&
       (synchronous || opts.kind != ScheduleKind::LayerPipe))
     return createStringError(
@@ -1239,6 +1370,24 @@ Error runScheduling(Compilation &C) {
   return Error::success();
 }
 
+/// Synchronous schedules: each processor's peak memory in micro-batches of
+/// its activations (the blocks of micro-batch 0 on it; 0 where it holds
+/// none).
+static std::vector<double> peakMicroBatches(const Schedule &S,
+                                            const std::vector<int64_t> &peak) {
+  std::vector<double> perMicroBatch(S.procs, 0);
+  for (const MemoryBlock &block : S.memory) {
+    const ScheduledTask &task = S.tasks[block.allocTask];
+    if (task.microBatch == 0 && task.proc < S.procs)
+      perMicroBatch[task.proc] += double(block.bytes);
+  }
+  std::vector<double> result(S.procs, 0);
+  for (unsigned q = 0; q < S.procs && q < peak.size(); ++q)
+    if (perMicroBatch[q] > 0)
+      result[q] = double(peak[q]) / perMicroBatch[q];
+  return result;
+}
+
 static std::string formatList(const std::vector<int64_t> &values) {
   std::string s = "[";
   for (size_t i = 0; i < values.size(); ++i)
@@ -1314,6 +1463,18 @@ void printScheduleSummary(const Compilation &C, raw_ostream &os) {
   }
   os << "  peak memory per processor (bytes): " << formatList(M.peakMemory)
      << "\n";
+  if (!S.periodic) {
+    os << "  peak activations per processor (micro-batches): [";
+    std::vector<double> peaks = peakMicroBatches(S, M.peakMemory);
+    for (size_t q = 0; q < peaks.size(); ++q) {
+      double v = peaks[q];
+      bool whole = std::fabs(v - std::round(v)) < 1e-9;
+      os << (q ? ", " : "")
+         << (whole ? formatv("{0}", int64_t(std::round(v))).str()
+                   : formatv("{0:f1}", v).str());
+    }
+    os << "]\n";
+  }
   os << formatv("  simulated: {0:f1} us per {1} over {2} {1}s\n",
                 M.simulatedPeriod, S.periodic ? "iteration" : "step",
                 M.simulatedIterations);
@@ -1341,6 +1502,9 @@ nlohmann::json scheduleMetricsJSON(const ScheduleResult &R) {
       {"link_utilization", M.linkUtilization},
       {"link_topology", linkTopologyName(R.schedule.topology)},
       {"peak_memory", M.peakMemory},
+      {"peak_activations_microbatches",
+       R.schedule.periodic ? std::vector<double>()
+                           : peakMicroBatches(R.schedule, M.peakMemory)},
       {"simulated_period", M.simulatedPeriod},
       {"simulated_peak_memory", M.simulatedPeakMemory},
       {"simulated_iterations", M.simulatedIterations},

@@ -71,6 +71,13 @@ CASES = [
     ("lenet-zbh1-p4", "lenet5", "--procs 4 --schedule zb-h1 --micro-batches 8",
      LENET),
     ("lenet-pipedream-p4", "lenet5", "--procs 4 --schedule pipedream", LENET),
+    # Two stages per processor: round robin and in a V.
+    ("lenet-inter-p2", "lenet5",
+     "--procs 2 --schedule interleaved-1f1b --micro-batches 4", LENET),
+    ("lenet-zbv-p2", "lenet5", "--procs 2 --schedule zb-v --micro-batches 4",
+     LENET),
+    ("lenet-dualpipev-p2", "lenet5",
+     "--procs 2 --schedule dualpipe-v --micro-batches 4", LENET),
     ("resnet-p1", "resnet20", "--procs 1", RESNET),
     ("resnet-p2-stash", "resnet20", "--procs 2 --micro-batch none", RESNET),
     ("resnet-p4-latest", "resnet20", "--procs 4 --weights=latest", RESNET),

@@ -34,11 +34,26 @@ static cl::opt<unsigned> procsFlag("procs", cl::init(1),
 
 static cl::opt<std::string> scheduleFlag(
     "schedule", cl::init("layerpipe"),
-    cl::value_desc("layerpipe|pipedream|gpipe|1f1b|zb-h1"),
+    cl::value_desc("layerpipe|pipedream|gpipe|1f1b|zb-h1|zb-h2|zb-v|"
+                   "interleaved-1f1b|dualpipe-v"),
     cl::desc("Schedule to build, in any case: layerpipe (ours, default), "
              "pipedream (asynchronous 1F1B, whole backward per stage), "
-             "gpipe, 1f1b, zb-h1 (synchronous with flush)"),
+             "gpipe, 1f1b, zb-h1, zb-h2, zb-v, interleaved-1f1b, "
+             "dualpipe-v (synchronous with flush)"),
     cl::cat(scheduleCategory()));
+
+static cl::opt<unsigned> virtualStagesFlag(
+    "virtual-stages", cl::init(2), cl::value_desc("V"),
+    cl::desc("Stages per processor of --schedule=interleaved-1f1b (the "
+             "model is cut into V x procs stages; default 2)"),
+    cl::cat(scheduleCategory()));
+
+static cl::opt<std::string> torchScheduleFlag(
+    "emit-torch-schedule", cl::value_desc("file"),
+    cl::desc("Write a synchronous schedule as torch.distributed.pipelining's "
+             "per-rank action CSV (docs/scheduling.md, \"Running a schedule "
+             "in PyTorch\"); - for stdout (default: none)"),
+    cl::cat(outputCategory()));
 
 static cl::opt<std::string> placementFlag(
     "placement", cl::init("auto"), cl::value_desc("stages|free|auto"),
@@ -129,8 +144,20 @@ Error readScheduleOptions(CompileOptions &options) {
   std::optional<ScheduleKind> kind = parseScheduleKind(scheduleFlag);
   if (!kind)
     return flagError("unknown --schedule=" + scheduleFlag +
-                     " (expected layerpipe, pipedream, gpipe, 1f1b or zb-h1)");
+                     " (expected layerpipe, pipedream, gpipe, 1f1b, zb-h1, "
+                     "zb-h2, zb-v, interleaved-1f1b or dualpipe-v, in any "
+                     "case)");
   S.kind = *kind;
+  if (virtualStagesFlag < 1 || virtualStagesFlag > 64)
+    return flagError("--virtual-stages must be between 1 and 64 (got " +
+                     Twine(virtualStagesFlag.getValue()) + ")");
+  if (virtualStagesFlag.getNumOccurrences() &&
+      S.kind != ScheduleKind::Interleaved1F1B)
+    return flagError("--virtual-stages applies to "
+                     "--schedule=interleaved-1f1b only (got --schedule=" +
+                     scheduleFlag + ")");
+  S.virtualStages = virtualStagesFlag;
+  S.torchSchedulePath = torchScheduleFlag;
   std::optional<PlacementMode> placement = parsePlacementMode(placementFlag);
   if (!placement)
     return flagError("unknown --placement=" + placementFlag +
@@ -202,6 +229,17 @@ Error writeScheduleOutputs(const Compilation &C) {
   const ScheduleOptions &S = C.options.schedule;
   if (!C.schedule.scheduled)
     return Error::success();
+  if (!S.torchSchedulePath.empty()) {
+    outs().flush();
+    Expected<std::string> csv = formatTorchSchedule(C.schedule.schedule);
+    if (!csv)
+      return createStringError(inconvertibleErrorCode(),
+                               "--emit-torch-schedule: " +
+                                   toString(csv.takeError()));
+    if (Error err = writeOutputFile(S.torchSchedulePath,
+                                    [&](raw_ostream &os) { os << *csv; }))
+      return err;
+  }
   if (!S.outputPath.empty()) {
     outs().flush();
     if (Error err = writeOutputFile(S.outputPath, [&](raw_ostream &os) {

@@ -314,7 +314,8 @@ static Error checkOutputPaths(const CompileOptions &options) {
       {"--emit-dot", emitDotPath},
       {"--emit-dfg", emitDfgPath},
       {"-o", options.schedule.outputPath},
-      {"--gantt", options.schedule.ganttPath}};
+      {"--gantt", options.schedule.ganttPath},
+      {"--emit-torch-schedule", options.schedule.torchSchedulePath}};
   for (auto &[flag, path] : outputs)
     if (Error err = checkOutputPath(flag, path))
       return err;
@@ -963,7 +964,10 @@ static Error compile(StageTimes &times) {
   if (Error err = stage("summary", false, [&] {
         // With -o -, stdout carries the schedule JSON alone.
         raw_ostream &os =
-            C.options.schedule.outputPath == "-" ? errs() : outs();
+            C.options.schedule.outputPath == "-" ||
+                    C.options.schedule.torchSchedulePath == "-"
+                ? errs()
+                : outs();
         if (print->summary) {
           printHeadline(C, os);
           os << microBatchNote(C);
