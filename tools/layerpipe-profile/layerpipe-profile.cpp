@@ -54,7 +54,7 @@ static cl::opt<std::string> linksPath(
     "links", cl::value_desc("machine.json"),
     cl::desc("Take the link latency and bandwidth from this machine file "
              "(e.g. layerpipe-mpi-probe's, for stage programs on MPI ranks) "
-             "instead of measuring the threads transport"),
+             "(default: none, measure the threads transport)"),
     cl::cat(profileCat));
 
 static Error fail(const std::string &message) {
