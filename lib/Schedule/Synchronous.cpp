@@ -796,6 +796,11 @@ Expected<Schedule> scheduleSynchronous(const StagePipeline &P,
   case ScheduleKind::ZBH1:
   case ScheduleKind::ZBH2:
     tryZeroBubble(base, P, microBatches, weight, limit, keep);
+    // Where none of the heuristic's variants completes within the memory
+    // (alexnet on 16 processors), the list scheduler's rules at the same
+    // memory keep the baseline defined.
+    if (!best)
+      greedy(double(k));
     break;
   case ScheduleKind::ZBV:
     greedy(double(k) * stages / procs);
