@@ -17,7 +17,8 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release \
 # except the IDX reader, which fuzz-idx covers). The lit tests that need
 # layerpipe-train are unsupported there.
 targets=(layerpipe layerpipe-gen unit-frontend unit-dfg unit-transforms
-  unit-schedule fuzz-model fuzz-emit fuzz-machine fuzz-idx)
+  unit-schedule unit-exact layerpipe-sync-bench fuzz-model fuzz-emit
+  fuzz-machine fuzz-idx)
 cmake --build build-asan -j"$(nproc)" --target "${targets[@]}"
 cd build-asan
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
