@@ -799,8 +799,11 @@ Expected<Schedule> scheduleSynchronous(const StagePipeline &P,
     // Where none of the heuristic's variants completes within the memory
     // (alexnet on 16 processors), the list scheduler's rules at the same
     // memory keep the baseline defined.
-    if (!best)
+    if (!best) {
       greedy(double(k));
+      if (best && !large)
+        improveByLocalSearch(*best, limit, 4000);
+    }
     break;
   case ScheduleKind::ZBV:
     greedy(double(k) * stages / procs);
