@@ -134,7 +134,7 @@ TEST_CASE("independent tasks: the exact period is the best bin packing") {
       best = std::min(best, *std::max_element(load.begin(), load.end()));
     }
     CAPTURE(round);
-    Compared c = compare(dfg, procs, MachineDesc(), 10);
+    Compared c = compare(dfg, procs, MachineDesc(), 60);
     CHECK(c.optimal);
     CHECK(c.exact == doctest::Approx(best).epsilon(1.5e-3));
     CHECK(c.bound <= best * (1 + 1e-9));
@@ -151,7 +151,7 @@ TEST_CASE("a loop across processors pays its transfers") {
   addTask(dfg, 6);
   addEdge(dfg, a, b, 0, 100000);
   addEdge(dfg, b, a, 1, 100000);
-  Compared c = compare(dfg, 2, MachineDesc(), 10);
+  Compared c = compare(dfg, 2, MachineDesc(), 60);
   CHECK(c.optimal);
   CHECK(c.exact == doctest::Approx(6).epsilon(1.5e-3));
 }
@@ -173,7 +173,7 @@ TEST_CASE("one link carries one transfer at a time") {
     MachineDesc machine;
     machine.linkTopology = topology;
     CAPTURE(linkTopologyName(topology));
-    Compared c = compare(dfg, 4, machine, 10);
+    Compared c = compare(dfg, 4, machine, 60);
     CHECK(c.optimal);
     CHECK(c.exact == doctest::Approx(4).epsilon(1.5e-3));
   }
