@@ -255,6 +255,14 @@ struct StagePipeline {
 /// Processors a pipeline's stages run on (1 + the largest procOfStage).
 unsigned numPipelineProcs(const StagePipeline &pipeline);
 
+/// \p stages equal stages of F, B and W time \p f, \p b, \p w (no update):
+/// each sends \p sendUs and \p sendBytes to its neighbours and holds
+/// \p activationBytes per micro-batch. The synthetic pipelines of the tests
+/// and of the Zero Bubble grid (layerpipe-sync-bench).
+StagePipeline uniformStagePipeline(unsigned stages, double f, double b,
+                                   double w, double sendUs, int64_t sendBytes,
+                                   int64_t activationBytes);
+
 /// A synchronous schedule of one step of \p microBatches micro-batches
 /// ending in a flush. Memory limit per stage: \p limitMicroBatches
 /// micro-batches in flight, or \p limitBytes bytes (0 = none).

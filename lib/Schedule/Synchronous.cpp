@@ -67,6 +67,26 @@ unsigned numPipelineProcs(const StagePipeline &P) {
   return procs;
 }
 
+StagePipeline uniformStagePipeline(unsigned stages, double f, double b,
+                                   double w, double sendUs, int64_t sendBytes,
+                                   int64_t activationBytes) {
+  StagePipeline P;
+  for (unsigned s = 0; s < stages; ++s) {
+    bool next = s + 1 < stages;
+    P.forward.push_back(f);
+    P.backward.push_back(b);
+    P.weightGradient.push_back(w);
+    P.update.push_back(0);
+    P.sendForwardUs.push_back(next ? sendUs : 0);
+    P.sendBackwardUs.push_back(next ? sendUs : 0);
+    P.sendForwardBytes.push_back(next ? sendBytes : 0);
+    P.sendBackwardBytes.push_back(next ? sendBytes : 0);
+    P.activationBytes.push_back(activationBytes);
+    P.stageNames.push_back("s" + std::to_string(s));
+  }
+  return P;
+}
+
 static unsigned addTask(StepGraph &G, TaskKind kind, unsigned stage, int mb,
                         double duration, const StagePipeline &P) {
   ScheduledTask task;

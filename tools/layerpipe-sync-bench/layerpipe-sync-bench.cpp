@@ -63,22 +63,9 @@ struct Tally {
 };
 
 StagePipeline pipeline(unsigned p, Ratio r, double latency) {
-  StagePipeline P;
-  for (unsigned s = 0; s < p; ++s) {
-    P.forward.push_back(r.f);
-    P.backward.push_back(r.b);
-    P.weightGradient.push_back(r.w);
-    P.update.push_back(0);
-    P.sendForwardUs.push_back(s + 1 < p ? latency : 0);
-    P.sendBackwardUs.push_back(s + 1 < p ? latency : 0);
-    P.sendForwardBytes.push_back(s + 1 < p ? 1 : 0);
-    P.sendBackwardBytes.push_back(s + 1 < p ? 1 : 0);
-    // One byte per micro-batch: the verifier checks the limit in
-    // micro-batches.
-    P.activationBytes.push_back(1);
-    P.stageNames.push_back("s" + std::to_string(s));
-  }
-  return P;
+  // One byte per micro-batch: the verifier checks the limit in
+  // micro-batches.
+  return uniformStagePipeline(p, r.f, r.b, r.w, latency, 1, 1);
 }
 
 /// No step is shorter: stage s cannot start before s (F + c) and has

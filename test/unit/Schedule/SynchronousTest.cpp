@@ -18,20 +18,7 @@ using namespace layerpipe;
 
 static StagePipeline uniformPipeline(unsigned p, double f, double b, double w,
                                      double send = 0) {
-  StagePipeline P;
-  for (unsigned s = 0; s < p; ++s) {
-    P.forward.push_back(f);
-    P.backward.push_back(b);
-    P.weightGradient.push_back(w);
-    P.update.push_back(0);
-    P.sendForwardUs.push_back(s + 1 < p ? send : 0);
-    P.sendBackwardUs.push_back(s + 1 < p ? send : 0);
-    P.sendForwardBytes.push_back(s + 1 < p ? 100 : 0);
-    P.sendBackwardBytes.push_back(s + 1 < p ? 100 : 0);
-    P.activationBytes.push_back(1000);
-    P.stageNames.push_back("s" + std::to_string(s));
-  }
-  return P;
+  return uniformStagePipeline(p, f, b, w, send, 100, 1000);
 }
 
 static double makespan(const StagePipeline &P, ScheduleKind kind, unsigned m,

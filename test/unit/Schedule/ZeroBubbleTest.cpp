@@ -21,19 +21,7 @@ using namespace layerpipe;
 static StagePipeline pipelineOf(unsigned stages, double f, double b, double w,
                                 double send = 0,
                                 std::vector<unsigned> procOfStage = {}) {
-  StagePipeline P;
-  for (unsigned s = 0; s < stages; ++s) {
-    P.forward.push_back(f);
-    P.backward.push_back(b);
-    P.weightGradient.push_back(w);
-    P.update.push_back(0);
-    P.sendForwardUs.push_back(s + 1 < stages ? send : 0);
-    P.sendBackwardUs.push_back(s + 1 < stages ? send : 0);
-    P.sendForwardBytes.push_back(s + 1 < stages ? 10 : 0);
-    P.sendBackwardBytes.push_back(s + 1 < stages ? 10 : 0);
-    P.activationBytes.push_back(100);
-    P.stageNames.push_back("s" + std::to_string(s));
-  }
+  StagePipeline P = uniformStagePipeline(stages, f, b, w, send, 10, 100);
   P.procOfStage = std::move(procOfStage);
   return P;
 }
