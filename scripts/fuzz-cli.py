@@ -25,7 +25,14 @@ NUMBERS = ["0", "1", "2", "3", "4", "7", "8", "16", "64", "65", "1023",
            "4294967296", "9223372036854775807", "-1", "1e300", "abc", ""]
 FLAGS = {
     "--procs": NUMBERS,
-    "--schedule": ["layerpipe", "pipedream", "gpipe", "1f1b", "zb-h1", "x"],
+    "--schedule": ["layerpipe", "pipedream", "gpipe", "1f1b", "zb-h1",
+                   "ZB-H2", "zb-v", "Interleaved-1F1B", "dualpipe-v", "x"],
+    "--virtual-stages": NUMBERS,
+    "--placement": ["stages", "free", "auto", "x"],
+    "--byte-budget": ["0", "1", "1.5", "-1", "nan", "1e300"],
+    "--micro-batch": ["auto", "none", "1", "4", "64", "65", "0", "x"],
+    "--scheduler": ["list", "exact", "x"],
+    "--exact-time-limit": ["0.5", "1", "0", "-1", "nan", "x"],
     "--micro-batches": NUMBERS,
     "--unfold": NUMBERS,
     "--memory-limit": NUMBERS,
@@ -43,7 +50,8 @@ FLAGS = {
     "--momentum": ["true", "false"],
 }
 BOOLS = ["--merge-backward", "--no-verify", "--time-passes"]
-OUTPUTS = ["-o", "--gantt", "--report-json", "--emit-dot", "--emit-dfg"]
+OUTPUTS = ["-o", "--gantt", "--report-json", "--emit-dot", "--emit-dfg",
+           "--emit-torch-schedule"]
 GANTT = [".svg", ".html", ".json", ".txt", ".png"]
 
 
@@ -76,7 +84,8 @@ def acceptable(status, stderr):
     if status != 1:
         return False
     lines = [l for l in stderr.splitlines() if l.strip()]
-    errors = [l for l in lines if l.startswith("error:")]
+    # One error line, "layerpipe: error: ..." (tools name themselves).
+    errors = [l for l in lines if l.startswith(("error:", "layerpipe: error:"))]
     return (len(errors) == 1 and "internal error" not in errors[0] and
             "Sanitizer" not in stderr and "LLVM ERROR" not in stderr)
 
