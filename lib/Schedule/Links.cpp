@@ -193,7 +193,7 @@ std::vector<int> sharedTransfers(const Schedule &S) {
   return shared;
 }
 
-std::vector<double> computeLinkBusy(const Schedule &S) {
+std::vector<std::pair<int64_t, double>> computeChannelBusy(const Schedule &S) {
   std::unordered_map<int64_t, double> channel;
   std::vector<int> shared = sharedTransfers(S);
   for (unsigned d = 0; d < S.deps.size(); ++d) {
@@ -207,9 +207,15 @@ std::vector<double> computeLinkBusy(const Schedule &S) {
     if (ch.second >= 0)
       channel[ch.second] += dep.occupancy();
   }
+  std::vector<std::pair<int64_t, double>> list(channel.begin(), channel.end());
+  std::sort(list.begin(), list.end());
+  return list;
+}
+
+std::vector<double> computeLinkBusy(const Schedule &S) {
   // Per processor: its busiest channel.
   std::vector<double> busy(S.procs, 0);
-  for (auto [id, time] : channel) {
+  for (auto [id, time] : computeChannelBusy(S)) {
     switch (S.topology) {
     case LinkTopology::Switch: {
       unsigned p = unsigned(id < int64_t(S.procs) ? id : id - S.procs);
@@ -229,25 +235,6 @@ std::vector<double> computeLinkBusy(const Schedule &S) {
     }
   }
   return busy;
-}
-
-std::vector<std::pair<int64_t, double>> computeChannelBusy(const Schedule &S) {
-  std::unordered_map<int64_t, double> channel;
-  std::vector<int> shared = sharedTransfers(S);
-  for (unsigned d = 0; d < S.deps.size(); ++d) {
-    if (shared[d] != int(d))
-      continue;
-    const ScheduleDep &dep = S.deps[d];
-    const ScheduledTask &u = S.tasks[dep.src];
-    const ScheduledTask &v = S.tasks[dep.dst];
-    LinkChannels ch = linkChannels(S.topology, S.procs, u.proc, v.proc);
-    channel[ch.first] += dep.occupancy();
-    if (ch.second >= 0)
-      channel[ch.second] += dep.occupancy();
-  }
-  std::vector<std::pair<int64_t, double>> list(channel.begin(), channel.end());
-  std::sort(list.begin(), list.end());
-  return list;
 }
 
 } // namespace layerpipe
