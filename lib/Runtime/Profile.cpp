@@ -9,8 +9,11 @@
 // training steps run on those tensors (forward in order, G and B from the
 // last layer back, the updates), each task timed where it runs: a task
 // alone, repeated, would keep its working set warm in the caches, which a
-// training step does not. docs/profile.md compares these figures with the
-// measured trace of a stage program.
+// training step does not. A layer read by several consumers gets one
+// gradient part from each; a stage program's B and G of that layer each add
+// the parts up inside the task (they may run on different processors), so
+// each timed B and G does the same. docs/profile.md compares these figures
+// with the measured trace of a stage program.
 //
 //===----------------------------------------------------------------------===//
 
@@ -119,6 +122,31 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
       weights[l] = params[l];
       momentum[l].assign(params[l].size(), 0.0f);
     }
+  // parts[p][k]: the gradient the k-th reader of layer p sends back for it.
+  std::vector<std::vector<Tensor>> parts(L);
+  std::vector<std::vector<size_t>> partSlot(L);
+  for (size_t l = 0; l < L; ++l)
+    for (int p : net.layers[l].inputs) {
+      partSlot[l].push_back(parts[size_t(p)].size());
+      parts[size_t(p)].emplace_back();
+    }
+  for (size_t p = 0; p < L; ++p)
+    for (Tensor &part : parts[p])
+      part = delta[p];
+  // The output gradient B and G of layer l read: the one part as it is, or
+  // the parts added up as a stage program's task does (into delta[l]).
+  auto outputGradient = [&](size_t l) -> const Tensor & {
+    std::vector<Tensor> &in = parts[l];
+    if (in.size() == 1)
+      return in[0];
+    if (in.size() > 1) {
+      delta[l].shape = in[0].shape;
+      delta[l].data.assign(in[0].data.begin(), in[0].data.end());
+      for (size_t k = 1; k < in.size(); ++k)
+        accumulate(delta[l].size(), in[k].ptr(), delta[l].ptr());
+    }
+    return delta[l];
+  };
   std::vector<int64_t> shuffled = epochOrder(data.count, seed, 0);
   Tensor gathered;
   std::vector<int32_t> gatheredLabels;
@@ -142,17 +170,18 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
       std::vector<const Tensor *> ins = inputsOf(l);
       if (spec.hasParams())
         timed(l, 2, [&] {
-          layerBackwardWeights(spec, ins, out[l], cache[l], delta[l],
+          layerBackwardWeights(spec, ins, out[l], cache[l], outputGradient(l),
                                grad[l].data(), scratch);
         });
       if (spec.inputs.empty())
         continue;
       timed(l, 1, [&] {
-        layerBackwardData(spec, paramsOf(l), ins, out[l], cache[l], delta[l],
-                          grads, scratch);
+        layerBackwardData(spec, paramsOf(l), ins, out[l], cache[l],
+                          outputGradient(l), grads, scratch);
       });
+      // The parts travel to their producers; the old buffers are reused.
       for (size_t i = 0; i < spec.inputs.size(); ++i)
-        delta[size_t(spec.inputs[i])] = grads[i];
+        std::swap(parts[size_t(spec.inputs[i])][partSlot[l][i]], grads[i]);
     }
     for (size_t l = 0; l < L; ++l)
       if (net.layers[l].hasParams())

@@ -15,6 +15,7 @@
 
 #include "layerpipe/runtime/Data.h"
 #include "layerpipe/runtime/Pipeline.h"
+#include "layerpipe/runtime/Profile.h"
 
 #include <cmath>
 
@@ -646,4 +647,25 @@ TEST_CASE("compensated stash equals an independent delayed loop with "
   checkStashAgainstDelayedLoop(cnn, delays, DelayCompensation::Lr, {},
                                {0.1f / 4, 0.1f, 0.1f, 0.1f, 0.1f / 3, 0.1f,
                                 0.1f / 2, 0.1f});
+}
+
+TEST_CASE("the profiler times every task of a network with shared inputs") {
+  // relu1 is read by conv2 and by add: its B adds two gradient parts, as a
+  // stage program's task does; every task the network has gets a time.
+  NetSpec net = residualNet();
+  std::vector<LayerTimes> times = profileNetwork(net, 4, 1, 3, 7);
+  REQUIRE(times.size() == net.layers.size());
+  for (size_t l = 0; l < net.layers.size(); ++l) {
+    const LayerSpec &spec = net.layers[l];
+    CAPTURE(spec.name);
+    CHECK(times[l].forward >= 0);
+    if (!spec.inputs.empty())
+      CHECK(times[l].activationGradient >= 0);
+    if (spec.hasParams()) {
+      CHECK(times[l].weightGradient >= 0);
+      CHECK(times[l].update >= 0);
+    } else {
+      CHECK(times[l].weightGradient < 0);
+    }
+  }
 }
