@@ -40,6 +40,8 @@
 #include <fstream>
 #include <malloc.h>
 #include <mutex>
+#include <pthread.h>
+#include <sched.h>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -69,6 +71,9 @@ struct Options {
   std::string dataDir = defaultFashionMnistDir();
   int64_t trainLimit = 0, testLimit = 0;
   std::string summaryJson, tracePath, compareHtmlPath;
+  /// --pin-threads: auto pins when the processors of this process fit on
+  /// the CPUs it may use, one each.
+  std::string pinThreads = "auto";
   int64_t progressEvery = 0;
   std::string checkpointDir{};
   int64_t checkpointEvery = 0;
@@ -864,6 +869,10 @@ const char *const HelpText =
     "  --trace=file             Chrome trace: predicted and measured "
     "timelines\n"
     "  --compare-html=file      Both timelines of three rounds, overlaid\n"
+    "  --pin-threads=mode       auto | on | off: one CPU per processor "
+    "thread (auto:\n"
+    "                           when they fit on this process's CPUs; "
+    "default auto)\n"
     "  --progress-every=N       A progress line every N batches (default: "
     "only on a terminal)\n"
     "Checkpoints (docs/distributed.md):\n"
@@ -873,6 +882,50 @@ const char *const HelpText =
     "in\n"
     "                           --checkpoint-dir that matches this run\n"
     "  --help, --version\n";
+
+/// The CPU of each of \p count processor threads under --pin-threads=\p mode:
+/// the first \p count CPUs this process may run on, or none (no pinning).
+/// auto pins two or more threads when they fit (one processor per process,
+/// as under mpirun, is left to the launcher's binding); on pins whenever
+/// they fit and is an error otherwise.
+bool pinnedCpus(const std::string &mode, size_t count, std::vector<int> &cpus,
+                std::string &error) {
+  cpus.clear();
+  if (mode == "off" || count == 0 || (mode == "auto" && count < 2))
+    return true;
+  std::vector<int> allowed;
+#ifdef __linux__
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set))
+        allowed.push_back(c);
+#endif
+  if (allowed.size() < count) {
+    if (mode == "on") {
+      error = format("--pin-threads=on: %zu processor threads, but this "
+                     "process may run on %zu CPUs",
+                     count, allowed.size());
+      return false;
+    }
+    return true;
+  }
+  cpus.assign(allowed.begin(), allowed.begin() + count);
+  return true;
+}
+
+/// Binds the calling thread to \p cpu (a hint: a failure leaves it free).
+void pinToCpu(int cpu) {
+#ifdef __linux__
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+#else
+  (void)cpu;
+#endif
+}
 
 bool parseInt(const std::string &text, int64_t &out) {
   if (text.empty())
@@ -978,6 +1031,12 @@ bool parseOptions(int argc, char **argv, const ProgramPlan &plan,
       o.tracePath = value;
     else if (name == "compare-html")
       o.compareHtmlPath = value;
+    else if (name == "pin-threads") {
+      if (value != "auto" && value != "on" && value != "off")
+        throw UsageError("--pin-threads: expected auto, on or off, got '" +
+                         value + "'");
+      o.pinThreads = value;
+    }
     else if (name == "lr-schedule") {
       if (!parseLrSchedule(value, o.schedule))
         throw UsageError("--lr-schedule: unknown schedule '" + value +
@@ -1804,11 +1863,16 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
     procs[p]->firstRound_ = first;
     procs[p]->endRound_ = end;
   }
+  std::vector<int> cpuOf;
+  if (!pinnedCpus(o.pinThreads, local.size(), cpuOf, error))
+    return failWith(error);
   run.origin = Clock::now();
   double cpuStart = cpuSeconds();
   std::vector<std::thread> threads;
-  for (unsigned p : local)
-    threads.emplace_back([&, p] {
+  for (size_t i = 0; i < local.size(); ++i)
+    threads.emplace_back([&, i, p = local[i]] {
+      if (!cpuOf.empty())
+        pinToCpu(cpuOf[i]);
       try {
         functions[p](*procs[p]);
       } catch (const TransportAborted &) {
@@ -2154,6 +2218,7 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
        << ",\n  \"activation_bytes\": " << peak.activations
        << ",\n  \"diverged\": false,\n  \"schedule\": "
        << jsonString(plan.schedule) << ",\n  \"processors\": " << P
+       << ",\n  \"threads_pinned\": " << cpuOf.size()
        << format(",\n  \"measured_period_us\": %.3f,\n"
                  "  \"predicted_period_us\": %.3f,\n"
                  "  \"task_time_error\": %.4f,\n"
