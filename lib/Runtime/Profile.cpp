@@ -19,12 +19,14 @@
 
 #include "layerpipe/runtime/Profile.h"
 
+#include "layerpipe/runtime/Affinity.h"
 #include "layerpipe/runtime/Data.h"
 #include "layerpipe/runtime/Optimizer.h"
 #include "layerpipe/runtime/Transport.h"
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <thread>
 
 namespace layerpipe {
@@ -33,6 +35,26 @@ namespace runtime {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+/// Two CPUs for the two ends of a cross-core measurement, or -1s when the
+/// process may use only one (the ends then share it, as the kernel places
+/// them).
+std::pair<int, int> twoCpus() {
+  std::vector<int> cpus = allowedCpus();
+  if (cpus.size() < 2)
+    return {-1, -1};
+  return {cpus[0], cpus[1]};
+}
+
+/// Runs \p body on a new thread bound to \p cpu (unbound for -1).
+template <typename Body> void onCpu(int cpu, Body body) {
+  std::thread worker([&] {
+    if (cpu >= 0)
+      pinCurrentThread({cpu});
+    body();
+  });
+  worker.join();
+}
 
 } // namespace
 
@@ -215,6 +237,12 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
 }
 
 double measureCrossCoreReadUs(int repeats, int64_t bytes) {
+  // The reader here and the writer on two different CPUs: unbound, the
+  // kernel may run both on one core and there is nothing to measure.
+  std::pair<int, int> cpus = twoCpus();
+  std::unique_ptr<ScopedPin> pin;
+  if (cpus.first >= 0)
+    pin = std::make_unique<ScopedPin>(cpus.first);
   size_t n = size_t(std::max<int64_t>(1, bytes / 4));
   std::vector<float> buffer(n, 1.0f);
   volatile float sink = 0;
@@ -234,8 +262,8 @@ double measureCrossCoreReadUs(int repeats, int64_t bytes) {
                                                              start)
                        .count();
     // Written by another thread, read here: the lines move between cores.
-    std::thread writer([&] { std::fill(buffer.begin(), buffer.end(), 2.0f); });
-    writer.join();
+    onCpu(cpus.second,
+          [&] { std::fill(buffer.begin(), buffer.end(), 2.0f); });
     start = Clock::now();
     readAll();
     double remote = std::chrono::duration<double, std::micro>(Clock::now() -
@@ -255,7 +283,14 @@ double measureThreadMessageUs(int repeats, int64_t bytes) {
   payload->tensor.reshape({std::max<int64_t>(0, bytes) / 4}, 1.0f);
   ValuePtr value = payload;
   int rounds = std::max(1, repeats);
+  // Each end on its own CPU, as a stage program binds its processors.
+  std::pair<int, int> cpus = twoCpus();
+  std::unique_ptr<ScopedPin> pin;
+  if (cpus.first >= 0)
+    pin = std::make_unique<ScopedPin>(cpus.first);
   std::thread echo([&] {
+    if (cpus.second >= 0)
+      pinCurrentThread({cpus.second});
     for (int i = 0; i < rounds; ++i)
       transport->send(1, 0, uint64_t(i),
                       transport->receive(1, 0, uint64_t(i)));

@@ -21,6 +21,7 @@
 #include "layerpipe/runtime/StageProgram.h"
 
 #include "StageCheckpoint.h"
+#include "layerpipe/runtime/Affinity.h"
 #include "layerpipe/runtime/Checkpoint.h"
 #include "layerpipe/runtime/Data.h"
 #include "layerpipe/runtime/DelayCorrection.h"
@@ -40,8 +41,6 @@
 #include <fstream>
 #include <malloc.h>
 #include <mutex>
-#include <pthread.h>
-#include <sched.h>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -893,15 +892,7 @@ bool pinnedCpus(const std::string &mode, size_t count, std::vector<int> &cpus,
   cpus.clear();
   if (mode == "off" || count == 0 || (mode == "auto" && count < 2))
     return true;
-  std::vector<int> allowed;
-#ifdef __linux__
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0)
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-      if (CPU_ISSET(c, &set))
-        allowed.push_back(c);
-#endif
+  std::vector<int> allowed = allowedCpus();
   if (allowed.size() < count) {
     if (mode == "on") {
       error = format("--pin-threads=on: %zu processor threads, but this "
@@ -913,18 +904,6 @@ bool pinnedCpus(const std::string &mode, size_t count, std::vector<int> &cpus,
   }
   cpus.assign(allowed.begin(), allowed.begin() + count);
   return true;
-}
-
-/// Binds the calling thread to \p cpu (a hint: a failure leaves it free).
-void pinToCpu(int cpu) {
-#ifdef __linux__
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-#else
-  (void)cpu;
-#endif
 }
 
 bool parseInt(const std::string &text, int64_t &out) {
@@ -1872,7 +1851,7 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   for (size_t i = 0; i < local.size(); ++i)
     threads.emplace_back([&, i, p = local[i]] {
       if (!cpuOf.empty())
-        pinToCpu(cpuOf[i]);
+        pinCurrentThread({cpuOf[i]});
       try {
         functions[p](*procs[p]);
       } catch (const TransportAborted &) {
