@@ -142,10 +142,16 @@ bool Builder::run(bool allowBubbleBeforeFirstB, bool prioritizeB,
         }
         last = std::max(time, last + comm) + cost(1, s);
       }
-      for (unsigned s = 1; s < p; ++s)
+      for (unsigned s = 1; s < p; ++s) {
         while (required[s] > 0 && required[s] >= required[s - 1] &&
                f(s) + required[s] < m)
           --required[s];
+        // Never more than the stage before: a stage of zero time and
+        // memory would otherwise take every F into its warm-up, ahead of
+        // the B its predecessor waits for (a deadlock; AlexNet's flatten
+        // alone on a stage at 16 processors).
+        required[s] = std::min(required[s], required[s - 1]);
+      }
       for (unsigned s = 0; s < p; ++s)
         for (unsigned k = 0; k < required[s]; ++k)
           put(s, 0);

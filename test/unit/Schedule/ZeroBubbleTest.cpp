@@ -165,3 +165,20 @@ TEST_CASE("torch action CSV: no asynchronous schedule") {
   CHECK(llvm::toString(csv.takeError()).find("asynchronous (periodic)") !=
         std::string::npos);
 }
+
+TEST_CASE("Zero Bubble's heuristic with a stage of zero time and memory") {
+  // A flatten alone on a stage (AlexNet on 16 processors): its warm-up
+  // must not take every F ahead of the B its predecessor waits for.
+  StagePipeline P = pipelineOf(5, 2, 2, 1);
+  P.forward[2] = P.backward[2] = P.weightGradient[2] = 0;
+  P.activationBytes[2] = 0;
+  for (unsigned m : {5u, 8u, 16u}) {
+    CAPTURE(m);
+    auto S = scheduleSynchronous(P, ScheduleKind::LayerPipe, m, 5, 0,
+                                 ZeroBubbleVariants);
+    if (!S)
+      FAIL(llvm::toString(S.takeError()));
+    if (llvm::Error err = verifySchedule(*S))
+      FAIL(llvm::toString(std::move(err)));
+  }
+}
