@@ -42,6 +42,13 @@ def sh(cmd, **kw):
     return out.stdout
 
 
+def profile_step_us(path):
+    """One training step on one thread by a profile: its tasks' sum."""
+    layers = json.load(open(path))["layers"]
+    return sum(t for times in layers.values() for t in times.values()
+               if t > 0)
+
+
 def emit(opts, model, profile, flags, name):
     d = os.path.join(opts.out, name)
     sh(f"{opts.build}/bin/layerpipe models/{model}.json --profile {profile} "
@@ -149,7 +156,7 @@ def main():
     cpu = sh("lscpu | sed -n 's/^Model name: *//p'").strip()
     models = [("lenet5", opts.lenet_limit), ("resnet20-fmnist",
                                               opts.resnet_limit)]
-    speed, ranking = [], []
+    speed, ranking, drift = [], [], []
     for model, limit in models:
         profile = os.path.join(opts.out, f"{model}.profile.json")
         sh(f"{opts.build}/bin/layerpipe-profile models/{model}.json "
@@ -198,6 +205,13 @@ def main():
                 runs[sched].append(prog)
         for sched in scheds:
             ranking.append((model, sched, median_run(runs[sched])))
+        # The machine's speed may drift while the programs run: profile
+        # again and compare the step times.
+        again = os.path.join(opts.out, f"{model}.profile-after.json")
+        sh(f"{opts.build}/bin/layerpipe-profile models/{model}.json "
+           f"-o {again}")
+        drift.append((model, profile_step_us(profile),
+                      profile_step_us(again)))
 
     out = [MARKER, "",
            "## Stage programs: measured against predicted", "",
@@ -242,7 +256,11 @@ def main():
             f"({100 * prog['task_time_error']:.0f}%) | "
             f"{'yes' if same else 'NO'} |")
     out += ["", f"Within 10% of the prediction (median run): {within} of "
-            f"{len(speed)}.", "",
+            f"{len(speed)}. The machine's drift over the runs, as one "
+            "profiled step before and after them: " +
+            "; ".join(f"{m} {a / 1000:.2f} ms, then {b / 1000:.2f} ms "
+                      f"({100 * (b / a - 1):+.0f}%)" for m, a, b in drift) +
+            ".", "",
             "Schedules at 2 processors (synchronous ones with 4 "
             "micro-batches per step), predicted and measured samples/s "
             "(batch over period per step) and their rank (figures within "
