@@ -44,8 +44,16 @@ build/bin/layerpipe-train models/lenet5.json --data fashion-mnist \
 
 echo
 echo "== 4. a stage program: LeNet-5 on 2 processors, profiled, emitted, built, run"
-build/bin/layerpipe-profile models/lenet5.json -o out/lenet5-profile.json
-$LP models/lenet5.json --profile out/lenet5-profile.json --procs 2 \
+# Profiled at the model's batch and the smaller ones --micro-batch auto (the
+# default for a delayed pipeline) prices: it keeps the fastest micro-batch
+# whose staleness the delays allow (docs/profile.md).
+PROFILES=()
+for b in 64 32 16 8 4; do
+  build/bin/layerpipe-profile models/lenet5.json --batch $b \
+    -o out/lenet5-profile-b$b.json
+  PROFILES+=(--profile out/lenet5-profile-b$b.json)
+done
+$LP models/lenet5.json "${PROFILES[@]}" --procs 2 \
   --gantt out/lenet5-p2-predicted.json --emit-cpp out/lenet5-p2 --force
 cmake -S out/lenet5-p2 -B out/lenet5-p2/build -DCMAKE_PREFIX_PATH="$PWD/build" \
   >/dev/null
