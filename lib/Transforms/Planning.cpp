@@ -134,9 +134,7 @@ planStagesAndDelays(const Model &model, const MachineDesc &machine,
 /// \p r with the clock period it reaches on \p dfg.
 static Expected<RetimingResult> withPeriod(const TrainingDFG &dfg,
                                            Retiming r) {
-  TrainingDFG retimed = dfg;
-  applyRetiming(retimed, r);
-  Expected<double> period = computeClockPeriod(retimed);
+  Expected<double> period = computeClockPeriod(dfg, r);
   if (!period)
     return period.takeError();
   return RetimingResult{std::move(r), *period};

@@ -36,10 +36,17 @@
 #include <condition_variable>
 #include <exception>
 #include <functional>
+#include <iomanip>
 #include <mutex>
+#include <ostream>
+#include <streambuf>
 #include <string>
 #include <thread>
 #include <vector>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 using namespace llvm;
 using namespace layerpipe;
@@ -651,6 +658,7 @@ static double periodLowerBound(const Compilation &C) {
 static Error chooseMicroBatch(Compilation &C, MicroBatchMode mode,
                               function_ref<Error(bool)> loadProfile,
                               function_ref<Error()> planOnly,
+                              function_ref<Error()> scheduleOnly,
                               function_ref<Error()> compileAll,
                               std::string &scheduleDelaysNote) {
   const Compilation base = C;
@@ -756,14 +764,26 @@ static Error chooseMicroBatch(Compilation &C, MicroBatchMode mode,
   if (best == SIZE_MAX) {
     // No candidate passes the rule and none was scheduled: the smallest.
     int64_t b = choice.candidates[smallest].microBatch;
-    C = base;
-    scheduleDelaysNote.clear();
-    if (Error err = rebatchTo(C, b))
-      return err;
-    if (Error err = loadProfile(true))
-      return err;
-    if (Error err = compileAll())
-      return err;
+    // The last candidate planned but not scheduled is still in C: its
+    // schedule alone is missing (compileAll would plan it again: the same
+    // plan, seconds on 10^5 layers).
+    bool planned = smallest + 1 == choice.candidates.size() &&
+                   compiledOf[smallest] == SIZE_MAX &&
+                   StringRef(choice.candidates[smallest].note)
+                       .startswith("not scheduled");
+    if (planned) {
+      if (Error err = scheduleOnly())
+        return err;
+    } else {
+      C = base;
+      scheduleDelaysNote.clear();
+      if (Error err = rebatchTo(C, b))
+        return err;
+      if (Error err = loadProfile(true))
+        return err;
+      if (Error err = compileAll())
+        return err;
+    }
     MicroBatchCandidate &cand = choice.candidates[smallest];
     cand.priced = C.schedule.scheduled;
     cand.periodUs = C.schedule.metrics.period;
@@ -840,6 +860,46 @@ static void addMicroBatchToReport(const Compilation &C,
                   "schedule becomes cosine when b < B"},
       {"staleness_limit_samples", mb.userBatch / 2},
       {"candidates", std::move(candidates)}};
+}
+
+namespace {
+/// A std::streambuf that hands its buffer to a raw_ostream.
+class RawOstreamBuf : public std::streambuf {
+public:
+  explicit RawOstreamBuf(raw_ostream &os) : os(os) {
+    setp(buffer, buffer + sizeof(buffer));
+  }
+  ~RawOstreamBuf() override { sync(); }
+
+protected:
+  int_type overflow(int_type c) override {
+    sync();
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
+    }
+    return traits_type::not_eof(c);
+  }
+  int sync() override {
+    os.write(pbase(), pptr() - pbase());
+    setp(buffer, buffer + sizeof(buffer));
+    return 0;
+  }
+
+private:
+  raw_ostream &os;
+  char buffer[1 << 16];
+};
+} // namespace
+
+/// \p json as report.dump(2) and a newline would write it, serialised
+/// straight into \p os: the --report-json of 10^5 layers is 80 MB, and a
+/// string of it first cost a second.
+static void writeJson(const nlohmann::json &json, raw_ostream &os) {
+  RawOstreamBuf buffer(os);
+  std::ostream out(&buffer);
+  out << std::setw(2) << json << '\n';
+  out.flush();
 }
 
 /// The whole compilation, from flags to files.
@@ -939,10 +999,13 @@ static Error compile(StageTimes &times) {
     // The planner dumps the DFG after each of its own passes.
     return stage("planning", false, [&] { return runPlanning(C); });
   };
+  auto scheduleOnly = [&]() -> Error {
+    return stage("scheduling", false, [&] { return runScheduling(C); });
+  };
   auto planAndSchedule = [&]() -> Error {
     if (Error err = planOnly())
       return err;
-    return stage("scheduling", false, [&] { return runScheduling(C); });
+    return scheduleOnly();
   };
   std::string scheduleDelaysNote;
   auto compileAll = [&]() -> Error {
@@ -955,7 +1018,7 @@ static Error compile(StageTimes &times) {
   if (!autoBatch) {
     if (Error err = compileAll())
       return err;
-  } else if (Error err = chooseMicroBatch(C, *mode, loadProfile, planOnly,
+  } else if (Error err = chooseMicroBatch(C, *mode, loadProfile, planOnly, scheduleOnly,
                                           compileAll, scheduleDelaysNote)) {
     return err;
   }
@@ -1003,7 +1066,7 @@ static Error compile(StageTimes &times) {
       return err;
     if (Error err = stage("report: write", false, [&] {
           return writeOutputFile(reportJsonPath, [&](raw_ostream &os) {
-            os << report.dump(2) << "\n";
+            writeJson(report, os);
           });
         }))
       return err;
@@ -1029,7 +1092,20 @@ static Error compile(StageTimes &times) {
                [&] { return writeStageProgram(C); });
 }
 
+/// Large graphs allocate and free arrays of megabytes many times (every
+/// candidate plan, the report). glibc serves those with fresh mmap pages,
+/// zeroed by the kernel on first touch, and trims the heap after each free:
+/// at 10^5 layers a sixth of the run went to page faults. Keeping freed
+/// memory in the heap for reuse costs a little more resident memory.
+static void keepFreedMemory() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 int main(int argc, char **argv) {
+  keepFreedMemory();
   cl::HideUnrelatedOptions({&inputCategory(), &planCategory(),
                             &scheduleCategory(), &outputCategory(),
                             &debugCategory()});
