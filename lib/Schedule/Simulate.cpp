@@ -142,10 +142,10 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
     for (const ScheduledTask &task : S.tasks)
       instances.push_back({task.proc, task.duration});
 
-  std::vector<ScheduleDep> deps;
   // A transfer with a slot on the links is an instance of its own, after
   // its producer and before its consumer, on its link channels' lists.
   std::vector<ScheduleDep> runDeps;
+  runDeps.reserve(S.deps.size() * iterations);
   struct Transfer {
     unsigned instance;
     double at;
@@ -165,7 +165,6 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
         continue;
       ScheduleDep d{unsigned(srcIt * n + dep.src), unsigned(it * n + dep.dst),
                     0, dep.bytes, dep.transferUs};
-      deps.push_back(d);
       const ScheduledTask &u = S.tasks[dep.src];
       const ScheduledTask &v = S.tasks[dep.dst];
       if (!S.periodic || dep.linkStart < 0 || u.proc == v.proc ||

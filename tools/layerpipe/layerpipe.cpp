@@ -657,6 +657,7 @@ static double periodLowerBound(const Compilation &C) {
 /// are scheduled in every case.
 static Error chooseMicroBatch(Compilation &C, MicroBatchMode mode,
                               function_ref<Error(bool)> loadProfile,
+                              function_ref<Error()> delaysOnly,
                               function_ref<Error()> planOnly,
                               function_ref<Error()> scheduleOnly,
                               function_ref<Error()> compileAll,
@@ -674,6 +675,8 @@ static Error chooseMicroBatch(Compilation &C, MicroBatchMode mode,
   std::vector<std::string> notes;
   std::vector<size_t> compiledOf;
   double bestRate = -1;
+  // Whether C holds the last candidate's whole plan (not scheduled).
+  bool fullyPlanned = false;
   for (int64_t b : microBatchCandidates(userBatch)) {
     MicroBatchCandidate cand;
     cand.microBatch = b;
@@ -689,8 +692,25 @@ static Error chooseMicroBatch(Compilation &C, MicroBatchMode mode,
     if (!err)
       err = loadProfile(/*exact=*/true);
     bool schedule = true;
-    if (!err && !delaysFromSchedule) {
+    fullyPlanned = false;
+    // Below the model's batch, a candidate whose stages' delays already make
+    // it too stale is neither priced nor scheduled: its grouping and delays
+    // say so, and the rest of its plan (the delayed graph's bound, retiming,
+    // memory: seconds at 10^5 layers) would change nothing shown.
+    bool tooStale = false;
+    if (!err && !delaysFromSchedule && !scheduleAll && b != userBatch) {
+      err = delaysOnly();
+      tooStale = !err && 2 * planMaxDelay(C) * b > userBatch;
+    }
+    if (!err && tooStale) {
+      cand.maxDelay = planMaxDelay(C);
+      cand.stalenessSamples = cand.maxDelay * b;
+      cand.allowed = false;
+      cand.note = "not scheduled: too stale";
+      schedule = false;
+    } else if (!err && !delaysFromSchedule) {
       err = planOnly();
+      fullyPlanned = !err;
       if (!err) {
         cand.maxDelay = planMaxDelay(C);
         cand.stalenessSamples = cand.maxDelay * b;
@@ -767,7 +787,8 @@ static Error chooseMicroBatch(Compilation &C, MicroBatchMode mode,
     // The last candidate planned but not scheduled is still in C: its
     // schedule alone is missing (compileAll would plan it again: the same
     // plan, seconds on 10^5 layers).
-    bool planned = smallest + 1 == choice.candidates.size() &&
+    bool planned = fullyPlanned &&
+                   smallest + 1 == choice.candidates.size() &&
                    compiledOf[smallest] == SIZE_MAX &&
                    StringRef(choice.candidates[smallest].note)
                        .startswith("not scheduled");
@@ -978,15 +999,26 @@ static Error compile(StageTimes &times) {
           return applyTraceTimes(traceTimesPath, C.model);
         }))
       return err;
+  auto buildDFG = [&]() -> Error {
+    return stage("build training DFG", true, [&]() -> Error {
+      Expected<TrainingDFG> dfg =
+          buildTrainingDFG(C.model, C.machine, C.options.dfg);
+      if (!dfg)
+        return dfg.takeError();
+      C.dfg = std::move(*dfg);
+      return Error::success();
+    });
+  };
+  // The grouping and gradient delays alone (C.plan's stages and delays).
+  auto delaysOnly = [&]() -> Error {
+    if (Error err = buildDFG())
+      return err;
+    return stage("grouping and delays", false, [&]() -> Error {
+      return planStagesAndDelays(C);
+    });
+  };
   auto planOnly = [&]() -> Error {
-    if (Error err = stage("build training DFG", true, [&]() -> Error {
-          Expected<TrainingDFG> dfg =
-              buildTrainingDFG(C.model, C.machine, C.options.dfg);
-          if (!dfg)
-            return dfg.takeError();
-          C.dfg = std::move(*dfg);
-          return Error::success();
-        }))
+    if (Error err = buildDFG())
       return err;
     if (Error err = stage("iteration bound", false, [&]() -> Error {
           Expected<IterationBound> bound = computeIterationBound(C.dfg);
@@ -1018,7 +1050,8 @@ static Error compile(StageTimes &times) {
   if (!autoBatch) {
     if (Error err = compileAll())
       return err;
-  } else if (Error err = chooseMicroBatch(C, *mode, loadProfile, planOnly, scheduleOnly,
+  } else if (Error err = chooseMicroBatch(C, *mode, loadProfile, delaysOnly, planOnly,
+                                          scheduleOnly,
                                           compileAll, scheduleDelaysNote)) {
     return err;
   }
