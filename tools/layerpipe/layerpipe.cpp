@@ -649,7 +649,9 @@ static double periodLowerBound(const Compilation &C) {
 /// the best predicted samples/s among those whose staleness D_max·b is at
 /// most B/2, the larger b on a tie; when none passes, the smallest one
 /// priced (the trainer's auto takes b = 1 then). Every candidate is
-/// planned, which gives its delays; a candidate is scheduled (the full
+/// planned, which gives its delays (below the model's batch and without an
+/// explicit `--micro-batch auto`, only its grouping and delays when those
+/// already make it too stale); a candidate is scheduled (the full
 /// compilation at b, verified) when the rule allows it and its lower bound
 /// could still beat the best so far, or, with an explicit
 /// `--micro-batch auto`, always (the whole trade-off in the plan summary).
