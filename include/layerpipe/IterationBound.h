@@ -6,8 +6,9 @@
 //
 // The iteration bound T_inf = max over cycles of (sum of task times) / (sum of
 // delays): no schedule of the graph, on any number of processors, has a
-// smaller period. Computed with Boost.Graph's maximum_cycle_ratio (Howard's
-// algorithm). A cycle without delays is a deadlock and an error.
+// smaller period. Computed with Howard's policy iteration (linear-time steps;
+// Boost.Graph's maximum_cycle_ratio as the fallback and reference). A cycle
+// without delays is a deadlock and an error.
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,6 +34,12 @@ struct IterationBound {
 /// Requires: every edge delay >= 0.
 /// Fails: with the tasks of a zero-delay cycle (deadlock).
 llvm::Expected<IterationBound> computeIterationBound(const TrainingDFG &dfg);
+
+/// The same with Boost.Graph's maximum_cycle_ratio alone: the reference the
+/// unit tests compare computeIterationBound with (quadratic on graphs with
+/// many loops).
+llvm::Expected<IterationBound>
+computeIterationBoundWithBoost(const TrainingDFG &dfg);
 
 /// Finds a cycle whose delays sum to zero; empty if there is none.
 llvm::SmallVector<unsigned, 16> findZeroDelayCycle(const TrainingDFG &dfg);

@@ -172,6 +172,10 @@ llvm::Expected<std::pair<std::vector<unsigned>, std::vector<int64_t>>>
 planStagesAndDelays(const Model &model, const MachineDesc &machine,
                     const PlanOptions &options);
 
+/// The first pass of runPlanning alone: C.plan's stages and gradient delays
+/// from C.dfg (not yet delayed), nothing else planned.
+llvm::Error planStagesAndDelays(Compilation &C);
+
 /// Runs grouping, gradient-delay insertion and retiming on C.dfg, filling
 /// C.plan. A no-op until the planning passes exist.
 llvm::Error runPlanning(Compilation &C);

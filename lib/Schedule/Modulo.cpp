@@ -937,6 +937,8 @@ Schedule makePeriodicSchedule(const TrainingDFG &dfg,
   S.period = period;
   S.topology = machine.linkTopology;
   double shift = *std::min_element(start.begin(), start.end());
+  S.tasks.reserve(dfg.tasks.size());
+  S.deps.reserve(dfg.edges.size());
   for (unsigned v = 0; v < dfg.tasks.size(); ++v) {
     const Task &task = dfg.tasks[v];
     ScheduledTask st;
@@ -946,7 +948,7 @@ Schedule makePeriodicSchedule(const TrainingDFG &dfg,
     st.proc = proc[v];
     st.start = start[v] - shift;
     st.duration = task.timeUs;
-    S.tasks.push_back(st);
+    S.tasks.push_back(std::move(st));
   }
   for (unsigned e = 0; e < dfg.edges.size(); ++e) {
     const Edge &edge = dfg.edges[e];

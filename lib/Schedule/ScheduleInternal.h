@@ -54,6 +54,19 @@ std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
                                const std::vector<std::vector<unsigned>> &order,
                                std::vector<double> &end);
 
+/// A dependence between two instances of a simulation: a third of a
+/// ScheduleDep's bytes (the periodic simulation of 10^5 layers holds
+/// millions).
+struct InstanceDep {
+  unsigned src = 0, dst = 0;
+  /// Paid only when src and dst run on different processors.
+  double transferUs = 0;
+};
+std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
+                               const std::vector<InstanceDep> &deps,
+                               const std::vector<std::vector<unsigned>> &order,
+                               std::vector<double> &end);
+
 } // namespace layerpipe
 
 #endif // LAYERPIPE_LIB_SCHEDULE_SCHEDULEINTERNAL_H

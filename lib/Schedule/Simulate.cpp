@@ -25,16 +25,18 @@
 
 namespace layerpipe {
 
-std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
-                               const std::vector<ScheduleDep> &deps,
-                               const std::vector<std::vector<unsigned>> &order,
-                               std::vector<double> &end) {
+template <typename Dep>
+static std::vector<double>
+runInOrderImpl(const std::vector<InstanceTask> &instances,
+               const std::vector<Dep> &deps,
+               const std::vector<std::vector<unsigned>> &order,
+               std::vector<double> &end) {
   size_t n = instances.size();
   // Successor lists in one array (compressed rows): millions of instances
   // in the large simulations.
   std::vector<unsigned> first(n + 1, 0), succ(deps.size());
   std::vector<unsigned> waiting(n, 0);
-  for (const ScheduleDep &dep : deps) {
+  for (const Dep &dep : deps) {
     ++first[dep.src + 1];
     ++waiting[dep.dst];
   }
@@ -91,7 +93,7 @@ std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
       if (other >= 0)
         procFree[other] = end[i];
       for (unsigned k = first[i]; k < first[i + 1]; ++k) {
-        const ScheduleDep &dep = deps[succ[k]];
+        const Dep &dep = deps[succ[k]];
         double transfer = instances[dep.dst].proc == instances[i].proc
                               ? 0.0
                               : dep.transferUs;
@@ -104,17 +106,41 @@ std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
   return start;
 }
 
+std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
+                               const std::vector<ScheduleDep> &deps,
+                               const std::vector<std::vector<unsigned>> &order,
+                               std::vector<double> &end) {
+  return runInOrderImpl(instances, deps, order, end);
+}
+
+std::vector<double> runInOrder(const std::vector<InstanceTask> &instances,
+                               const std::vector<InstanceDep> &deps,
+                               const std::vector<std::vector<unsigned>> &order,
+                               std::vector<double> &end) {
+  return runInOrderImpl(instances, deps, order, end);
+}
+
 /// Each task's position in a topological order of the dependences within
 /// one iteration (distance 0).
 static std::vector<unsigned> dependenceRanks(const Schedule &S) {
   size_t n = S.tasks.size();
   std::vector<unsigned> indegree(n, 0), rank(n, 0);
-  std::vector<std::vector<unsigned>> succ(n);
+  // Successors in one array (compressed rows), in the dependences' order.
+  std::vector<unsigned> first(n + 1, 0);
   for (const ScheduleDep &dep : S.deps)
     if (dep.distance == 0 && dep.src != dep.dst) {
-      succ[dep.src].push_back(dep.dst);
+      ++first[dep.src + 1];
       ++indegree[dep.dst];
     }
+  for (size_t v = 0; v < n; ++v)
+    first[v + 1] += first[v];
+  std::vector<unsigned> succ(first[n]);
+  {
+    std::vector<unsigned> fill(first.begin(), first.end() - 1);
+    for (const ScheduleDep &dep : S.deps)
+      if (dep.distance == 0 && dep.src != dep.dst)
+        succ[fill[dep.src]++] = dep.dst;
+  }
   std::vector<unsigned> ready;
   for (unsigned v = 0; v < n; ++v)
     if (indegree[v] == 0)
@@ -123,9 +149,9 @@ static std::vector<unsigned> dependenceRanks(const Schedule &S) {
   for (size_t i = 0; i < ready.size(); ++i) {
     unsigned v = ready[i];
     rank[v] = next++;
-    for (unsigned w : succ[v])
-      if (--indegree[w] == 0)
-        ready.push_back(w);
+    for (unsigned k = first[v]; k < first[v + 1]; ++k)
+      if (--indegree[succ[k]] == 0)
+        ready.push_back(succ[k]);
   }
   return rank; // a cycle (invalid schedule) leaves its tasks at rank 0
 }
@@ -142,10 +168,10 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
     for (const ScheduledTask &task : S.tasks)
       instances.push_back({task.proc, task.duration});
 
-  std::vector<ScheduleDep> deps;
   // A transfer with a slot on the links is an instance of its own, after
   // its producer and before its consumer, on its link channels' lists.
-  std::vector<ScheduleDep> runDeps;
+  std::vector<InstanceDep> runDeps;
+  runDeps.reserve(S.deps.size() * iterations);
   struct Transfer {
     unsigned instance;
     double at;
@@ -163,9 +189,8 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
       int64_t srcIt = S.periodic ? int64_t(it) - dep.distance : int64_t(it);
       if (srcIt < 0)
         continue;
-      ScheduleDep d{unsigned(srcIt * n + dep.src), unsigned(it * n + dep.dst),
-                    0, dep.bytes, dep.transferUs};
-      deps.push_back(d);
+      InstanceDep d{unsigned(srcIt * n + dep.src), unsigned(it * n + dep.dst),
+                    dep.transferUs};
       const ScheduledTask &u = S.tasks[dep.src];
       const ScheduledTask &v = S.tasks[dep.dst];
       if (!S.periodic || dep.linkStart < 0 || u.proc == v.proc ||
@@ -182,11 +207,11 @@ SimulationResult simulateSchedule(const Schedule &S, unsigned iterations) {
         transfers.push_back(
             {x, dep.linkStart + srcIt * S.period,
              linkChannels(S.topology, S.procs, u.proc, v.proc)});
-        runDeps.push_back({d.src, x, 0, dep.bytes, 0.0});
+        runDeps.push_back({d.src, x, 0.0});
       }
       // The latency after the link: in flight, holding no channel.
-      runDeps.push_back({x, d.dst, 0, dep.bytes,
-                         std::max(0.0, dep.transferUs - dep.occupancy())});
+      runDeps.push_back(
+          {x, d.dst, std::max(0.0, dep.transferUs - dep.occupancy())});
     }
   }
 

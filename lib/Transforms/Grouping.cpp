@@ -307,6 +307,24 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
                                                     nullptr))
       lo = bits(least) + 1; // infeasible: the answer lies above
   }
+  // The even split's bottleneck is often the least feasible bound, or
+  // within rounding of it (layers of equal work: 100,000 layers in 1,024
+  // stages took about 50 failing tests to climb up to it from the work
+  // bound). So first test 1, 4096 and 2^24 representable doubles below it
+  // (2^24 is about 2e-9 relative): at the first that fails, the bisection
+  // only searches the range above it. Where the answer lies farther below,
+  // that costs three tests more than the bisection alone.
+  if (feasible) {
+    for (uint64_t step = 1; lo < hi && step <= (uint64_t(1) << 24);
+         step *= 4096) {
+      uint64_t probe = hi - std::min(step, hi - lo);
+      if (!fitsInStages(p, numStages, value(probe), nullptr)) {
+        lo = probe + 1;
+        break;
+      }
+      hi = probe;
+    }
+  }
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
     if (fitsInStages(p, numStages, value(mid), nullptr))

@@ -131,12 +131,16 @@ planStagesAndDelays(const Model &model, const MachineDesc &machine,
                         std::move(plan.gradientDelay));
 }
 
+Error planStagesAndDelays(Compilation &C) {
+  C.plan = PipelinePlan();
+  return planGroupsAndDelays(C.model, C.dfg, C.machine,
+                             resolveOptions(C.options.plan, C.model), C.plan);
+}
+
 /// \p r with the clock period it reaches on \p dfg.
 static Expected<RetimingResult> withPeriod(const TrainingDFG &dfg,
                                            Retiming r) {
-  TrainingDFG retimed = dfg;
-  applyRetiming(retimed, r);
-  Expected<double> period = computeClockPeriod(retimed);
+  Expected<double> period = computeClockPeriod(dfg, r);
   if (!period)
     return period.takeError();
   return RetimingResult{std::move(r), *period};

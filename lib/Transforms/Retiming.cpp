@@ -67,14 +67,19 @@ void applyRetiming(TrainingDFG &dfg, ArrayRef<int64_t> r) {
 }
 
 Expected<double> computeClockPeriod(const TrainingDFG &dfg) {
-  for (const Edge &edge : dfg.edges)
-    if (edge.delay < 0)
+  return computeClockPeriod(dfg, {});
+}
+
+Expected<double> computeClockPeriod(const TrainingDFG &dfg,
+                                    ArrayRef<int64_t> r) {
+  std::vector<int64_t> delays = edgeDelays(dfg, r);
+  for (unsigned e = 0; e < dfg.edges.size(); ++e)
+    if (delays[e] < 0)
       return createStringError(inconvertibleErrorCode(),
                                "edge %s has %lld delays",
-                               edgeName(dfg, edge).c_str(),
-                               (long long)edge.delay);
-  DFGAdjacency adj = buildAdjacency(dfg);
-  auto arrival = zeroDelayArrival(dfg, edgeDelays(dfg));
+                               edgeName(dfg, dfg.edges[e]).c_str(),
+                               (long long)delays[e]);
+  auto arrival = zeroDelayArrival(dfg, delays);
   if (!arrival)
     return createStringError(inconvertibleErrorCode(),
                              "the graph has a cycle without delays "

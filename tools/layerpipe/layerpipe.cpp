@@ -36,10 +36,17 @@
 #include <condition_variable>
 #include <exception>
 #include <functional>
+#include <iomanip>
 #include <mutex>
+#include <ostream>
+#include <streambuf>
 #include <string>
 #include <thread>
 #include <vector>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 using namespace llvm;
 using namespace layerpipe;
@@ -642,7 +649,9 @@ static double periodLowerBound(const Compilation &C) {
 /// the best predicted samples/s among those whose staleness D_max·b is at
 /// most B/2, the larger b on a tie; when none passes, the smallest one
 /// priced (the trainer's auto takes b = 1 then). Every candidate is
-/// planned, which gives its delays; a candidate is scheduled (the full
+/// planned, which gives its delays (below the model's batch and without an
+/// explicit `--micro-batch auto`, only its grouping and delays when those
+/// already make it too stale); a candidate is scheduled (the full
 /// compilation at b, verified) when the rule allows it and its lower bound
 /// could still beat the best so far, or, with an explicit
 /// `--micro-batch auto`, always (the whole trade-off in the plan summary).
@@ -650,7 +659,9 @@ static double periodLowerBound(const Compilation &C) {
 /// are scheduled in every case.
 static Error chooseMicroBatch(Compilation &C, MicroBatchMode mode,
                               function_ref<Error(bool)> loadProfile,
+                              function_ref<Error()> delaysOnly,
                               function_ref<Error()> planOnly,
+                              function_ref<Error()> scheduleOnly,
                               function_ref<Error()> compileAll,
                               std::string &scheduleDelaysNote) {
   const Compilation base = C;
@@ -666,6 +677,8 @@ static Error chooseMicroBatch(Compilation &C, MicroBatchMode mode,
   std::vector<std::string> notes;
   std::vector<size_t> compiledOf;
   double bestRate = -1;
+  // Whether C holds the last candidate's whole plan (not scheduled).
+  bool fullyPlanned = false;
   for (int64_t b : microBatchCandidates(userBatch)) {
     MicroBatchCandidate cand;
     cand.microBatch = b;
@@ -681,8 +694,25 @@ static Error chooseMicroBatch(Compilation &C, MicroBatchMode mode,
     if (!err)
       err = loadProfile(/*exact=*/true);
     bool schedule = true;
-    if (!err && !delaysFromSchedule) {
+    fullyPlanned = false;
+    // Below the model's batch, a candidate whose stages' delays already make
+    // it too stale is neither priced nor scheduled: its grouping and delays
+    // say so, and the rest of its plan (the delayed graph's bound, retiming,
+    // memory: seconds at 10^5 layers) would change nothing shown.
+    bool tooStale = false;
+    if (!err && !delaysFromSchedule && !scheduleAll && b != userBatch) {
+      err = delaysOnly();
+      tooStale = !err && 2 * planMaxDelay(C) * b > userBatch;
+    }
+    if (!err && tooStale) {
+      cand.maxDelay = planMaxDelay(C);
+      cand.stalenessSamples = cand.maxDelay * b;
+      cand.allowed = false;
+      cand.note = "not scheduled: too stale";
+      schedule = false;
+    } else if (!err && !delaysFromSchedule) {
       err = planOnly();
+      fullyPlanned = !err;
       if (!err) {
         cand.maxDelay = planMaxDelay(C);
         cand.stalenessSamples = cand.maxDelay * b;
@@ -756,14 +786,27 @@ static Error chooseMicroBatch(Compilation &C, MicroBatchMode mode,
   if (best == SIZE_MAX) {
     // No candidate passes the rule and none was scheduled: the smallest.
     int64_t b = choice.candidates[smallest].microBatch;
-    C = base;
-    scheduleDelaysNote.clear();
-    if (Error err = rebatchTo(C, b))
-      return err;
-    if (Error err = loadProfile(true))
-      return err;
-    if (Error err = compileAll())
-      return err;
+    // The last candidate planned but not scheduled is still in C: its
+    // schedule alone is missing (compileAll would plan it again: the same
+    // plan, seconds on 10^5 layers).
+    bool planned = fullyPlanned &&
+                   smallest + 1 == choice.candidates.size() &&
+                   compiledOf[smallest] == SIZE_MAX &&
+                   StringRef(choice.candidates[smallest].note)
+                       .startswith("not scheduled");
+    if (planned) {
+      if (Error err = scheduleOnly())
+        return err;
+    } else {
+      C = base;
+      scheduleDelaysNote.clear();
+      if (Error err = rebatchTo(C, b))
+        return err;
+      if (Error err = loadProfile(true))
+        return err;
+      if (Error err = compileAll())
+        return err;
+    }
     MicroBatchCandidate &cand = choice.candidates[smallest];
     cand.priced = C.schedule.scheduled;
     cand.periodUs = C.schedule.metrics.period;
@@ -842,6 +885,46 @@ static void addMicroBatchToReport(const Compilation &C,
       {"candidates", std::move(candidates)}};
 }
 
+namespace {
+/// A std::streambuf that hands its buffer to a raw_ostream.
+class RawOstreamBuf : public std::streambuf {
+public:
+  explicit RawOstreamBuf(raw_ostream &os) : os(os) {
+    setp(buffer, buffer + sizeof(buffer));
+  }
+  ~RawOstreamBuf() override { sync(); }
+
+protected:
+  int_type overflow(int_type c) override {
+    sync();
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
+    }
+    return traits_type::not_eof(c);
+  }
+  int sync() override {
+    os.write(pbase(), pptr() - pbase());
+    setp(buffer, buffer + sizeof(buffer));
+    return 0;
+  }
+
+private:
+  raw_ostream &os;
+  char buffer[1 << 16];
+};
+} // namespace
+
+/// \p json as report.dump(2) and a newline would write it, serialised
+/// straight into \p os: the --report-json of 10^5 layers is 80 MB, and a
+/// string of it first cost a second.
+static void writeJson(const nlohmann::json &json, raw_ostream &os) {
+  RawOstreamBuf buffer(os);
+  std::ostream out(&buffer);
+  out << std::setw(2) << json << '\n';
+  out.flush();
+}
+
 /// The whole compilation, from flags to files.
 static Error compile(StageTimes &times) {
   Compilation C;
@@ -918,15 +1001,26 @@ static Error compile(StageTimes &times) {
           return applyTraceTimes(traceTimesPath, C.model);
         }))
       return err;
+  auto buildDFG = [&]() -> Error {
+    return stage("build training DFG", true, [&]() -> Error {
+      Expected<TrainingDFG> dfg =
+          buildTrainingDFG(C.model, C.machine, C.options.dfg);
+      if (!dfg)
+        return dfg.takeError();
+      C.dfg = std::move(*dfg);
+      return Error::success();
+    });
+  };
+  // The grouping and gradient delays alone (C.plan's stages and delays).
+  auto delaysOnly = [&]() -> Error {
+    if (Error err = buildDFG())
+      return err;
+    return stage("grouping and delays", false, [&]() -> Error {
+      return planStagesAndDelays(C);
+    });
+  };
   auto planOnly = [&]() -> Error {
-    if (Error err = stage("build training DFG", true, [&]() -> Error {
-          Expected<TrainingDFG> dfg =
-              buildTrainingDFG(C.model, C.machine, C.options.dfg);
-          if (!dfg)
-            return dfg.takeError();
-          C.dfg = std::move(*dfg);
-          return Error::success();
-        }))
+    if (Error err = buildDFG())
       return err;
     if (Error err = stage("iteration bound", false, [&]() -> Error {
           Expected<IterationBound> bound = computeIterationBound(C.dfg);
@@ -939,10 +1033,13 @@ static Error compile(StageTimes &times) {
     // The planner dumps the DFG after each of its own passes.
     return stage("planning", false, [&] { return runPlanning(C); });
   };
+  auto scheduleOnly = [&]() -> Error {
+    return stage("scheduling", false, [&] { return runScheduling(C); });
+  };
   auto planAndSchedule = [&]() -> Error {
     if (Error err = planOnly())
       return err;
-    return stage("scheduling", false, [&] { return runScheduling(C); });
+    return scheduleOnly();
   };
   std::string scheduleDelaysNote;
   auto compileAll = [&]() -> Error {
@@ -955,7 +1052,8 @@ static Error compile(StageTimes &times) {
   if (!autoBatch) {
     if (Error err = compileAll())
       return err;
-  } else if (Error err = chooseMicroBatch(C, *mode, loadProfile, planOnly,
+  } else if (Error err = chooseMicroBatch(C, *mode, loadProfile, delaysOnly, planOnly,
+                                          scheduleOnly,
                                           compileAll, scheduleDelaysNote)) {
     return err;
   }
@@ -1003,7 +1101,7 @@ static Error compile(StageTimes &times) {
       return err;
     if (Error err = stage("report: write", false, [&] {
           return writeOutputFile(reportJsonPath, [&](raw_ostream &os) {
-            os << report.dump(2) << "\n";
+            writeJson(report, os);
           });
         }))
       return err;
@@ -1029,7 +1127,20 @@ static Error compile(StageTimes &times) {
                [&] { return writeStageProgram(C); });
 }
 
+/// Large graphs allocate and free arrays of megabytes many times (every
+/// candidate plan, the report). glibc serves those with fresh mmap pages,
+/// zeroed by the kernel on first touch, and trims the heap after each free:
+/// at 10^5 layers a sixth of the run went to page faults. Keeping freed
+/// memory in the heap for reuse costs a little more resident memory.
+static void keepFreedMemory() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 int main(int argc, char **argv) {
+  keepFreedMemory();
   cl::HideUnrelatedOptions({&inputCategory(), &planCategory(),
                             &scheduleCategory(), &outputCategory(),
                             &debugCategory()});

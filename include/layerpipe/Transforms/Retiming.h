@@ -47,6 +47,10 @@ void applyRetiming(TrainingDFG &dfg, llvm::ArrayRef<int64_t> r);
 /// Longest zero-delay path (sum of task times), microseconds.
 /// Fails: on a zero-delay cycle (deadlock) or a negative delay.
 llvm::Expected<double> computeClockPeriod(const TrainingDFG &dfg);
+/// The clock period of \p dfg retimed by \p r (empty: not retimed), without
+/// copying the graph.
+llvm::Expected<double> computeClockPeriod(const TrainingDFG &dfg,
+                                          llvm::ArrayRef<int64_t> r);
 
 /// Checks that \p after is a retiming of \p before: the same tasks and edge
 /// endpoints, no negative delay, delays differing by r(dst) - r(src) for one

@@ -289,3 +289,73 @@ TEST_CASE("deep chain: the bound is the first layer's loop, exactly") {
       offLoop += t.timeUs;
   CHECK(b.boundUs == doctest::Approx(dfg.totalWorkUs() - offLoop));
 }
+
+/// Both bounds, and both loops real cycles of that ratio.
+static void checkAgainstBoost(const TrainingDFG &dfg) {
+  llvm::Expected<IterationBound> fast = computeIterationBound(dfg);
+  llvm::Expected<IterationBound> boost = computeIterationBoundWithBoost(dfg);
+  REQUIRE(static_cast<bool>(fast) == static_cast<bool>(boost));
+  if (!fast) {
+    CHECK(llvm::toString(fast.takeError()) ==
+          llvm::toString(boost.takeError()));
+    return;
+  }
+  CHECK(fast->boundUs == doctest::Approx(boost->boundUs).epsilon(1e-9));
+  if (fast->boundUs > 0) {
+    checkLoopIsCycle(dfg, *fast);
+    checkLoopIsCycle(dfg, *boost);
+  }
+}
+
+TEST_CASE("linear-time Howard against Boost's: random graphs") {
+  // Sparse and dense random graphs of up to 300 tasks, many loops of close
+  // ratios (integer times), some acyclic parts and some deadlocks.
+  std::mt19937 rng(20261202);
+  for (int trial = 0; trial < 300; ++trial) {
+    CAPTURE(trial);
+    unsigned n = std::uniform_int_distribution<unsigned>(1, 300)(rng);
+    std::vector<double> times;
+    for (unsigned i = 0; i < n; ++i)
+      times.push_back(std::uniform_int_distribution<int>(0, 9)(rng));
+    TrainingDFG g = makeGraph(times);
+    unsigned m = std::uniform_int_distribution<unsigned>(0, 4 * n)(rng);
+    std::uniform_int_distribution<unsigned> node(0, n - 1);
+    // Mostly forward edges without delays, back edges with some.
+    for (unsigned i = 0; i < m; ++i) {
+      unsigned a = node(rng), b = node(rng);
+      int64_t d = a < b ? 0 : std::uniform_int_distribution<int>(1, 5)(rng);
+      if (trial % 10 == 9 && i == 0)
+        d = 0; // now and then a deadlock
+      addEdge(g, a, b, d);
+    }
+    checkAgainstBoost(g);
+  }
+}
+
+TEST_CASE("linear-time Howard against Boost's: planned-like deep graphs") {
+  // Training DFGs of up to 1,200 layers with the planner's kind of delays:
+  // stages of consecutive layers, 2 (p - 1 - s) on stage s's G -> U edges
+  // (or random ones), random task times.
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 12; ++trial) {
+    CAPTURE(trial);
+    unsigned depth = trial < 10 ? 40 + 20 * trial : 600;
+    TrainingDFG dfg = cantFail(
+        buildTrainingDFG(layerpipe::test::deepMlp(depth), MachineDesc()));
+    std::uniform_real_distribution<double> time(0.1, 10);
+    for (Task &t : dfg.tasks)
+      t.timeUs = trial % 3 == 0 ? std::round(time(rng)) : time(rng);
+    unsigned numLayers = 0;
+    for (const Task &t : dfg.tasks)
+      numLayers = std::max(numLayers, t.layer + 1);
+    unsigned p = std::uniform_int_distribution<unsigned>(2, 64)(rng);
+    for (Edge &e : dfg.edges) {
+      if (e.kind != EdgeKind::WeightGradient)
+        continue;
+      unsigned s = dfg.tasks[e.src].layer * p / numLayers;
+      e.delay = trial % 4 == 1 ? std::uniform_int_distribution<int>(0, 6)(rng)
+                               : 2 * int64_t(p - 1 - s);
+    }
+    checkAgainstBoost(dfg);
+  }
+}
