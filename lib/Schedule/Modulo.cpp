@@ -30,6 +30,7 @@
 #include "Links.h"
 #include "Reservation.h"
 #include "ScheduleInternal.h"
+#include "SmallSearch.h"
 
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -222,12 +223,15 @@ static std::vector<bool> paidEdges(const TrainingDFG &dfg, Skeleton skeleton,
   return paid;
 }
 
-/// One attempt at period T; false if some task finds no slot.
+/// One attempt at period T; false if some task finds no slot. With
+/// \p noise (the small-graph search, SmallSearch.h) the list order and the
+/// processor choice are randomised.
 static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
                     LinkTopology topology, const std::vector<int> &pinned,
                     double T, Variant variant, const std::vector<bool> &paid,
                     std::vector<double> &start, std::vector<unsigned> &proc,
-                    std::vector<double> &linkStart) {
+                    std::vector<double> &linkStart,
+                    const SearchNoise *noise = nullptr) {
   size_t n = dfg.tasks.size();
   const double inf = std::numeric_limits<double>::infinity();
   double eps = 1e-9 * T;
@@ -291,6 +295,8 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
       return key[a] < key[b];
     return P.rank[a] < P.rank[b];
   });
+  if (noise && noise->keySpread > 0)
+    order = noisyOrder(dfg, key, noise->keySpread * T, *noise->rng);
   std::vector<unsigned> candidates;
   std::vector<bool> isCandidate(procs, false);
   for (unsigned v : order) {
@@ -455,6 +461,18 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
           bestStart = o.start;
           bestProc = o.proc;
         }
+    }
+    if (noise && bestProc >= 0 && options.size() > 1 &&
+        unitRandom(*noise->rng) < noise->pickOther) {
+      // Any processor that starts the task within half a period of the
+      // best one.
+      SmallVector<const Option *, 16> near;
+      for (const Option &o : options)
+        if (o.start <= bestStart + 0.5 * T)
+          near.push_back(&o);
+      const Option *o = near[(*noise->rng)() % near.size()];
+      bestStart = o->start;
+      bestProc = o->proc;
     }
     if (bestProc < 0)
       return false;
@@ -906,6 +924,39 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
         failed = mid;
       }
     }
+  }
+
+  if (pinned.empty() && dfg.tasks.size() <= SmallSearchMaxTasks) {
+    // Small graphs: randomised tries of the same attempt below the period
+    // found (SmallSearch.h), bounded and seeded.
+    auto tryAt = [&](double period, std::mt19937_64 &rng,
+                     const std::vector<int> &pin, std::vector<double> &s,
+                     std::vector<unsigned> &p, std::vector<double> &l) {
+      static const Variant variants[] = {
+          Variant::DeadlineEarliest, Variant::DeadlineAffine,
+          Variant::DeadlineBalanced, Variant::SkeletonEarliest,
+          Variant::DeadlineLocal};
+      static const double spreads[] = {0, 0.05, 0.2, 0.5};
+      static const double picks[] = {0, 0.1, 0.3};
+      Variant variant = variants[rng() % 5];
+      SearchNoise noise;
+      noise.rng = &rng;
+      noise.keySpread = spreads[rng() % 4];
+      noise.pickOther = picks[rng() % 3];
+      unsigned skeleton = rng() % 3;
+      std::vector<bool> paid;
+      if (skeleton > 0)
+        paid = paidEdges(dfg,
+                         !pin.empty()    ? Skeleton::Pinned
+                         : skeleton == 1 ? Skeleton::Delayed
+                                         : Skeleton::All,
+                         pin);
+      return attempt(dfg, P, procs, topology, pin, period, variant, paid, s,
+                     p, l, &noise);
+    };
+    searchSmallPeriod(dfg, procs, topology, P.transfer, P.occupy,
+                      result.lowerBound, found, bestStart,
+                      bestProc, bestLink, tryAt);
   }
 
   if (small && pinned.empty()) {

@@ -21,6 +21,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -255,5 +256,36 @@ TEST_CASE("distribution" * doctest::skip()) {
         linkTopologyName(machine.linkTopology).str().c_str(), c.list, c.exact,
         c.bound, c.list / c.exact, c.optimal ? "optimal" : "time-limit");
     std::fflush(stdout);
+  }
+}
+
+// The list scheduler alone on the graphs of "distribution" (same seed and
+// order), with its time: to compare against an earlier run's exact figures
+// without CBC. Run with --no-skip.
+TEST_CASE("list periods" * doctest::skip()) {
+  std::mt19937 rng(12345);
+  for (unsigned round = 0; round < 60; ++round) {
+    unsigned n = 6 + (round * 7) % 25;
+    unsigned procs = 2 + round % 3;
+    bool bytes = round % 2 == 1;
+    MachineDesc machine;
+    machine.linkTopology = round % 6 == 5   ? LinkTopology::Bus
+                           : round % 6 == 3 ? LinkTopology::PointToPoint
+                                            : LinkTopology::Switch;
+    TrainingDFG dfg = randomGraph(rng, n, bytes);
+    auto bound = computeIterationBound(dfg);
+    REQUIRE(bound);
+    auto t0 = std::chrono::steady_clock::now();
+    auto list = scheduleModulo(dfg, procs, machine, bound->boundUs);
+    double secs = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+    REQUIRE(list);
+    llvm::Error err = verifySchedule(list->schedule);
+    CHECK_MESSAGE(!err, llvm::toString(std::move(err)));
+    std::printf("%u %u %u %s %s %.3f %.4f\n", round, n, procs,
+                bytes ? "yes" : "no",
+                linkTopologyName(machine.linkTopology).str().c_str(),
+                list->schedule.period, secs);
   }
 }
