@@ -297,6 +297,23 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
   });
   if (noise && noise->keySpread > 0)
     order = noisyOrder(dfg, key, noise->keySpread * T, *noise->rng);
+  // The search may hold some transfers back from the earliest free slot on
+  // their links (a later one may pack the channel tighter).
+  std::vector<double> lags;
+  if (noise && noise->linkLag > 0)
+    for (unsigned e = 0; e < dfg.edges.size(); ++e)
+      lags.push_back(unitRandom(*noise->rng) < noise->linkLag
+                         ? 0.5 * T * unitRandom(*noise->rng)
+                         : 0.0);
+  auto lag = [&](unsigned e) { return lags.empty() ? 0.0 : lags[e]; };
+  // And some tasks from their earliest start (a later one may leave the
+  // slot to a task of another iteration).
+  std::vector<double> delays;
+  if (noise && noise->taskLag > 0)
+    for (unsigned v = 0; v < n; ++v)
+      delays.push_back(unitRandom(*noise->rng) < noise->taskLag
+                           ? T * unitRandom(*noise->rng)
+                           : 0.0);
   std::vector<unsigned> candidates;
   std::vector<bool> isCandidate(procs, false);
   for (unsigned v : order) {
@@ -374,7 +391,7 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         if (crosses(e, proc[edge.src], p)) {
           double x = sentSlot(e, p);
           if (x < 0)
-            x = links.find(proc[edge.src], p, ready + shift, P.occupy[e],
+            x = links.find(proc[edge.src], p, ready + shift + lag(e), P.occupy[e],
                            inf);
           if (x < 0) {
             est = inf;
@@ -397,7 +414,7 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         deadline = std::min(deadline, start[edge.dst] + edge.delay * T - t -
                                           (local ? 0.0 : P.transfer[e]));
       }
-      est = std::max(est, asap[v]);
+      est = std::max(est, asap[v]) + (delays.empty() ? 0.0 : delays[v]);
       double r = std::fmod(est, T);
       if (r < 0)
         r += T;
@@ -417,7 +434,7 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         double have = sentSlot(e, proc[edge.dst]);
         if (have >= 0 && have >= s + t - eps && have <= latest + eps)
           continue;
-        if (links.find(p, proc[edge.dst], s + t, P.occupy[e], latest) < 0) {
+        if (links.find(p, proc[edge.dst], s + t + lag(e), P.occupy[e], latest) < 0) {
           linked = false;
           break;
         }
@@ -492,7 +509,7 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         if (crosses(e, proc[edge.src], p)) {
           double x = sentSlot(e, p);
           if (x < 0) {
-            x = links.find(proc[edge.src], p, ready + shift, P.occupy[e],
+            x = links.find(proc[edge.src], p, ready + shift + lag(e), P.occupy[e],
                            inf);
             if (x < 0)
               return false;
@@ -542,7 +559,7 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         linkStart[e] = have;
         continue;
       }
-      double x = links.find(p, proc[edge.dst], s + t, P.occupy[e], latest);
+      double x = links.find(p, proc[edge.dst], s + t + lag(e), P.occupy[e], latest);
       if (x < 0)
         return false;
       links.reserve(p, proc[edge.dst], x, P.occupy[e]);
@@ -775,7 +792,7 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
                                       const MachineDesc &machine,
                                       double iterationBound,
                                       const std::vector<int> &pinned,
-                                      double maxPeriod) {
+                                      double maxPeriod, double searchEffort) {
   if (procs == 0)
     return createStringError(inconvertibleErrorCode(),
                              "cannot schedule on 0 processors");
@@ -926,7 +943,7 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
     }
   }
 
-  if (pinned.empty() && dfg.tasks.size() <= SmallSearchMaxTasks) {
+  if (pinned.empty() && dfg.tasks.size() <= SmallSearchMaxTasks && searchEffort > 0) {
     // Small graphs: randomised tries of the same attempt below the period
     // found (SmallSearch.h), bounded and seeded.
     auto tryAt = [&](double period, std::mt19937_64 &rng,
@@ -943,6 +960,8 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
       noise.rng = &rng;
       noise.keySpread = spreads[rng() % 4];
       noise.pickOther = picks[rng() % 3];
+      noise.linkLag = picks[rng() % 3];
+      noise.taskLag = picks[rng() % 3];
       unsigned skeleton = rng() % 3;
       std::vector<bool> paid;
       if (skeleton > 0)
@@ -956,7 +975,7 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
     };
     searchSmallPeriod(dfg, procs, topology, P.transfer, P.occupy,
                       result.lowerBound, found, bestStart,
-                      bestProc, bestLink, tryAt);
+                      bestProc, bestLink, tryAt, searchEffort);
   }
 
   if (small && pinned.empty()) {

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <tuple>
 
@@ -78,7 +79,7 @@ struct Arc {
 static bool longestPaths(unsigned nodes, const std::vector<Arc> &arcs,
                          double T, std::vector<double> &dist) {
   dist.assign(nodes, 0);
-  double eps = 1e-12 * std::max(1.0, T);
+  double eps = 1e-12 * T;
   for (unsigned round = 0; round <= nodes; ++round) {
     bool changed = false;
     for (const Arc &a : arcs) {
@@ -99,7 +100,7 @@ bool compactPeriod(const TrainingDFG &dfg, LinkTopology topology,
                    const std::vector<double> &occupy, double lowerBound,
                    double &period, std::vector<double> &start,
                    const std::vector<unsigned> &proc,
-                   std::vector<double> &linkStart) {
+                   std::vector<double> &linkStart, double below) {
   size_t n = dfg.tasks.size();
   double T = period;
   double eps = 1e-9 * T;
@@ -178,6 +179,8 @@ bool compactPeriod(const TrainingDFG &dfg, LinkTopology topology,
   std::vector<double> dist;
   // The structure holds at T itself (up to rounding); bisect below it.
   double hi = T, lo = std::max(lowerBound, 0.0);
+  if (below > 0 && !longestPaths(nodes, arcs, below, dist))
+    return false;
   if (!longestPaths(nodes, arcs, hi, dist))
     return false;
   std::vector<double> best = dist;
@@ -209,9 +212,10 @@ bool compactPeriod(const TrainingDFG &dfg, LinkTopology topology,
 /// Tries per candidate period and in all: a graph of n tasks on p
 /// processors gets about TryWork / (n * p) tries in all (each try places n
 /// tasks on up to p processors), at most MaxTries.
-static constexpr double TryWork = 400000;
-static constexpr unsigned MaxTries = 4000;
+static constexpr double TryWork = 200000;
+static constexpr unsigned MaxTries = 12000;
 static constexpr unsigned Probes = 8;
+static constexpr size_t MaxPlacements = 400;
 
 bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
                        LinkTopology topology,
@@ -219,20 +223,25 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
                        const std::vector<double> &occupy,
                        double lowerBound, double &period,
                        std::vector<double> &start, std::vector<unsigned> &proc,
-                       std::vector<double> &linkStart, SmallTry tryAt) {
+                       std::vector<double> &linkStart, SmallTry tryAt,
+                       double effort) {
   size_t n = dfg.tasks.size();
   if (n == 0 || n > SmallSearchMaxTasks)
     return false;
   bool improved = compactPeriod(dfg, topology, procs, transfer, occupy,
-                                lowerBound, period, start, proc, linkStart);
+                                lowerBound, period, start, proc, linkStart,
+                                0);
   if (procs < 2 || !(period > lowerBound * (1 + 1e-4)))
     return improved;
   // The seed depends only on the problem's shape: same input, same output.
   std::mt19937_64 rng(0x9e3779b97f4a7c15ull ^ (uint64_t(n) << 32) ^
                       (uint64_t(dfg.edges.size()) << 8) ^ procs);
   unsigned tries = unsigned(
+      effort *
       std::min<double>(MaxTries, TryWork / (double(n) * double(procs))));
-  unsigned perProbe = std::max(1u, tries / Probes);
+  unsigned reserve = tries * 3 / 10;
+  tries -= reserve;
+
   // Neighbours, for the moves that co-locate a task with one of them.
   std::vector<std::vector<unsigned>> near(n);
   for (const Edge &edge : dfg.edges)
@@ -244,11 +253,16 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
   std::vector<unsigned> trialProc;
   std::vector<int> pinned;
   double lo = lowerBound, hi = period;
-  for (unsigned probe = 0; probe < Probes && hi > lo * (1 + 1e-3); ++probe) {
+  for (unsigned probe = 0; probe < Probes && hi > lo * (1 + 5e-3); ++probe) {
     // The lower bound itself first (often the optimum), then bisection.
     double T = probe == 0 ? lo : 0.5 * (lo + hi);
+    if (tries == 0)
+      break;
     bool found = false;
-    for (unsigned k = 0; k < perProbe && !found; ++k) {
+    // The tries a probe leaves go to the later ones.
+    unsigned perProbe = std::max(1u, tries / (Probes - probe));
+    for (unsigned k = 0; k < perProbe && tries > 0 && !found; ++k) {
+      --tries;
       unsigned mode = rng() % 10;
       pinned.clear();
       if (mode >= 4) {
@@ -259,8 +273,11 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
         unsigned moves = 1 + rng() % 3;
         for (unsigned m = 0; m < moves; ++m) {
           unsigned v = rng() % n;
-          if (!near[v].empty() && rng() % 2)
+          unsigned how = rng() % 3;
+          if (how == 0 && !near[v].empty())
             pinned[v] = int(proc[near[v][rng() % near[v].size()]]);
+          else if (how == 1)
+            std::swap(pinned[v], pinned[rng() % n]);
           else
             pinned[v] = int(rng() % procs);
         }
@@ -273,7 +290,7 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
         found = true;
         improved = true;
         compactPeriod(dfg, topology, procs, transfer, occupy, lowerBound, T,
-                      trial, trialProc, trialLink);
+                      trial, trialProc, trialLink, 0);
         hi = T;
         period = T;
         start = trial;
@@ -283,6 +300,65 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
     }
     if (!found)
       lo = T;
+  }
+  // The tries left (a share kept for this) run at the best period, where
+  // they usually succeed; a schedule whose structure compacts to a shorter
+  // period replaces the best.
+  tries += reserve;
+  // Tiny graphs: every placement up to renaming the processors (restricted
+  // growth strings), when there are at most MaxPlacements, takes every
+  // other try of this phase in turn.
+  std::vector<std::vector<int>> placements;
+  {
+    std::vector<int> code(n, 0);
+    std::vector<int> top(n, 0); // top[v] = max(code[0..v])
+    bool tooMany = false;
+    std::function<void(size_t)> grow = [&](size_t v) {
+      if (tooMany)
+        return;
+      if (v == n) {
+        if (placements.size() >= MaxPlacements)
+          tooMany = true;
+        else
+          placements.push_back(code);
+        return;
+      }
+      int most = v == 0 ? 0 : std::min<int>(top[v - 1] + 1, int(procs) - 1);
+      for (int c = 0; c <= most && !tooMany; ++c) {
+        code[v] = c;
+        top[v] = v == 0 ? c : std::max(top[v - 1], c);
+        grow(v + 1);
+      }
+    };
+    grow(0);
+    if (tooMany)
+      placements.clear();
+  }
+  for (unsigned k = 0; tries > 0; --tries, ++k) {
+    double T = period;
+    unsigned mode = rng() % 10;
+    pinned.clear();
+    if (!placements.empty() && k % 2 == 0) {
+      pinned = placements[(k / 2) % placements.size()];
+    } else if (mode >= 4) {
+      pinned.assign(proc.begin(), proc.end());
+      unsigned v = rng() % n;
+      pinned[v] = int(rng() % procs);
+      if (mode >= 8)
+        for (unsigned w = 0; w < n; ++w)
+          if (rng() % 2)
+            pinned[w] = -1;
+    }
+    if (!tryAt(T, rng, pinned, trial, trialProc, trialLink))
+      continue;
+    if (compactPeriod(dfg, topology, procs, transfer, occupy, lowerBound, T,
+                      trial, trialProc, trialLink, period * (1 - 1e-4))) {
+      improved = true;
+      period = T;
+      start = trial;
+      proc = trialProc;
+      linkStart = trialLink;
+    }
   }
   return improved;
 }

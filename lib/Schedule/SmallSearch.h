@@ -42,6 +42,12 @@ struct SearchNoise {
   /// Probability that a task goes to a random processor among those that
   /// start it within half a period of the best one.
   double pickOther = 0;
+  /// Probability that a transfer's earliest link slot is searched from a
+  /// uniform time in [0, period / 2) after its release.
+  double linkLag = 0;
+  /// Probability that a task's slot is searched from a uniform time in
+  /// [0, period) after its earliest start.
+  double taskLag = 0;
 };
 
 /// A uniform double in [0, 1) from \p rng (the same on every platform).
@@ -64,7 +70,7 @@ using SmallTry = llvm::function_ref<bool(
 /// Searches for a period below \p period (and at least \p lowerBound) with
 /// randomised tries; on success replaces \p period, \p start, \p proc and
 /// \p linkStart and returns true. Deterministic (a fixed seed) and bounded
-/// (a fixed number of tries).
+/// (a fixed number of tries, times \p effort).
 /// Each schedule found (the list scheduler's first) is compacted
 /// (compactPeriod below) to the best period of its structure.
 bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
@@ -73,7 +79,8 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
                        const std::vector<double> &occupy,
                        double lowerBound, double &period,
                        std::vector<double> &start, std::vector<unsigned> &proc,
-                       std::vector<double> &linkStart, SmallTry tryAt);
+                       std::vector<double> &linkStart, SmallTry tryAt,
+                       double effort = 1);
 
 /// The shortest period of a periodic schedule's structure: with each
 /// task's processor, the cyclic order of the tasks on every processor and
@@ -85,13 +92,14 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
 /// \p period (never below \p lowerBound) and moves \p start and
 /// \p linkStart to the longest-path solution; false if nothing changed.
 /// \p transfer and \p occupy are per edge (the transfer time and how long
-/// it holds its link channels).
+/// it holds its link channels). With \p below > 0 the structure must also
+/// hold at that period (a quick rejection), else nothing changes.
 bool compactPeriod(const TrainingDFG &dfg, LinkTopology topology,
                    unsigned procs, const std::vector<double> &transfer,
                    const std::vector<double> &occupy, double lowerBound,
                    double &period, std::vector<double> &start,
                    const std::vector<unsigned> &proc,
-                   std::vector<double> &linkStart);
+                   std::vector<double> &linkStart, double below = 0);
 
 } // namespace layerpipe
 

@@ -283,6 +283,27 @@ TEST_CASE("list periods" * doctest::skip()) {
     REQUIRE(list);
     llvm::Error err = verifySchedule(list->schedule);
     CHECK_MESSAGE(!err, llvm::toString(std::move(err)));
+    if (const char *show = std::getenv("LIST_ROUND"))
+      if (std::atoi(show) == int(round)) {
+        auto print = [&](const Schedule &S) {
+          std::printf("period %.3f\n", S.period);
+          for (unsigned v = 0; v < S.tasks.size(); ++v)
+            std::printf("  t%u P%u %.2f +%.0f\n", v, S.tasks[v].proc,
+                        S.tasks[v].start, S.tasks[v].duration);
+          for (const ScheduleDep &d : S.deps)
+            std::printf("  %u->%u d%lld %lldB tr %.1f occ %.1f link %.2f\n",
+                        d.src, d.dst, (long long)d.distance,
+                        (long long)d.bytes, d.transferUs, d.occupancy(),
+                        d.linkStart);
+        };
+        print(list->schedule);
+        ExactOptions options;
+        options.timeLimitSec = 20;
+        auto exact = scheduleExact(dfg, procs, machine, 0.0, list->schedule,
+                                   {}, options);
+        REQUIRE(exact);
+        print(exact->schedule);
+      }
     std::printf("%u %u %u %s %s %.3f %.4f\n", round, n, procs,
                 bytes ? "yes" : "no",
                 linkTopologyName(machine.linkTopology).str().c_str(),
