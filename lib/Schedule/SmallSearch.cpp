@@ -253,6 +253,21 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
   std::vector<unsigned> trialProc;
   std::vector<int> pinned;
   double lo = lowerBound, hi = period;
+  // The best placement so far with \p moves tasks moved: to a random
+  // processor, swapped with another task, or next to a neighbour.
+  auto perturb = [&](unsigned moves) {
+    pinned.assign(proc.begin(), proc.end());
+    for (unsigned m = 0; m < moves; ++m) {
+      unsigned v = rng() % n;
+      unsigned how = rng() % 3;
+      if (how == 0 && !near[v].empty())
+        pinned[v] = int(proc[near[v][rng() % near[v].size()]]);
+      else if (how == 1)
+        std::swap(pinned[v], pinned[rng() % n]);
+      else
+        pinned[v] = int(rng() % procs);
+    }
+  };
   for (unsigned probe = 0; probe < Probes && hi > lo * (1 + 5e-3); ++probe) {
     // The lower bound itself first (often the optimum), then bisection.
     double T = probe == 0 ? lo : 0.5 * (lo + hi);
@@ -269,18 +284,7 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
         // The best placement so far with 1-3 tasks moved (half the time
         // next to a neighbour), every task pinned, or (modes 8-9) a random
         // half of them.
-        pinned.assign(proc.begin(), proc.end());
-        unsigned moves = 1 + rng() % 3;
-        for (unsigned m = 0; m < moves; ++m) {
-          unsigned v = rng() % n;
-          unsigned how = rng() % 3;
-          if (how == 0 && !near[v].empty())
-            pinned[v] = int(proc[near[v][rng() % near[v].size()]]);
-          else if (how == 1)
-            std::swap(pinned[v], pinned[rng() % n]);
-          else
-            pinned[v] = int(rng() % procs);
-        }
+        perturb(1 + rng() % 3);
         if (mode >= 8)
           for (unsigned v = 0; v < n; ++v)
             if (rng() % 2)
@@ -341,9 +345,7 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
     if (!placements.empty() && k % 2 == 0) {
       pinned = placements[(k / 2) % placements.size()];
     } else if (mode >= 4) {
-      pinned.assign(proc.begin(), proc.end());
-      unsigned v = rng() % n;
-      pinned[v] = int(rng() % procs);
+      perturb(1 + rng() % 2);
       if (mode >= 8)
         for (unsigned w = 0; w < n; ++w)
           if (rng() % 2)
