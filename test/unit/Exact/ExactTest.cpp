@@ -357,8 +357,11 @@ TEST_CASE("list periods" * doctest::skip()) {
     TrainingDFG dfg = randomGraph(rng, n, bytes);
     auto bound = computeIterationBound(dfg);
     REQUIRE(bound);
+    // LIST_EFFORT=0: the list scheduler without its small-graph search.
+    const char *effort = std::getenv("LIST_EFFORT");
     auto t0 = std::chrono::steady_clock::now();
-    auto list = scheduleModulo(dfg, procs, machine, bound->boundUs);
+    auto list = scheduleModulo(dfg, procs, machine, bound->boundUs, {}, 0,
+                               effort ? std::atof(effort) : 1.0);
     double secs = std::chrono::duration<double>(
                       std::chrono::steady_clock::now() - t0)
                       .count();
