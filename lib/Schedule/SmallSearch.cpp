@@ -104,6 +104,15 @@ bool compactPeriod(const TrainingDFG &dfg, LinkTopology topology,
   size_t n = dfg.tasks.size();
   double T = period;
   double eps = 1e-9 * T;
+  // Iteration offsets must fit an int64_t (extreme times: leave as is).
+  if (!(T > 0))
+    return false;
+  for (double s : start)
+    if (!(std::abs(s / T) < 1e15))
+      return false;
+  for (double x : linkStart)
+    if (!(std::abs(x / T) < 1e15))
+      return false;
   std::vector<Arc> arcs;
   // Nodes: the tasks, then one per transfer placed on the links (a tensor
   // sent to a processor serves every consumer there).
