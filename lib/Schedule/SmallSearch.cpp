@@ -247,7 +247,7 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
                       (uint64_t(dfg.edges.size()) << 8) ^ procs);
   unsigned tries = unsigned(
       effort *
-      std::min<double>(MaxTries, TryWork / (double(n) * double(procs))));
+      std::min<double>(MaxTries, TryWork / (double(n) * double(std::max(procs, 4u)))));
   unsigned reserve = tries * 3 / 10;
   tries -= reserve;
 
