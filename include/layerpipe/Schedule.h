@@ -296,11 +296,14 @@ struct ModuloResult {
 /// transfer times from \p machine. Searches the smallest period from
 /// max(\p iterationBound, work / procs, largest task). \p pinned, if not
 /// empty, fixes each task's processor (-1: free). With \p maxPeriod > 0 the
-/// search gives up (an error) beyond that period.
+/// search gives up (an error) beyond that period. Small graphs (at most 60
+/// tasks, nothing pinned) then get a seeded randomised search for a shorter
+/// period whose number of tries scales with \p searchEffort (0: none).
 llvm::Expected<ModuloResult>
 scheduleModulo(const TrainingDFG &dfg, unsigned procs,
                const MachineDesc &machine, double iterationBound,
-               const std::vector<int> &pinned = {}, double maxPeriod = 0);
+               const std::vector<int> &pinned = {}, double maxPeriod = 0,
+               double searchEffort = 1);
 
 /// An undirected edge of weight \p weight between vertices a and b.
 struct WeightedEdge {

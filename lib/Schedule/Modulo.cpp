@@ -30,6 +30,7 @@
 #include "Links.h"
 #include "Reservation.h"
 #include "ScheduleInternal.h"
+#include "SmallSearch.h"
 
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -222,12 +223,15 @@ static std::vector<bool> paidEdges(const TrainingDFG &dfg, Skeleton skeleton,
   return paid;
 }
 
-/// One attempt at period T; false if some task finds no slot.
+/// One attempt at period T; false if some task finds no slot. With
+/// \p noise (the small-graph search, SmallSearch.h) the list order and the
+/// processor choice are randomised.
 static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
                     LinkTopology topology, const std::vector<int> &pinned,
                     double T, Variant variant, const std::vector<bool> &paid,
                     std::vector<double> &start, std::vector<unsigned> &proc,
-                    std::vector<double> &linkStart) {
+                    std::vector<double> &linkStart,
+                    const SearchNoise *noise = nullptr) {
   size_t n = dfg.tasks.size();
   const double inf = std::numeric_limits<double>::infinity();
   double eps = 1e-9 * T;
@@ -291,6 +295,25 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
       return key[a] < key[b];
     return P.rank[a] < P.rank[b];
   });
+  if (noise && noise->keySpread > 0)
+    order = noisyOrder(dfg, key, noise->keySpread * T, *noise->rng);
+  // The search may hold some transfers back from the earliest free slot on
+  // their links (a later one may pack the channel tighter).
+  std::vector<double> lags;
+  if (noise && noise->linkLag > 0)
+    for (unsigned e = 0; e < dfg.edges.size(); ++e)
+      lags.push_back(unitRandom(*noise->rng) < noise->linkLag
+                         ? 0.5 * T * unitRandom(*noise->rng)
+                         : 0.0);
+  auto lag = [&](unsigned e) { return lags.empty() ? 0.0 : lags[e]; };
+  // And some tasks from their earliest start (a later one may leave the
+  // slot to a task of another iteration).
+  std::vector<double> delays;
+  if (noise && noise->taskLag > 0)
+    for (unsigned v = 0; v < n; ++v)
+      delays.push_back(unitRandom(*noise->rng) < noise->taskLag
+                           ? T * unitRandom(*noise->rng)
+                           : 0.0);
   std::vector<unsigned> candidates;
   std::vector<bool> isCandidate(procs, false);
   for (unsigned v : order) {
@@ -368,7 +391,7 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         if (crosses(e, proc[edge.src], p)) {
           double x = sentSlot(e, p);
           if (x < 0)
-            x = links.find(proc[edge.src], p, ready + shift, P.occupy[e],
+            x = links.find(proc[edge.src], p, ready + shift + lag(e), P.occupy[e],
                            inf);
           if (x < 0) {
             est = inf;
@@ -391,7 +414,7 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         deadline = std::min(deadline, start[edge.dst] + edge.delay * T - t -
                                           (local ? 0.0 : P.transfer[e]));
       }
-      est = std::max(est, asap[v]);
+      est = std::max(est, asap[v]) + (delays.empty() ? 0.0 : delays[v]);
       double r = std::fmod(est, T);
       if (r < 0)
         r += T;
@@ -411,7 +434,7 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         double have = sentSlot(e, proc[edge.dst]);
         if (have >= 0 && have >= s + t - eps && have <= latest + eps)
           continue;
-        if (links.find(p, proc[edge.dst], s + t, P.occupy[e], latest) < 0) {
+        if (links.find(p, proc[edge.dst], s + t + lag(e), P.occupy[e], latest) < 0) {
           linked = false;
           break;
         }
@@ -456,6 +479,18 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
           bestProc = o.proc;
         }
     }
+    if (noise && bestProc >= 0 && options.size() > 1 &&
+        unitRandom(*noise->rng) < noise->pickOther) {
+      // Any processor that starts the task within half a period of the
+      // best one.
+      SmallVector<const Option *, 16> near;
+      for (const Option &o : options)
+        if (o.start <= bestStart + 0.5 * T)
+          near.push_back(&o);
+      const Option *o = near[(*noise->rng)() % near.size()];
+      bestStart = o->start;
+      bestProc = o->proc;
+    }
     if (bestProc < 0)
       return false;
     // Commit: the incoming transfers take their link slots one after the
@@ -474,7 +509,7 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         if (crosses(e, proc[edge.src], p)) {
           double x = sentSlot(e, p);
           if (x < 0) {
-            x = links.find(proc[edge.src], p, ready + shift, P.occupy[e],
+            x = links.find(proc[edge.src], p, ready + shift + lag(e), P.occupy[e],
                            inf);
             if (x < 0)
               return false;
@@ -524,7 +559,7 @@ static bool attempt(const TrainingDFG &dfg, const Prepared &P, unsigned procs,
         linkStart[e] = have;
         continue;
       }
-      double x = links.find(p, proc[edge.dst], s + t, P.occupy[e], latest);
+      double x = links.find(p, proc[edge.dst], s + t + lag(e), P.occupy[e], latest);
       if (x < 0)
         return false;
       links.reserve(p, proc[edge.dst], x, P.occupy[e]);
@@ -757,7 +792,7 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
                                       const MachineDesc &machine,
                                       double iterationBound,
                                       const std::vector<int> &pinned,
-                                      double maxPeriod) {
+                                      double maxPeriod, double searchEffort) {
   if (procs == 0)
     return createStringError(inconvertibleErrorCode(),
                              "cannot schedule on 0 processors");
@@ -906,6 +941,41 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
         failed = mid;
       }
     }
+  }
+
+  if (pinned.empty() && dfg.tasks.size() <= SmallSearchMaxTasks && searchEffort > 0) {
+    // Small graphs: randomised tries of the same attempt below the period
+    // found (SmallSearch.h), bounded and seeded.
+    auto tryAt = [&](double period, std::mt19937_64 &rng,
+                     const std::vector<int> &pin, std::vector<double> &s,
+                     std::vector<unsigned> &p, std::vector<double> &l) {
+      static const Variant variants[] = {
+          Variant::DeadlineEarliest, Variant::DeadlineAffine,
+          Variant::DeadlineBalanced, Variant::SkeletonEarliest,
+          Variant::DeadlineLocal};
+      static const double spreads[] = {0, 0.05, 0.2, 0.5};
+      static const double picks[] = {0, 0.1, 0.3};
+      Variant variant = variants[rng() % 5];
+      SearchNoise noise;
+      noise.rng = &rng;
+      noise.keySpread = spreads[rng() % 4];
+      noise.pickOther = picks[rng() % 3];
+      noise.linkLag = picks[rng() % 3];
+      noise.taskLag = picks[rng() % 3];
+      unsigned skeleton = rng() % 3;
+      std::vector<bool> paid;
+      if (skeleton > 0)
+        paid = paidEdges(dfg,
+                         !pin.empty()    ? Skeleton::Pinned
+                         : skeleton == 1 ? Skeleton::Delayed
+                                         : Skeleton::All,
+                         pin);
+      return attempt(dfg, P, procs, topology, pin, period, variant, paid, s,
+                     p, l, &noise);
+    };
+    searchSmallPeriod(dfg, procs, topology, P.transfer, P.occupy,
+                      result.lowerBound, found, bestStart,
+                      bestProc, bestLink, tryAt, searchEffort);
   }
 
   if (small && pinned.empty()) {

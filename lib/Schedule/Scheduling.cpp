@@ -1057,8 +1057,10 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
       for (unsigned k : counts) {
         if (modulo && modulo->schedule.period <= 1.0001 * problemBound)
           break;
-        Expected<ModuloResult> fewer =
-            scheduleModulo(graph, k, C.machine, bound);
+        // The small-graph search of all these counts together costs about
+        // as much as the one on p processors.
+        Expected<ModuloResult> fewer = scheduleModulo(
+            graph, k, C.machine, bound, {}, 0, 1.0 / double(counts.size()));
         if (!fewer) {
           consumeError(fewer.takeError());
           continue;

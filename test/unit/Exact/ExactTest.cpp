@@ -8,7 +8,9 @@
 // best bin packing), hand-made loops with transfers, and the list scheduler
 // on seeded random graphs with and without transfer costs on every link
 // topology: the exact schedule verifies, is never longer than the list
-// schedule, and its proven bound is at most its period. A test skipped by
+// schedule, and its proven bound is at most its period. The list
+// scheduler's small-graph search reaches proven optima that the list
+// scheduler alone missed. A test skipped by
 // default ("distribution") prints the ratio list / exact on 60 random
 // graphs of up to 30 tasks (bench/exact_vs_list.sh runs it).
 //
@@ -21,6 +23,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -229,6 +232,109 @@ TEST_CASE("bad input is refused with the numbers") {
         std::string::npos);
 }
 
+/// Graph \p round of the "distribution" case below (same seed and draws),
+/// with its processors and links.
+static TrainingDFG distributionGraph(unsigned round, unsigned &procs,
+                                     MachineDesc &machine) {
+  std::mt19937 rng(12345);
+  TrainingDFG dfg;
+  for (unsigned r = 0; r <= round; ++r) {
+    unsigned n = 6 + (r * 7) % 25;
+    procs = 2 + r % 3;
+    machine = MachineDesc();
+    machine.linkTopology = r % 6 == 5   ? LinkTopology::Bus
+                           : r % 6 == 3 ? LinkTopology::PointToPoint
+                                        : LinkTopology::Switch;
+    dfg = randomGraph(rng, n, r % 2 == 1);
+  }
+  return dfg;
+}
+
+TEST_CASE("the small-graph search reaches optima the list scheduler missed") {
+  // Graphs of "distribution" where the list scheduler alone was far from
+  // the optimum that --scheduler=exact proved (docs/benchmarks.md): the
+  // search after it (lib/Schedule/SmallSearch.cpp) must come within 1.05x,
+  // and can never beat a proven optimum.
+  struct Case {
+    unsigned round;
+    double before, optimum; // list alone; proven optimum
+    double bound;           // CBC's proven lower bound
+  };
+  const Case cases[] = {
+      {11, 16.01, 12.0, 12.0},  // 8 tasks, 4 processors, bus
+      {47, 29.13, 24.0, 24.0},  // 10 tasks, 4 processors, bus
+      {40, 27.01, 26.0, 26.0},  // 11 tasks, 3 processors, no transfers
+      {43, 22.08, 17.0, 17.0},  // 7 tasks, 3 processors, switch
+  };
+  for (const Case &c : cases) {
+    CAPTURE(c.round);
+    unsigned procs = 0;
+    MachineDesc machine;
+    TrainingDFG dfg = distributionGraph(c.round, procs, machine);
+    auto bound = computeIterationBound(dfg);
+    REQUIRE(bound);
+    auto list = scheduleModulo(dfg, procs, machine, bound->boundUs);
+    REQUIRE(list);
+    llvm::Error err = verifySchedule(list->schedule);
+    CHECK_MESSAGE(!err, llvm::toString(std::move(err)));
+    double period = list->schedule.period;
+    CHECK(period >= c.bound * (1 - 1e-3));
+    CHECK(period <= 1.05 * c.optimum);
+    CHECK(period < c.before - 0.9); // the list alone was at least 1 us longer
+    if (c.round == 11) // the optimum's structure, compacted to its period
+      CHECK(period == doctest::Approx(12.0).epsilon(1e-6));
+    // Seeded: the same input gives the same schedule.
+    auto again = scheduleModulo(dfg, procs, machine, bound->boundUs);
+    REQUIRE(again);
+    CHECK(again->schedule.period == period);
+    for (unsigned v = 0; v < dfg.tasks.size(); ++v) {
+      CHECK(again->schedule.tasks[v].proc == list->schedule.tasks[v].proc);
+      CHECK(again->schedule.tasks[v].start == list->schedule.tasks[v].start);
+    }
+  }
+}
+
+TEST_CASE("the small-graph search: every schedule verifies, none is longer") {
+  // Random graphs of 5-45 tasks on 2-5 processors, every topology, with and
+  // without transfers: the search and its compaction keep every constraint
+  // (the verifier) and never lengthen the list scheduler's period.
+  std::mt19937 rng(99);
+  for (unsigned round = 0; round < 24; ++round) {
+    unsigned n = 5 + (round * 11) % 41, procs = 2 + round % 4;
+    MachineDesc machine;
+    machine.linkTopology = round % 3 == 0   ? LinkTopology::Bus
+                           : round % 3 == 1 ? LinkTopology::PointToPoint
+                                            : LinkTopology::Switch;
+    TrainingDFG dfg = randomGraph(rng, n, round % 4 != 0);
+    CAPTURE(round);
+    auto bound = computeIterationBound(dfg);
+    REQUIRE(bound);
+    auto plain =
+        scheduleModulo(dfg, procs, machine, bound->boundUs, {}, 0, 0);
+    auto searched = scheduleModulo(dfg, procs, machine, bound->boundUs);
+    REQUIRE(plain);
+    REQUIRE(searched);
+    llvm::Error err = verifySchedule(searched->schedule);
+    CHECK_MESSAGE(!err, llvm::toString(std::move(err)));
+    CHECK(searched->schedule.period <= plain->schedule.period * (1 + 1e-9));
+    CHECK(searched->schedule.period >= searched->lowerBound * (1 - 1e-9));
+  }
+}
+
+TEST_CASE("the small-graph search: searchEffort 0 keeps the list schedule") {
+  unsigned procs = 0;
+  MachineDesc machine;
+  TrainingDFG dfg = distributionGraph(11, procs, machine);
+  auto bound = computeIterationBound(dfg);
+  REQUIRE(bound);
+  auto plain =
+      scheduleModulo(dfg, procs, machine, bound->boundUs, {}, 0, /*effort=*/0);
+  REQUIRE(plain);
+  CHECK(plain->schedule.period > 15.0); // the list scheduler alone: 16.01
+  llvm::Error err = verifySchedule(plain->schedule);
+  CHECK_MESSAGE(!err, llvm::toString(std::move(err)));
+}
+
 // The measurement of docs/benchmarks.md ("Exact optimum against the list
 // scheduler"): run with --no-skip (bench/exact_vs_list.sh).
 TEST_CASE("distribution" * doctest::skip()) {
@@ -255,5 +361,60 @@ TEST_CASE("distribution" * doctest::skip()) {
         linkTopologyName(machine.linkTopology).str().c_str(), c.list, c.exact,
         c.bound, c.list / c.exact, c.optimal ? "optimal" : "time-limit");
     std::fflush(stdout);
+  }
+}
+
+// The list scheduler alone on the graphs of "distribution" (same seed and
+// order), with its time: to compare against an earlier run's exact figures
+// without CBC. Run with --no-skip.
+TEST_CASE("list periods" * doctest::skip()) {
+  std::mt19937 rng(12345);
+  for (unsigned round = 0; round < 60; ++round) {
+    unsigned n = 6 + (round * 7) % 25;
+    unsigned procs = 2 + round % 3;
+    bool bytes = round % 2 == 1;
+    MachineDesc machine;
+    machine.linkTopology = round % 6 == 5   ? LinkTopology::Bus
+                           : round % 6 == 3 ? LinkTopology::PointToPoint
+                                            : LinkTopology::Switch;
+    TrainingDFG dfg = randomGraph(rng, n, bytes);
+    auto bound = computeIterationBound(dfg);
+    REQUIRE(bound);
+    // LIST_EFFORT=0: the list scheduler without its small-graph search.
+    const char *effort = std::getenv("LIST_EFFORT");
+    auto t0 = std::chrono::steady_clock::now();
+    auto list = scheduleModulo(dfg, procs, machine, bound->boundUs, {}, 0,
+                               effort ? std::atof(effort) : 1.0);
+    double secs = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+    REQUIRE(list);
+    llvm::Error err = verifySchedule(list->schedule);
+    CHECK_MESSAGE(!err, llvm::toString(std::move(err)));
+    if (const char *show = std::getenv("LIST_ROUND"))
+      if (std::atoi(show) == int(round)) {
+        auto print = [&](const Schedule &S) {
+          std::printf("period %.3f\n", S.period);
+          for (unsigned v = 0; v < S.tasks.size(); ++v)
+            std::printf("  t%u P%u %.2f +%.0f\n", v, S.tasks[v].proc,
+                        S.tasks[v].start, S.tasks[v].duration);
+          for (const ScheduleDep &d : S.deps)
+            std::printf("  %u->%u d%lld %lldB tr %.1f occ %.1f link %.2f\n",
+                        d.src, d.dst, (long long)d.distance,
+                        (long long)d.bytes, d.transferUs, d.occupancy(),
+                        d.linkStart);
+        };
+        print(list->schedule);
+        ExactOptions options;
+        options.timeLimitSec = 20;
+        auto exact = scheduleExact(dfg, procs, machine, 0.0, list->schedule,
+                                   {}, options);
+        REQUIRE(exact);
+        print(exact->schedule);
+      }
+    std::printf("%u %u %u %s %s %.3f %.4f\n", round, n, procs,
+                bytes ? "yes" : "no",
+                linkTopologyName(machine.linkTopology).str().c_str(),
+                list->schedule.period, secs);
   }
 }

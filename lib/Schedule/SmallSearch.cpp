@@ -1,0 +1,422 @@
+//===- SmallSearch.cpp - Randomised search for small periodic graphs ------===//
+//
+// Part of LayerPipe.
+//
+//===----------------------------------------------------------------------===//
+//
+// The list scheduler makes one greedy choice per task and period; on small
+// graphs with transfers that greedy choice is often far from the best (an
+// 8-task graph on a bus: 16 us where 12 us is optimal). This search spends a
+// fixed number of randomised tries of the same attempt on a bisection of
+// the period between the lower bound and the list scheduler's result
+// (SmallSearch.h).
+//
+//===----------------------------------------------------------------------===//
+
+#include "SmallSearch.h"
+
+#include "Links.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <tuple>
+
+namespace layerpipe {
+
+double unitRandom(std::mt19937_64 &rng) {
+  return double(rng() >> 11) * 0x1.0p-53;
+}
+
+std::vector<unsigned> noisyOrder(const TrainingDFG &dfg,
+                                 const std::vector<double> &key, double spread,
+                                 std::mt19937_64 &rng) {
+  size_t n = dfg.tasks.size();
+  std::vector<double> noisy(n);
+  for (size_t v = 0; v < n; ++v)
+    noisy[v] = key[v] + spread * unitRandom(rng);
+  std::vector<unsigned> waiting(n, 0);
+  std::vector<std::vector<unsigned>> succ(n);
+  for (const Edge &edge : dfg.edges)
+    if (edge.delay == 0 && edge.src != edge.dst) {
+      ++waiting[edge.dst];
+      succ[edge.src].push_back(edge.dst);
+    }
+  std::vector<unsigned> ready, order;
+  order.reserve(n);
+  for (unsigned v = 0; v < n; ++v)
+    if (waiting[v] == 0)
+      ready.push_back(v);
+  while (!ready.empty()) {
+    auto it = std::min_element(ready.begin(), ready.end(),
+                               [&](unsigned a, unsigned b) {
+                                 return noisy[a] != noisy[b] ? noisy[a] < noisy[b]
+                                                             : a < b;
+                               });
+    unsigned v = *it;
+    *it = ready.back();
+    ready.pop_back();
+    order.push_back(v);
+    for (unsigned w : succ[v])
+      if (--waiting[w] == 0)
+        ready.push_back(w);
+  }
+  return order;
+}
+
+namespace {
+/// s(dst) >= s(src) + c - w * T.
+struct Arc {
+  unsigned src, dst;
+  double c;
+  int64_t w;
+};
+} // namespace
+
+/// Longest paths from a virtual source (every node at 0 or later) with arc
+/// weights c - w * T; false if a positive cycle makes them unbounded.
+static bool longestPaths(unsigned nodes, const std::vector<Arc> &arcs,
+                         double T, std::vector<double> &dist) {
+  dist.assign(nodes, 0);
+  double eps = 1e-12 * T;
+  for (unsigned round = 0; round <= nodes; ++round) {
+    bool changed = false;
+    for (const Arc &a : arcs) {
+      double d = dist[a.src] + a.c - double(a.w) * T;
+      if (d > dist[a.dst] + eps) {
+        dist[a.dst] = d;
+        changed = true;
+      }
+    }
+    if (!changed)
+      return true;
+  }
+  return false;
+}
+
+bool compactPeriod(const TrainingDFG &dfg, LinkTopology topology,
+                   unsigned procs, const std::vector<double> &transfer,
+                   const std::vector<double> &occupy, double lowerBound,
+                   double &period, std::vector<double> &start,
+                   const std::vector<unsigned> &proc,
+                   std::vector<double> &linkStart, double below) {
+  size_t n = dfg.tasks.size();
+  double T = period;
+  double eps = 1e-9 * T;
+  // Iteration offsets must fit an int64_t (extreme times: leave as is).
+  if (!(T > 0))
+    return false;
+  for (double s : start)
+    if (!(std::abs(s / T) < 1e15))
+      return false;
+  for (double x : linkStart)
+    if (!(std::abs(x / T) < 1e15))
+      return false;
+  std::vector<Arc> arcs;
+  // Nodes: the tasks, then one per transfer placed on the links (a tensor
+  // sent to a processor serves every consumer there).
+  std::vector<double> time(n);
+  for (size_t v = 0; v < n; ++v)
+    time[v] = dfg.tasks[v].timeUs;
+  std::map<std::tuple<unsigned, unsigned, int64_t, double>, unsigned> node;
+  std::vector<unsigned> nodeOfEdge(dfg.edges.size(), ~0u);
+  std::vector<double> nodeStart(start.begin(), start.end());
+  struct Held {
+    unsigned node;
+    double duration;
+  };
+  std::map<int64_t, std::vector<Held>> channel;
+  for (unsigned e = 0; e < dfg.edges.size(); ++e) {
+    const Edge &edge = dfg.edges[e];
+    unsigned from = proc[edge.src], to = proc[edge.dst];
+    double ready = time[edge.src];
+    if (from == to) {
+      arcs.push_back({edge.src, edge.dst, ready, edge.delay});
+      continue;
+    }
+    if (!(occupy[e] > eps)) {
+      arcs.push_back({edge.src, edge.dst, ready + transfer[e], edge.delay});
+      continue;
+    }
+    if (e >= linkStart.size() || linkStart[e] < 0)
+      return false; // a transfer without a slot: nothing to keep
+    auto [it, added] = node.try_emplace(
+        {edge.src, to, edge.bytes, linkStart[e]}, unsigned(nodeStart.size()));
+    unsigned x = it->second;
+    if (added) {
+      nodeStart.push_back(linkStart[e]);
+      arcs.push_back({edge.src, x, ready, 0});
+      LinkChannels ch = linkChannels(topology, procs, from, to);
+      channel[ch.first].push_back({x, occupy[e]});
+      if (ch.second >= 0)
+        channel[ch.second].push_back({x, occupy[e]});
+    }
+    nodeOfEdge[e] = x;
+    arcs.push_back({x, edge.dst, transfer[e], edge.delay});
+  }
+  // Every resource in the cyclic order of its offsets modulo T, with the
+  // iteration offsets of its users: consecutive a, b with offsets o(a) <=
+  // o(b) give s(b) - s(a) >= t(a) - (q(b) - q(a)) * T, and the last to the
+  // first wraps one period more.
+  auto cyclic = [&](std::vector<Held> held) {
+    std::vector<std::pair<double, Held>> by;
+    for (const Held &h : held)
+      if (h.duration > eps)
+        by.push_back({nodeStart[h.node], h});
+    if (by.empty())
+      return;
+    auto q = [&](double s) { return int64_t(std::floor((s + eps) / T)); };
+    auto offset = [&](double s) { return s - double(q(s)) * T; };
+    std::stable_sort(by.begin(), by.end(), [&](const auto &a, const auto &b) {
+      return offset(a.first) < offset(b.first);
+    });
+    for (size_t i = 0; i < by.size(); ++i) {
+      const auto &a = by[i], &b = by[(i + 1) % by.size()];
+      int64_t w = q(b.first) - q(a.first) + (i + 1 == by.size() ? 1 : 0);
+      arcs.push_back({a.second.node, b.second.node, a.second.duration, w});
+    }
+  };
+  std::vector<std::vector<Held>> onProc(procs);
+  for (unsigned v = 0; v < n; ++v)
+    onProc[proc[v]].push_back({v, time[v]});
+  for (auto &held : onProc)
+    cyclic(held);
+  for (auto &[id, held] : channel)
+    cyclic(held);
+  unsigned nodes = unsigned(nodeStart.size());
+  std::vector<double> dist;
+  // The structure holds at T itself (up to rounding); bisect below it.
+  double hi = T, lo = std::max(lowerBound, 0.0);
+  if (below > 0 && !longestPaths(nodes, arcs, below, dist))
+    return false;
+  if (!longestPaths(nodes, arcs, hi, dist))
+    return false;
+  std::vector<double> best = dist;
+  if (longestPaths(nodes, arcs, lo, dist)) {
+    hi = lo;
+    best = dist;
+  } else {
+    for (unsigned k = 0; k < 60 && hi - lo > 1e-7 * hi; ++k) {
+      double mid = 0.5 * (lo + hi);
+      if (longestPaths(nodes, arcs, mid, dist)) {
+        hi = mid;
+        best = dist;
+      } else {
+        lo = mid;
+      }
+    }
+  }
+  if (!(hi < T * (1 - 1e-9)))
+    return false;
+  period = hi;
+  for (unsigned v = 0; v < n; ++v)
+    start[v] = best[v];
+  for (unsigned e = 0; e < dfg.edges.size(); ++e)
+    if (nodeOfEdge[e] != ~0u)
+      linkStart[e] = best[nodeOfEdge[e]];
+  return true;
+}
+
+/// Tries per candidate period and in all: a graph of n tasks on p
+/// processors gets about TryWork / (n * p) tries in all (each try places n
+/// tasks on up to p processors), at most MaxTries.
+static constexpr double TryWork = 200000;
+static constexpr unsigned MaxTries = 12000;
+static constexpr unsigned Probes = 8;
+static constexpr size_t MaxPlacements = 400;
+
+bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
+                       LinkTopology topology,
+                       const std::vector<double> &transfer,
+                       const std::vector<double> &occupy,
+                       double lowerBound, double &period,
+                       std::vector<double> &start, std::vector<unsigned> &proc,
+                       std::vector<double> &linkStart, SmallTry tryAt,
+                       double effort) {
+  size_t n = dfg.tasks.size();
+  if (n == 0 || n > SmallSearchMaxTasks)
+    return false;
+  bool improved = compactPeriod(dfg, topology, procs, transfer, occupy,
+                                lowerBound, period, start, proc, linkStart,
+                                0);
+  if (procs < 2 || !(period > lowerBound * (1 + 1e-4)))
+    return improved;
+  // The seed depends only on the problem's shape: same input, same output.
+  std::mt19937_64 rng(0x9e3779b97f4a7c15ull ^ (uint64_t(n) << 32) ^
+                      (uint64_t(dfg.edges.size()) << 8) ^ procs);
+  unsigned tries = unsigned(
+      effort *
+      std::min<double>(MaxTries, TryWork / (double(n) * double(std::max(procs, 4u)))));
+  unsigned reserve = tries * 3 / 10;
+  tries -= reserve;
+
+  // Neighbours, for the moves that co-locate a task with one of them.
+  std::vector<std::vector<unsigned>> near(n);
+  for (const Edge &edge : dfg.edges)
+    if (edge.src != edge.dst && edge.bytes > 0) {
+      near[edge.src].push_back(edge.dst);
+      near[edge.dst].push_back(edge.src);
+    }
+  std::vector<double> trial, trialLink;
+  std::vector<unsigned> trialProc;
+  std::vector<int> pinned;
+  double lo = lowerBound, hi = period;
+  // The best placement so far with \p moves tasks moved: to a random
+  // processor, swapped with another task, or next to a neighbour.
+  auto perturb = [&](unsigned moves) {
+    pinned.assign(proc.begin(), proc.end());
+    for (unsigned m = 0; m < moves; ++m) {
+      unsigned v = rng() % n;
+      unsigned how = rng() % 3;
+      if (how == 0 && !near[v].empty())
+        pinned[v] = int(proc[near[v][rng() % near[v].size()]]);
+      else if (how == 1)
+        std::swap(pinned[v], pinned[rng() % n]);
+      else
+        pinned[v] = int(rng() % procs);
+    }
+  };
+  for (unsigned probe = 0; probe < Probes && hi > lo * (1 + 5e-3); ++probe) {
+    // The lower bound itself first (often the optimum), then bisection.
+    double T = probe == 0 ? lo : 0.5 * (lo + hi);
+    if (tries == 0)
+      break;
+    bool found = false;
+    // The tries a probe leaves go to the later ones.
+    unsigned perProbe = std::max(1u, tries / (Probes - probe));
+    for (unsigned k = 0; k < perProbe && tries > 0 && !found; ++k) {
+      --tries;
+      unsigned mode = rng() % 10;
+      pinned.clear();
+      if (mode >= 4) {
+        // The best placement so far with 1-3 tasks moved (half the time
+        // next to a neighbour), every task pinned, or (modes 8-9) a random
+        // half of them.
+        perturb(1 + rng() % 3);
+        if (mode >= 8)
+          for (unsigned v = 0; v < n; ++v)
+            if (rng() % 2)
+              pinned[v] = -1;
+      }
+      if (tryAt(T, rng, pinned, trial, trialProc, trialLink)) {
+        found = true;
+        improved = true;
+        compactPeriod(dfg, topology, procs, transfer, occupy, lowerBound, T,
+                      trial, trialProc, trialLink, 0);
+        hi = T;
+        period = T;
+        start = trial;
+        proc = trialProc;
+        linkStart = trialLink;
+      }
+    }
+    if (!found)
+      lo = T;
+  }
+  // The tries left (a share kept for this) run at the best period, where
+  // they usually succeed; a schedule whose structure compacts to a shorter
+  // period replaces the best.
+  tries += reserve;
+  // Tiny graphs: every placement up to renaming the processors (restricted
+  // growth strings), when there are at most MaxPlacements, takes every
+  // other try of this phase in turn.
+  std::vector<std::vector<int>> placements;
+  {
+    std::vector<int> code(n, 0);
+    std::vector<int> top(n, 0); // top[v] = max(code[0..v])
+    bool tooMany = false;
+    std::function<void(size_t)> grow = [&](size_t v) {
+      if (tooMany)
+        return;
+      if (v == n) {
+        if (placements.size() >= MaxPlacements)
+          tooMany = true;
+        else
+          placements.push_back(code);
+        return;
+      }
+      int most = v == 0 ? 0 : std::min<int>(top[v - 1] + 1, int(procs) - 1);
+      for (int c = 0; c <= most && !tooMany; ++c) {
+        code[v] = c;
+        top[v] = v == 0 ? c : std::max(top[v - 1], c);
+        grow(v + 1);
+      }
+    };
+    grow(0);
+    if (tooMany)
+      placements.clear();
+  }
+  for (unsigned k = 0; tries > 0; --tries, ++k) {
+    // Half the tries a little below the best period (tighter packing).
+    double T = rng() % 2 ? period : period * (1 - 0.05 * unitRandom(rng));
+    T = std::max(T, lowerBound);
+    unsigned mode = rng() % 10;
+    bool tiny = !placements.empty() && k % 2 == 0;
+    if (mode == 0 && !tiny) {
+      // A move of the structure itself: one or two tasks or transfers
+      // shifted by up to a period either way (another place in their
+      // resource's cyclic order, another iteration offset), the rest kept;
+      // kept if the new structure compacts below the best period.
+      trial = start;
+      trialLink = linkStart;
+      for (unsigned m = 1 + rng() % 2; m > 0; --m) {
+        size_t item = rng() % (n + dfg.edges.size());
+        double delta = (2 * unitRandom(rng) - 1) * period;
+        if (item < n) {
+          trial[item] += delta;
+          continue;
+        }
+        const Edge &edge = dfg.edges[item - n];
+        double x = linkStart.empty() ? -1 : linkStart[item - n];
+        if (x < 0)
+          continue;
+        // Every dependence that shares this transfer moves with it.
+        for (unsigned e = 0; e < dfg.edges.size(); ++e)
+          if (linkStart[e] == x && dfg.edges[e].src == edge.src &&
+              dfg.edges[e].bytes == edge.bytes &&
+              proc[dfg.edges[e].dst] == proc[edge.dst])
+            trialLink[e] = x + delta;
+      }
+      double shorter = period;
+      if (compactPeriod(dfg, topology, procs, transfer, occupy, lowerBound,
+                        shorter, trial, proc, trialLink,
+                        period * (1 - 1e-4))) {
+        improved = true;
+        period = shorter;
+        start = trial;
+        linkStart = trialLink;
+      }
+      continue;
+    }
+    pinned.clear();
+    if (tiny) {
+      pinned = placements[(k / 2) % placements.size()];
+    } else if (mode >= 4) {
+      perturb(1 + rng() % 2);
+      if (mode >= 8)
+        for (unsigned w = 0; w < n; ++w)
+          if (rng() % 2)
+            pinned[w] = -1;
+    }
+    if (!tryAt(T, rng, pinned, trial, trialProc, trialLink))
+      continue;
+    // Found below the best period: better already; else only if its
+    // structure compacts below it.
+    bool better = T < period * (1 - 1e-4);
+    bool compacted =
+        compactPeriod(dfg, topology, procs, transfer, occupy, lowerBound, T,
+                      trial, trialProc, trialLink,
+                      better ? 0 : period * (1 - 1e-4));
+    if (better || compacted) {
+      improved = true;
+      period = T;
+      start = trial;
+      proc = trialProc;
+      linkStart = trialLink;
+    }
+  }
+  return improved;
+}
+
+} // namespace layerpipe
