@@ -110,7 +110,10 @@ TEST_CASE("list schedules keep the links within the period") {
       machine.linkLatencyUs = 1;
       machine.linkTopology = topology;
       unsigned procs = 2 + rng() % 4;
-      auto result = scheduleModulo(dfg, procs, machine, 0);
+      // The small-graph search on every fourth trial: under the
+      // sanitizers it costs seconds per graph (unit-exact covers it).
+      auto result = scheduleModulo(dfg, procs, machine, 0, {}, 0,
+                                   trial % 4 == 0 ? 1.0 : 0.0);
       REQUIRE(result);
       const Schedule &S = result->schedule;
       INFO("trial " << trial << " topology " <<

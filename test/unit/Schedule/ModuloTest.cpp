@@ -193,7 +193,10 @@ TEST_CASE("random graphs: every schedule verifies and simulates") {
     }
     unsigned procs = 1 + rng() % 5;
     CAPTURE(trial);
-    auto R = scheduleModulo(dfg, procs, MachineDesc(), 0);
+    // The small-graph search on every fourth trial: under the sanitizers
+    // it costs seconds per graph (unit-exact covers it).
+    auto R = scheduleModulo(dfg, procs, MachineDesc(), 0, {}, 0,
+                            trial % 4 == 0 ? 1.0 : 0.0);
     REQUIRE(R);
     llvm::Error err = verifySchedule(R->schedule);
     if (err)

@@ -163,7 +163,10 @@ TEST_CASE("the transfer bound never exceeds any placement's period") {
                       << procs);
         CHECK(bound.bound <= best * (1 + 1e-9));
         // And every verified schedule the list scheduler finds.
-        auto result = scheduleModulo(dfg, procs, machine, 0);
+        // The small-graph search on every fourth trial: under the
+        // sanitizers it costs seconds per graph (unit-exact covers it).
+        auto result = scheduleModulo(dfg, procs, machine, 0, {}, 0,
+                                     trial % 4 == 0 ? 1.0 : 0.0);
         REQUIRE(result);
         REQUIRE(!verifySchedule(result->schedule));
         CHECK(bound.bound <= result->schedule.period * (1 + 1e-9));
