@@ -234,19 +234,27 @@ TEST_CASE("bad input is refused with the numbers") {
 
 /// Graph \p round of the "distribution" case below (same seed and draws),
 /// with its processors and links.
+/// Draws round \p round of "distribution" from \p rng (the rounds in order
+/// from seed 12345): 6..30 tasks, 2..4 processors, transfers on odd rounds,
+/// the three link topologies in turn.
+static TrainingDFG drawDistributionRound(std::mt19937 &rng, unsigned round,
+                                         unsigned &procs,
+                                         MachineDesc &machine) {
+  unsigned n = 6 + (round * 7) % 25;
+  procs = 2 + round % 3;
+  machine = MachineDesc();
+  machine.linkTopology = round % 6 == 5   ? LinkTopology::Bus
+                         : round % 6 == 3 ? LinkTopology::PointToPoint
+                                          : LinkTopology::Switch;
+  return randomGraph(rng, n, round % 2 == 1);
+}
+
 static TrainingDFG distributionGraph(unsigned round, unsigned &procs,
                                      MachineDesc &machine) {
   std::mt19937 rng(12345);
   TrainingDFG dfg;
-  for (unsigned r = 0; r <= round; ++r) {
-    unsigned n = 6 + (r * 7) % 25;
-    procs = 2 + r % 3;
-    machine = MachineDesc();
-    machine.linkTopology = r % 6 == 5   ? LinkTopology::Bus
-                           : r % 6 == 3 ? LinkTopology::PointToPoint
-                                        : LinkTopology::Switch;
-    dfg = randomGraph(rng, n, r % 2 == 1);
-  }
+  for (unsigned r = 0; r <= round; ++r)
+    dfg = drawDistributionRound(rng, r, procs, machine);
   return dfg;
 }
 
@@ -354,19 +362,16 @@ TEST_CASE("distribution" * doctest::skip()) {
   std::printf("tasks procs transfers topology list exact bound ratio "
               "status\n");
   for (unsigned round = 0; round < 60; ++round) {
-    unsigned n = 6 + (round * 7) % 25; // 6..30
-    unsigned procs = 2 + round % 3;
-    bool bytes = round % 2 == 1;
+    unsigned procs = 0;
     MachineDesc machine;
-    machine.linkTopology = round % 6 == 5   ? LinkTopology::Bus
-                           : round % 6 == 3 ? LinkTopology::PointToPoint
-                                            : LinkTopology::Switch;
-    TrainingDFG dfg = randomGraph(rng, n, bytes);
+    TrainingDFG dfg = drawDistributionRound(rng, round, procs, machine);
+    size_t n = dfg.tasks.size();
+    bool bytes = round % 2 == 1;
     if (only && std::atoi(only) != int(round))
       continue;
     Compared c = compare(dfg, procs, machine, seconds);
     std::printf(
-        "%u %u %s %s %.3f %.3f %.3f %.4f %s\n", n, procs, bytes ? "yes" : "no",
+        "%zu %u %s %s %.3f %.3f %.3f %.4f %s\n", n, procs, bytes ? "yes" : "no",
         linkTopologyName(machine.linkTopology).str().c_str(), c.list, c.exact,
         c.bound, c.list / c.exact, c.optimal ? "optimal" : "time-limit");
     std::fflush(stdout);
@@ -379,14 +384,9 @@ TEST_CASE("distribution" * doctest::skip()) {
 TEST_CASE("list periods" * doctest::skip()) {
   std::mt19937 rng(12345);
   for (unsigned round = 0; round < 60; ++round) {
-    unsigned n = 6 + (round * 7) % 25;
-    unsigned procs = 2 + round % 3;
-    bool bytes = round % 2 == 1;
+    unsigned procs = 0;
     MachineDesc machine;
-    machine.linkTopology = round % 6 == 5   ? LinkTopology::Bus
-                           : round % 6 == 3 ? LinkTopology::PointToPoint
-                                            : LinkTopology::Switch;
-    TrainingDFG dfg = randomGraph(rng, n, bytes);
+    TrainingDFG dfg = drawDistributionRound(rng, round, procs, machine);
     auto bound = computeIterationBound(dfg);
     REQUIRE(bound);
     // LIST_EFFORT=0: the list scheduler without its small-graph search.
@@ -421,8 +421,8 @@ TEST_CASE("list periods" * doctest::skip()) {
         REQUIRE(exact);
         print(exact->schedule);
       }
-    std::printf("%u %u %u %s %s %.3f %.4f\n", round, n, procs,
-                bytes ? "yes" : "no",
+    std::printf("%u %zu %u %s %s %.3f %.4f\n", round, dfg.tasks.size(),
+                procs, round % 2 == 1 ? "yes" : "no",
                 linkTopologyName(machine.linkTopology).str().c_str(),
                 list->schedule.period, secs);
   }
