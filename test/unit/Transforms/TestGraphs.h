@@ -56,8 +56,14 @@ inline TrainingDFG randomGraph(std::mt19937 &rng, unsigned n, unsigned m) {
   for (unsigned i = 0; i < n; ++i)
     dfg.tasks.push_back(
         {"v" + std::to_string(i), TaskKind::Forward, 0, double(time(rng))});
-  for (unsigned e = 0; e < m; ++e)
-    addEdge(dfg, node(rng), node(rng), bit(rng), bytes(rng));
+  for (unsigned e = 0; e < m; ++e) {
+    // One draw after another (gcc's order), not as unsequenced arguments:
+    // the same graphs from every compiler.
+    auto b = bytes(rng);
+    auto d = bit(rng);
+    unsigned dst = node(rng), src = node(rng);
+    addEdge(dfg, src, dst, d, b);
+  }
   return dfg;
 }
 
