@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(cmake g++ make python3 llvm-14-dev llvm-14-tools libboost-graph-dev
   nlohmann-json3-dev libfmt-dev doctest-dev libopenblas-dev zlib1g-dev
   dataset-fashion-mnist fortunes graphviz clang-14 libclang-rt-14-dev
-  python3-torch python3-torchvision python3-onnx coinor-cbc)
+  python3-torch python3-torchvision python3-onnx coinor-cbc libopenmpi-dev
+  openmpi-bin)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
