@@ -22,7 +22,11 @@
 #include "layerpipe/runtime/Affinity.h"
 #include "layerpipe/runtime/Data.h"
 #include "layerpipe/runtime/Optimizer.h"
+#include "layerpipe/runtime/StageProgram.h"
 #include "layerpipe/runtime/Transport.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -234,6 +238,173 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
     times[l].update = median(samples[l * 4 + 3]);
   }
   return times;
+}
+
+namespace {
+/// One task of the profiling program: an op of a layer.
+struct ProfiledOp {
+  OpKind kind;
+  int layer;
+};
+/// The profiling program's tasks in round order (a processor function is a
+/// plain function pointer, so it finds them here; one run at a time).
+const std::vector<ProfiledOp> *profiledOps = nullptr;
+
+void runProfiledOps(Processor &p) {
+  const std::vector<ProfiledOp> &ops = *profiledOps;
+  for (int64_t r = p.firstRound(); r < p.endRound(); ++r)
+    for (unsigned t = 0; t < ops.size(); ++t) {
+      if (!p.begin(t, r))
+        continue;
+      switch (ops[t].kind) {
+      case OpKind::Forward:
+        p.forward(ops[t].layer);
+        break;
+      case OpKind::Loss:
+        p.loss(ops[t].layer);
+        break;
+      case OpKind::ActivationGradient:
+        p.backwardData(ops[t].layer);
+        break;
+      case OpKind::WeightGradient:
+        p.backwardWeights(ops[t].layer);
+        break;
+      case OpKind::Update:
+        p.update(ops[t].layer);
+        break;
+      }
+      p.end();
+    }
+}
+
+/// Sends this process's standard output to /dev/null while it lives (the
+/// profiling program's progress and closing lines).
+class QuietStdout {
+public:
+  QuietStdout() {
+    std::fflush(stdout);
+    saved = dup(STDOUT_FILENO);
+    int null = open("/dev/null", O_WRONLY);
+    if (saved >= 0 && null >= 0)
+      dup2(null, STDOUT_FILENO);
+    if (null >= 0)
+      close(null);
+  }
+  ~QuietStdout() {
+    std::fflush(stdout);
+    if (saved >= 0) {
+      dup2(saved, STDOUT_FILENO);
+      close(saved);
+    }
+  }
+
+private:
+  int saved = -1;
+};
+} // namespace
+
+bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
+                            int repeats, uint64_t seed,
+                            std::vector<LayerTimes> &times,
+                            std::string &error) {
+  size_t L = net.layers.size();
+  int64_t steps = int64_t(warmup) + std::max(1, repeats);
+  std::vector<int64_t> noDelays(L, 0);
+  OpGraph graph(net, noDelays, WeightPolicy::Sync, 1, steps);
+  // One round is one training step in the profiler's order: F (L for the
+  // loss layer) in model order, G and B from the last layer back, then the
+  // updates.
+  std::vector<ProfiledOp> ops;
+  for (size_t l = 0; l < L; ++l)
+    for (OpKind kind : {OpKind::Forward, OpKind::Loss})
+      if (graph.hasOp(kind, int(l)))
+        ops.push_back({kind, int(l)});
+  for (size_t l = L; l-- > 0;)
+    for (OpKind kind : {OpKind::WeightGradient, OpKind::ActivationGradient})
+      if (graph.hasOp(kind, int(l)))
+        ops.push_back({kind, int(l)});
+  for (size_t l = 0; l < L; ++l)
+    if (graph.hasOp(OpKind::Update, int(l)))
+      ops.push_back({OpKind::Update, int(l)});
+
+  ProgramPlan plan;
+  plan.model = "profile";
+  plan.schedule = "layerpipe-profile";
+  plan.delaysRule = "none";
+  plan.delays = noDelays;
+  plan.defaultBatch = batch;
+  plan.placement.assign(L, {-1, -1, -1, -1, -1});
+  plan.capacity = {0};
+  for (const ProfiledOp &op : ops) {
+    plan.placement[size_t(op.layer)][size_t(op.kind)] = 0;
+    TaskInfo task;
+    task.name = std::string(opKindPrefix(op.kind)) + "." +
+                net.layers[size_t(op.layer)].name;
+    task.kind = opKindPrefix(op.kind);
+    plan.tasks.push_back(task);
+  }
+  // A network reading token ids trains on text; the others on synthetic
+  // blobs. Evaluation: one batch.
+  bool text = false;
+  for (const LayerSpec &l : net.layers)
+    text |= l.type == LayerType::Embedding && l.inputs.empty();
+  std::vector<std::string> args = {
+      "layerpipe-profile",
+      std::string("--data=") + (text ? "fortunes" : "synthetic"),
+      "--batch=" + std::to_string(batch),
+      "--train-limit=" + std::to_string(batch * steps),
+      "--test-limit=" + std::to_string(batch),
+      "--epochs=1",
+      "--lr=0.000000001", // the weights stay put (no overflow to time)
+      "--momentum=0.9",
+      "--seed=" + std::to_string(seed),
+      "--pin-threads=off",
+      "--progress-every=0"};
+  std::vector<char *> argv;
+  for (std::string &a : args)
+    argv.push_back(a.data());
+  std::vector<double> medians;
+  Deployment deployment;
+  deployment.taskWork = [&](const std::vector<double> &work) {
+    medians = work;
+  };
+  profiledOps = &ops;
+  int rc;
+  {
+    QuietStdout quiet;
+    rc = runStageProgram(int(argv.size()), argv.data(), net, plan,
+                         {runProfiledOps}, deployment);
+  }
+  profiledOps = nullptr;
+  if (rc != 0 || medians.size() != ops.size()) {
+    error = "the profiling run through the stage programs' executor failed "
+            "(its message is above)";
+    return false;
+  }
+  times.assign(L, LayerTimes());
+  for (size_t t = 0; t < ops.size(); ++t) {
+    LayerTimes &lt = times[size_t(ops[t].layer)];
+    double us = std::max(0.0, medians[t]);
+    switch (ops[t].kind) {
+    case OpKind::Forward:
+      lt.forward = us;
+      break;
+    case OpKind::Loss:
+      lt.forward = us;
+      lt.activationGradient = 0;
+      break;
+    case OpKind::ActivationGradient:
+      lt.activationGradient = us;
+      break;
+    case OpKind::WeightGradient:
+      lt.weightGradient = us;
+      break;
+    case OpKind::Update:
+      lt.update = us;
+      break;
+    }
+  }
+  return true;
 }
 
 double measureCrossCoreReadUs(int repeats, int64_t bytes) {

@@ -1175,22 +1175,35 @@ std::string traceJson(const Timelines &lines) {
   return os.str();
 }
 
+/// The median measured work of every task of the plan (-1: never ran).
+std::vector<double> medianTaskWork(const Timelines &lines) {
+  std::vector<std::vector<double>> work(lines.plan.tasks.size());
+  for (const auto &list : lines.events)
+    for (const TraceEvent &e : list)
+      work[e.task].push_back(Timelines::workEnd(e) - Timelines::workStart(e));
+  std::vector<double> median(work.size(), -1.0);
+  for (size_t t = 0; t < work.size(); ++t) {
+    std::vector<double> &list = work[t];
+    if (list.empty())
+      continue;
+    std::nth_element(list.begin(), list.begin() + list.size() / 2, list.end());
+    median[t] = list[list.size() / 2];
+  }
+  return median;
+}
+
 /// Mean absolute percentage error of the predicted task times against the
 /// measured median work of each task, and (in \p weighted) the same error
 /// weighted by the predicted times: Σ|measured − predicted| / Σ predicted.
 double taskTimeError(const Timelines &lines, int &tasks, double &weighted) {
-  std::unordered_map<unsigned, std::vector<double>> work;
-  for (const auto &list : lines.events)
-    for (const TraceEvent &e : list)
-      work[e.task].push_back(Timelines::workEnd(e) - Timelines::workStart(e));
+  std::vector<double> measured = medianTaskWork(lines);
   double sum = 0, absolute = 0, total = 0;
   tasks = 0;
-  for (auto &[task, list] : work) {
+  for (size_t task = 0; task < measured.size(); ++task) {
     double predicted = lines.plan.tasks[task].durationUs;
-    if (predicted <= 0 || list.empty())
+    if (predicted <= 0 || measured[task] < 0)
       continue;
-    std::nth_element(list.begin(), list.begin() + list.size() / 2, list.end());
-    double miss = std::fabs(list[list.size() / 2] - predicted);
+    double miss = std::fabs(measured[task] - predicted);
     sum += miss / predicted;
     absolute += miss;
     total += predicted;
@@ -2106,6 +2119,8 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   int timedTasks = 0;
   double weightedError = 0;
   double taskError = taskTimeError(lines, timedTasks, weightedError);
+  if (deployment.taskWork)
+    deployment.taskWork(medianTaskWork(lines));
   double samplesPerSecond = double(trainSamples) / trainSeconds;
   uint64_t checksum = weightsChecksum(params, state);
   MemoryStats peak = run.memory.peak;

@@ -50,6 +50,18 @@ static cl::opt<int> warmup("warmup", cl::init(3), cl::value_desc("N"),
                            cl::desc("Untimed runs first (default 3)"),
                            cl::cat(profileCat));
 
+enum class Method { Executor, Kernels };
+static cl::opt<Method> method(
+    "method", cl::init(Method::Executor),
+    cl::desc("How tasks are timed (default executor)"),
+    cl::values(clEnumValN(Method::Executor, "executor",
+                          "as a stage program runs them: a one-processor "
+                          "program through the runtime's executor"),
+               clEnumValN(Method::Kernels, "kernels",
+                          "the kernels alone, each where it runs in a step "
+                          "(without the executor's own cost per task)")),
+    cl::cat(profileCat));
+
 static cl::opt<std::string> linksPath(
     "links", cl::value_desc("machine.json"),
     cl::desc("Take the link latency and bandwidth from this machine file "
@@ -74,8 +86,15 @@ static Error run() {
   Expected<rt::NetSpec> net = lowerToRuntimeNet(*model);
   if (!net)
     return net.takeError();
-  std::vector<rt::LayerTimes> times =
-      rt::profileNetwork(*net, batch, warmup, repeats, 1);
+  std::vector<rt::LayerTimes> times;
+  if (method == Method::Kernels) {
+    times = rt::profileNetwork(*net, batch, warmup, repeats, 1);
+  } else {
+    std::string error;
+    if (!rt::profileThroughExecutor(*net, batch, warmup, repeats, 1, times,
+                                    error))
+      return fail(error);
+  }
 
   nlohmann::ordered_json layers = nlohmann::ordered_json::object();
   double total = 0;
@@ -142,6 +161,9 @@ static Error run() {
                                     {"model", model->name},
                                     {"batch_size", batch},
                                     {"threads", 1},
+                                    {"method", method == Method::Executor
+                                                   ? "executor"
+                                                   : "kernels"},
                                     {"layers", layers},
                                     {"machine", machine},
                                     {"transport", transport}};
@@ -150,9 +172,11 @@ static Error run() {
       }))
     return err;
   outs() << fmt::format("layerpipe-profile: '{}' at batch {}: {:.1f} us per "
-                        "training step on one thread; {} -> {}\n",
-                        model->name, batch, total, linkText,
-                        outputPath.getValue());
+                        "training step on one thread{}; {} -> {}\n",
+                        model->name, batch, total,
+                        method == Method::Executor ? " through the executor"
+                                                   : " (kernels alone)",
+                        linkText, outputPath.getValue());
   return Error::success();
 }
 

@@ -36,6 +36,22 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
                                        int warmup, int repeats,
                                        uint64_t seed);
 
+/// Times every task of \p net (finalized) as a stage program runs it: a
+/// program of one processor thread (the whole network, no delays) trains
+/// \p warmup + \p repeats steps of \p batch samples through the stage
+/// programs' executor (SGD with momentum, as the profiler's U), and each
+/// task's figure is its median measured work over those steps (the warm-up
+/// steps are few enough not to move a median much). Unlike profileNetwork this includes what the
+/// executor does around the kernels (new output tensors, the values'
+/// bookkeeping, the loss task's labels and its result message). The loss
+/// layer's L task is its forward (activationGradient 0). False, with
+/// \p error, if the run fails (the program's message is on stderr; its
+/// standard output is silenced).
+bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
+                            int repeats, uint64_t seed,
+                            std::vector<LayerTimes> &times,
+                            std::string &error);
+
 /// The extra time to read \p bytes that another thread has just written,
 /// against reading them warm from this thread's own caches (median),
 /// microseconds: what moving a tensor between processors costs the reader

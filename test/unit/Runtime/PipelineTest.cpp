@@ -669,3 +669,28 @@ TEST_CASE("the profiler times every task of a network with shared inputs") {
     }
   }
 }
+
+TEST_CASE("the profiler times every task through the stage programs' "
+          "executor") {
+  // The same network run as a one-processor stage program: every op gets
+  // its median work; the loss layer's L task is its forward.
+  NetSpec net = residualNet();
+  std::vector<LayerTimes> times;
+  std::string error;
+  REQUIRE_MESSAGE(profileThroughExecutor(net, 4, 1, 3, 7, times, error),
+                  error);
+  REQUIRE(times.size() == net.layers.size());
+  for (size_t l = 0; l < net.layers.size(); ++l) {
+    const LayerSpec &spec = net.layers[l];
+    CAPTURE(spec.name);
+    CHECK(times[l].forward > 0);
+    if (spec.type == LayerType::SoftmaxCrossEntropy) {
+      CHECK(times[l].activationGradient == 0);
+      continue;
+    }
+    if (!spec.inputs.empty())
+      CHECK(times[l].activationGradient > 0);
+    CHECK((times[l].weightGradient > 0) == spec.hasParams());
+    CHECK((times[l].update > 0) == spec.hasParams());
+  }
+}
