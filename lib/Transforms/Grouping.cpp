@@ -89,6 +89,21 @@ GroupingProblem GroupingProblem::build(const Model &model,
   return p;
 }
 
+namespace {
+/// endKey and startKey of every layer (startKey for k >= 0), computed once
+/// per search; the same doubles as the functions give.
+struct StageKeys {
+  std::vector<double> end, start;
+  explicit StageKeys(const GroupingProblem &p)
+      : end(p.numLayers()), start(p.numLayers()) {
+    for (unsigned j = 0; j < p.numLayers(); ++j) {
+      end[j] = endKey(p, j);
+      start[j] = startKey(p, int(j));
+    }
+  }
+};
+} // namespace
+
 /// Partitions layers 0..L-1 into exactly \p numStages stages of cost <=
 /// \p bound; fills \p stageOf if possible.
 ///
@@ -100,8 +115,12 @@ GroupingProblem GroupingProblem::build(const Model &model,
 /// by a rounding margin). Near the optimal bound the bands are narrow, and a level with
 /// no reachable layer ends the search early, so a test costs about
 /// O(S + L * (S * bound / work - 1)) rather than O(S * L).
-static bool fitsInStages(const GroupingProblem &p, unsigned numStages,
-                         double bound, std::vector<unsigned> *stageOf) {
+///
+/// \p keys holds A(j) and Bk(k) precomputed: a test reads them for every
+/// layer of every band, and a search runs some 30 tests.
+static bool fitsInStages(const GroupingProblem &p, const StageKeys &keys,
+                         unsigned numStages, double bound,
+                         std::vector<unsigned> *stageOf) {
   assert(p.numLayers() > 0 && numStages > 0);
   const int numLayers = int(p.numLayers());
   const double none = -std::numeric_limits<double>::infinity();
@@ -149,7 +168,7 @@ static bool fitsInStages(const GroupingProblem &p, unsigned numStages,
   previous.reach.assign(hi - lo + 1, 0);
   bool any = false;
   for (int j = lo; j <= hi; ++j)
-    any |= previous.reach[j - lo] = endKey(p, j) - startKey(p, -1) <= bound;
+    any |= previous.reach[j - lo] = keys.end[j] - startKey(p, -1) <= bound;
   if (!any)
     return false;
   if (stageOf)
@@ -168,13 +187,15 @@ static bool fitsInStages(const GroupingProblem &p, unsigned numStages,
     // k < j over the previous band, a running maximum of startKey.
     int k = previous.first;
     const int kEnd = previous.first + int(previous.reach.size());
+    const char *reached = previous.reach.data() - previous.first;
+    const double *startKeys = keys.start.data(), *endKeys = keys.end.data();
     for (int j = lo; j <= hi; ++j) {
       for (; k < j && k < kEnd; ++k)
-        if (previous.reach[k - previous.first] && startKey(p, k) > best) {
-          best = startKey(p, k);
+        if (reached[k] && startKeys[k] > best) {
+          best = startKeys[k];
           bestK = k;
         }
-      if (bestK >= 0 && endKey(p, j) - best <= bound) {
+      if (bestK >= 0 && endKeys[j] - best <= bound) {
         current.reach[j - lo] = 1;
         if (stageOf)
           current.from[j - lo] = bestK;
@@ -238,6 +259,7 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
                              "the model",
                              numStages, p.numLayers());
   assert(p.prefixWork.size() == p.numLayers() && "call finalize()");
+  const StageKeys keys(p);
   double maxCut = 0;
   for (double c : p.cutCost)
     maxCut = std::max(maxCut, c);
@@ -279,7 +301,7 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
     }
     double cost = bottleneck(p, even);
     if (std::isfinite(cost) && cost < upper &&
-        fitsInStages(p, numStages, cost, nullptr)) {
+        fitsInStages(p, keys, numStages, cost, nullptr)) {
       upper = cost;
       feasible = true;
     }
@@ -289,7 +311,7 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
   // beside transfers of microseconds left the search without a grouping):
   // widen the bound until it is feasible in floating point too.
   for (int widen = 0;
-       !feasible && !fitsInStages(p, numStages, upper, nullptr); ++widen) {
+       !feasible && !fitsInStages(p, keys, numStages, upper, nullptr); ++widen) {
     if (widen == 64 || !std::isfinite(upper))
       return createStringError(
           inconvertibleErrorCode(),
@@ -303,7 +325,7 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
   uint64_t lo = 0, hi = bits(upper);
   {
     double least = p.prefixWork.back() / numStages * (1 - 1e-9);
-    if (least > 0 && least < upper && !fitsInStages(p, numStages, least,
+    if (least > 0 && least < upper && !fitsInStages(p, keys, numStages, least,
                                                     nullptr))
       lo = bits(least) + 1; // infeasible: the answer lies above
   }
@@ -318,7 +340,7 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
     for (uint64_t step = 1; lo < hi && step <= (uint64_t(1) << 24);
          step *= 4096) {
       uint64_t probe = hi - std::min(step, hi - lo);
-      if (!fitsInStages(p, numStages, value(probe), nullptr)) {
+      if (!fitsInStages(p, keys, numStages, value(probe), nullptr)) {
         lo = probe + 1;
         break;
       }
@@ -327,13 +349,13 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
   }
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
-    if (fitsInStages(p, numStages, value(mid), nullptr))
+    if (fitsInStages(p, keys, numStages, value(mid), nullptr))
       hi = mid;
     else
       lo = mid + 1;
   }
   std::vector<unsigned> stageOf;
-  if (!fitsInStages(p, numStages, value(lo), &stageOf))
+  if (!fitsInStages(p, keys, numStages, value(lo), &stageOf))
     return createStringError(inconvertibleErrorCode(),
                              "internal error: no grouping of %zu layers into "
                              "%u stages at the bound the search found",
