@@ -36,10 +36,7 @@
 #include <condition_variable>
 #include <exception>
 #include <functional>
-#include <iomanip>
 #include <mutex>
-#include <ostream>
-#include <streambuf>
 #include <string>
 #include <thread>
 #include <vector>
@@ -885,46 +882,6 @@ static void addMicroBatchToReport(const Compilation &C,
       {"candidates", std::move(candidates)}};
 }
 
-namespace {
-/// A std::streambuf that hands its buffer to a raw_ostream.
-class RawOstreamBuf : public std::streambuf {
-public:
-  explicit RawOstreamBuf(raw_ostream &os) : os(os) {
-    setp(buffer, buffer + sizeof(buffer));
-  }
-  ~RawOstreamBuf() override { sync(); }
-
-protected:
-  int_type overflow(int_type c) override {
-    sync();
-    if (!traits_type::eq_int_type(c, traits_type::eof())) {
-      *pptr() = traits_type::to_char_type(c);
-      pbump(1);
-    }
-    return traits_type::not_eof(c);
-  }
-  int sync() override {
-    os.write(pbase(), pptr() - pbase());
-    setp(buffer, buffer + sizeof(buffer));
-    return 0;
-  }
-
-private:
-  raw_ostream &os;
-  char buffer[1 << 16];
-};
-} // namespace
-
-/// \p json as report.dump(2) and a newline would write it, serialised
-/// straight into \p os: the --report-json of 10^5 layers is 80 MB, and a
-/// string of it first cost a second.
-static void writeJson(const nlohmann::json &json, raw_ostream &os) {
-  RawOstreamBuf buffer(os);
-  std::ostream out(&buffer);
-  out << std::setw(2) << json << '\n';
-  out.flush();
-}
-
 /// The whole compilation, from flags to files.
 static Error compile(StageTimes &times) {
   Compilation C;
@@ -1101,7 +1058,7 @@ static Error compile(StageTimes &times) {
       return err;
     if (Error err = stage("report: write", false, [&] {
           return writeOutputFile(reportJsonPath, [&](raw_ostream &os) {
-            writeJson(report, os);
+            writeReport(C, report, os);
           });
         }))
       return err;
