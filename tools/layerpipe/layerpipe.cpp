@@ -43,6 +43,8 @@
 
 #ifdef __GLIBC__
 #include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 using namespace llvm;
@@ -1089,10 +1091,30 @@ static Error compile(StageTimes &times) {
 /// zeroed by the kernel on first touch, and trims the heap after each free:
 /// at 10^5 layers a sixth of the run went to page faults. Keeping freed
 /// memory in the heap for reuse costs a little more resident memory.
+///
+/// The heap also grows by a gigabyte of address space at a time, and the
+/// first gigabyte is marked for transparent huge pages (which this kernel,
+/// like many, gives only on request): with 2 MiB pages the walks over
+/// arrays of 300,000 tasks take fewer TLB misses and page faults, and a
+/// 10^5-layer run (340 MB resident) took a fifth less CPU time here.
+/// Memory is still only touched when used; without THP it changes nothing.
 static void keepFreedMemory() {
 #ifdef __GLIBC__
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 1 << 30);
+  // Grow the heap (sbrk) now, pad included: a block of 1 MiB (volatile,
+  // or the compiler drops the pair) is more than the initial heap holds.
+  char *before = static_cast<char *>(sbrk(0));
+  void *volatile block = malloc(1 << 20);
+  free(block);
+  char *after = static_cast<char *>(sbrk(0));
+  const uintptr_t huge = 2 << 20;
+  uintptr_t from =
+      (reinterpret_cast<uintptr_t>(before) + huge - 1) & ~(huge - 1);
+  uintptr_t to = reinterpret_cast<uintptr_t>(after) & ~(huge - 1);
+  if (before != reinterpret_cast<char *>(-1) && to > from)
+    madvise(reinterpret_cast<void *>(from), to - from, MADV_HUGEPAGE);
 #endif
 }
 
