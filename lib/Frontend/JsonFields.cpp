@@ -61,8 +61,8 @@ int64_t readInt(const json &value, const Place &at, int64_t lo, int64_t hi) {
     if (v >= lo && v <= hi)
       return v;
   }
-  fail(at.pointer, formatv("{0} must be an integer in [{1}, {2}], got {3}",
-                           at.what, lo, hi, describe(value))
+  fail(at.pointer(), formatv("{0} must be an integer in [{1}, {2}], got {3}",
+                           at.what(), lo, hi, describe(value))
                        .str());
 }
 
@@ -73,22 +73,22 @@ std::pair<int64_t, int64_t> readPair(const json &value, const Place &at,
     return {v, v};
   }
   if (value.size() != 2)
-    fail(at.pointer, at.what + " must be an integer or [height, width], got " +
+    fail(at.pointer(), at.what() + " must be an integer or [height, width], got " +
                          describe(value));
-  return {readInt(value[0], at.element(0, at.what + "[0]"), lo, hi),
-          readInt(value[1], at.element(1, at.what + "[1]"), lo, hi)};
+  return {readInt(value[0], at.element(0, at.what() + "[0]"), lo, hi),
+          readInt(value[1], at.element(1, at.what() + "[1]"), lo, hi)};
 }
 
 bool readBool(const json &value, const Place &at) {
   if (!value.is_boolean())
-    fail(at.pointer,
-         at.what + " must be true or false, got " + describe(value));
+    fail(at.pointer(),
+         at.what() + " must be true or false, got " + describe(value));
   return value.get<bool>();
 }
 
 std::string readString(const json &value, const Place &at) {
   if (!value.is_string())
-    fail(at.pointer, at.what + " must be a string, got " + typeName(value) +
+    fail(at.pointer(), at.what() + " must be a string, got " + typeName(value) +
                          " " + describe(value));
   return value.get<std::string>();
 }
@@ -107,14 +107,14 @@ double readNumber(const json &value, const Place &at, double lo, double hi,
     if (std::isfinite(v) && v >= lo && (hiOpen ? v < hi : v <= hi))
       return v;
   }
-  fail(at.pointer, at.what + " must be a number in [" + formatNumber(lo) +
+  fail(at.pointer(), at.what() + " must be a number in [" + formatNumber(lo) +
                        ", " + formatNumber(hi) + (hiOpen ? ")" : "]") +
                        ", got " + describe(value));
 }
 
 const json &requireObject(const json &value, const Place &at) {
   if (!value.is_object())
-    fail(at.pointer, at.what + " must be a JSON object, got " +
+    fail(at.pointer(), at.what() + " must be a JSON object, got " +
                          typeName(value) + " " + describe(value));
   return value;
 }
@@ -141,14 +141,16 @@ std::string joinQuoted(ArrayRef<StringRef> words) {
 
 void rejectUnknownFields(
     const json &object, const Place &at, ArrayRef<StringRef> allowed,
-    StringRef context, const std::function<std::string(StringRef)> &elsewhere) {
+    const Twine &context,
+    const std::function<std::string(StringRef)> &elsewhere) {
   for (auto it = object.begin(); it != object.end(); ++it) {
     StringRef key = it.key();
     if (is_contained(allowed, key))
       continue;
     std::string message = at.prefix() + "unknown field '" + key.str() + "'";
-    if (!context.empty())
-      message += " " + context.str();
+    std::string contextText = context.str();
+    if (!contextText.empty())
+      message += " " + contextText;
     std::string guess = closest(key, allowed);
     std::string other = elsewhere ? elsewhere(key) : "";
     if (!guess.empty())
@@ -157,7 +159,7 @@ void rejectUnknownFields(
       message += "; '" + key.str() + "' belongs to " + other;
     else
       message += "; valid fields: " + joinQuoted(allowed);
-    fail(at.pointer + "/" + escapePointer(key), message);
+    fail(at.pointer() + "/" + escapePointer(key), message);
   }
 }
 
