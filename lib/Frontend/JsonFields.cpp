@@ -175,43 +175,66 @@ static std::pair<size_t, size_t> lineColumn(StringRef text, size_t offset) {
 }
 
 namespace {
-/// A SAX pass that follows nested objects and arrays so that a duplicate key
-/// (which nlohmann/json would silently resolve to the last value) can be
-/// reported with its JSON pointer. A SAX pass costs about as much as the DOM
-/// parse; nlohmann's parse callback would cost ten times more.
-class DuplicateKeyFinder : public nlohmann::json_sax<json> {
+/// A SAX handler that builds the document as json::parse would and stops at
+/// the first key repeated in one object (which nlohmann/json would silently
+/// resolve to the last value), reporting it with its JSON pointer, or at the
+/// first syntax error. One pass: a duplicate-key pass before json::parse
+/// cost as much as the parse itself (nlohmann's parse callback, ten times).
+class CheckedDocumentBuilder : public nlohmann::json_sax<json> {
 public:
+  explicit CheckedDocumentBuilder(json &root) : root(root) {}
+
   /// Where the first duplicate key is; empty if none was seen.
   std::string duplicate;
-
-  bool null() override { return element(); }
-  bool boolean(bool) override { return element(); }
-  bool number_integer(number_integer_t) override { return element(); }
-  bool number_unsigned(number_unsigned_t) override { return element(); }
-  bool number_float(number_float_t, const string_t &) override {
-    return element();
-  }
-  bool string(string_t &) override { return element(); }
-  bool binary(binary_t &) override { return element(); }
-  bool start_object(std::size_t) override { return open(false); }
-  bool start_array(std::size_t) override { return open(true); }
-  bool end_object() override { return close(); }
-  bool end_array() override { return close(); }
-  bool key(string_t &name) override {
-    Frame &top = frames.back();
-    top.key = name;
-    if (!is_contained(top.keys, name)) {
-      top.keys.push_back(name);
-      return true;
-    }
-    duplicate = pointer();
-    return false; // stop: the DOM parse is not needed
-  }
   /// The first syntax or range error (a number beyond double range is
   /// one) and its byte position, reported with line and column.
   std::string error;
   size_t errorByte = 0;
 
+  bool null() override { return add(nullptr) != nullptr; }
+  bool boolean(bool v) override { return add(v) != nullptr; }
+  bool number_integer(number_integer_t v) override {
+    return add(v) != nullptr;
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    return add(v) != nullptr;
+  }
+  bool number_float(number_float_t v, const string_t &) override {
+    return add(v) != nullptr;
+  }
+  bool string(string_t &v) override { return add(std::move(v)) != nullptr; }
+  bool binary(binary_t &v) override {
+    return add(json::binary(std::move(v))) != nullptr;
+  }
+  bool start_object(std::size_t) override {
+    frames.push_back({add(json::object()), nullptr});
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    frames.push_back({add(json::array()), nullptr});
+    return true;
+  }
+  bool end_object() override {
+    frames.pop_back();
+    return true;
+  }
+  bool end_array() override {
+    frames.pop_back();
+    return true;
+  }
+  bool key(string_t &name) override {
+    Frame &top = frames.back();
+    auto [it, inserted] =
+        top.value->get_ref<json::object_t &>().try_emplace(std::move(name));
+    if (!inserted) {
+      // The object's path, then the repeated name (try_emplace left it).
+      duplicate = pointer(frames.size() - 1) + "/" + escapePointer(name);
+      return false; // stop: the document is not needed
+    }
+    top.key = &it->first;
+    member = &it->second;
+    return true;
+  }
   bool parse_error(std::size_t position, const std::string &lastToken,
                    const nlohmann::detail::exception &e) override {
     error = e.what();
@@ -223,33 +246,38 @@ public:
   }
 
 private:
+  json &root;
+  /// The open objects and arrays; key: an object's member being read.
   struct Frame {
-    bool isArray;
-    long index;
-    std::string key;
-    SmallVector<std::string, 8> keys;
+    json *value;
+    const std::string *key;
   };
   std::vector<Frame> frames;
+  /// Where the value after a key goes.
+  json *member = nullptr;
 
-  bool element() {
-    if (!frames.empty() && frames.back().isArray)
-      ++frames.back().index;
-    return true;
+  /// Places \p v in the open array or object (or as the root).
+  json *add(json &&v) {
+    if (frames.empty()) {
+      root = std::move(v);
+      return &root;
+    }
+    json &parent = *frames.back().value;
+    if (parent.is_array()) {
+      parent.get_ref<json::array_t &>().push_back(std::move(v));
+      return &parent.get_ref<json::array_t &>().back();
+    }
+    *member = std::move(v);
+    return member;
   }
-  bool open(bool isArray) {
-    element();
-    frames.push_back({isArray, -1, "", {}});
-    return true;
-  }
-  bool close() {
-    frames.pop_back();
-    return true;
-  }
-  std::string pointer() const {
+  /// The JSON pointer of the member or element being read in the first
+  /// \p depth open objects and arrays.
+  std::string pointer(size_t depth) const {
     std::string text;
-    for (const Frame &f : frames)
-      text +=
-          "/" + (f.isArray ? std::to_string(f.index) : escapePointer(f.key));
+    for (const Frame &f : ArrayRef<Frame>(frames).take_front(depth))
+      text += "/" + (f.value->is_array()
+                         ? std::to_string(f.value->size() - 1)
+                         : escapePointer(*f.key));
     return text;
   }
 };
@@ -305,7 +333,8 @@ Expected<json> parseJson(StringRef text, StringRef fileName) {
                          "values nested more than " + Twine(MaxJsonDepth) +
                              " levels deep");
   try {
-    DuplicateKeyFinder finder;
+    json root;
+    CheckedDocumentBuilder finder(root);
     json::sax_parse(text.begin(), text.end(), &finder);
     if (!finder.error.empty()) {
       // nlohmann's "[json.exception.parse_error.101] parse error at line 1,
@@ -328,7 +357,7 @@ Expected<json> parseJson(StringRef text, StringRef fileName) {
                          "' in one JSON object (at " + finder.duplicate + ")")
                             .str()));
     }
-    return json::parse(text.begin(), text.end());
+    return root;
   } catch (const std::exception &e) {
     return createStringError(
         inconvertibleErrorCode(),
