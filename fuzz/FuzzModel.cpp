@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   addModelToReport(C, report);
   addPlanToReport(C, report);
   addScheduleToReport(C, report);
-  os << report.dump(2);
+  writeReport(C, report, os);
   writeScheduleJSON(C.schedule, os);
   writeGanttSVG(C.schedule, os);
   writeGanttHTML(C.schedule, os);

@@ -182,9 +182,10 @@ llvm::Error runPlanning(Compilation &C);
 /// Human-readable part of the summary.
 void printPlanSummary(const Compilation &C, llvm::raw_ostream &os);
 /// Adds the plan's fields to the report JSON: its own objects (`plan`,
-/// `memory`), fields of `layers[i]`, and its own keys of the shared
-/// `metrics` (iteration_bound_initial, iteration_bound, clock_period,
-/// stages); it never replaces what another stage wrote.
+/// `memory`) and its own keys of the shared `metrics`
+/// (iteration_bound_initial, iteration_bound, clock_period, stages); it
+/// never replaces what another stage wrote. The plan's fields of
+/// `layers[i]` are written by writeReport (Summary.h).
 void addPlanToReport(const Compilation &C, nlohmann::json &report);
 
 } // namespace layerpipe

@@ -13,11 +13,13 @@
 
 #include "layerpipe/Summary.h"
 #include "layerpipe/Compilation.h"
+#include "layerpipe/JsonWriter.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 
 using namespace llvm;
@@ -184,44 +186,12 @@ static std::vector<int64_t> dimsOf(const Shape &shape) {
   return {shape.dims.begin(), shape.dims.end()};
 }
 
-/// A JSON number, or null for a missing task.
-static nlohmann::json optionalTime(std::optional<double> t) {
-  return t ? nlohmann::json(*t) : nlohmann::json(nullptr);
-}
-
 void addModelToReport(const Compilation &C, nlohmann::json &report) {
   const Model &model = C.model;
   const TrainingDFG &dfg = C.dfg;
   report["model"] = {{"name", model.name},
                      {"batch_size", model.batchSize},
                      {"input_shape", dimsOf(model.inputShape)}};
-
-  nlohmann::json layers = nlohmann::json::array();
-  for (unsigned i = 0, n = model.layers.size(); i < n; ++i) {
-    const Layer &l = model.layers[i];
-    nlohmann::json inputs = nlohmann::json::array();
-    for (unsigned u : l.inputs)
-      inputs.push_back(model.layers[u].name);
-    LayerTimes times(dfg, i);
-    layers.push_back(
-        {{"name", l.name},
-         {"type", layerKindName(l.kind).str()},
-         {"inputs", std::move(inputs)},
-         {"output_shape", dimsOf(l.outputShape)},
-         {"params", l.params},
-         {"flops",
-          {{"forward", l.flops.forward},
-           {"activation_gradient", l.flops.activationGradient},
-           {"weight_gradient", l.flops.weightGradient},
-           {"update", l.flops.update},
-           {"total", l.flops.total()}}},
-         {"times_us",
-          {{"forward", optionalTime(times.forward)},
-           {"activation_gradient", optionalTime(times.activationGradient)},
-           {"weight_gradient", optionalTime(times.weightGradient)},
-           {"update", optionalTime(times.update)}}}});
-  }
-  report["layers"] = std::move(layers);
 
   report["totals"] = {{"params", model.totalParams()},
                       {"flops", model.totalFlops().total()},
@@ -239,6 +209,91 @@ void addModelToReport(const Compilation &C, nlohmann::json &report) {
   metrics["critical_loop"] = std::move(loop);
   metrics["critical_loop_delays"] = bound.loopDelays;
   metrics["critical_loop_time_us"] = bound.loopTimeUs;
+}
+
+/// One entry of `layers`: the model's fields of layer \p l and, once
+/// planned, the plan's (docs/report-json.md), keys in nlohmann's order.
+static void writeLayer(const Compilation &C, unsigned l, JsonWriter &w) {
+  const Model &model = C.model;
+  const Layer &layer = model.layers[l];
+  const PipelinePlan &plan = C.plan;
+  const LayerPipelineState *state =
+      plan.planned ? &plan.memory.layers[l] : nullptr;
+  LayerTimes times(C.dfg, l);
+  w.beginObject();
+  w.key("flops");
+  w.beginObject();
+  w.field("activation_gradient", layer.flops.activationGradient);
+  w.field("forward", layer.flops.forward);
+  w.field("total", layer.flops.total());
+  w.field("update", layer.flops.update);
+  w.field("weight_gradient", layer.flops.weightGradient);
+  w.endObject();
+  if (state)
+    w.field("gradient_delay", plan.gradientDelay[l]);
+  w.key("inputs");
+  w.beginArray();
+  for (unsigned u : layer.inputs)
+    w.value(model.layers[u].name);
+  w.endArray();
+  w.field("name", layer.name);
+  w.key("output_shape");
+  w.beginArray();
+  for (auto d : layer.outputShape.dims)
+    w.value(int64_t(d));
+  w.endArray();
+  w.field("params", layer.params);
+  if (state) {
+    w.key("registers");
+    w.beginObject();
+    w.field("activation", state->activationRegisters);
+    w.field("gradient", state->gradientRegisters);
+    w.field("saved", state->savedRegisters);
+    w.field("weight_versions", state->weightVersions);
+    w.endObject();
+    w.field("stage", plan.stageOfLayer[l]);
+    w.key("staleness");
+    w.beginObject();
+    w.field("backward", state->backwardStaleness);
+    w.field("forward", state->forwardStaleness);
+    w.endObject();
+  }
+  w.key("times_us");
+  w.beginObject();
+  w.field("activation_gradient", times.activationGradient);
+  w.field("forward", times.forward);
+  w.field("update", times.update);
+  w.field("weight_gradient", times.weightGradient);
+  w.endObject();
+  w.field("type", layerKindName(layer.kind));
+  w.endObject();
+}
+
+void writeReport(const Compilation &C, const nlohmann::json &report,
+                 raw_ostream &os) {
+  assert(report.is_object() && !report.contains("layers") &&
+         "the stages' keys, without the layers");
+  JsonWriter w(os);
+  w.beginObject();
+  bool layersDone = false;
+  auto writeLayers = [&] {
+    w.key("layers");
+    w.beginArray();
+    for (unsigned l = 0, n = C.model.layers.size(); l < n; ++l)
+      writeLayer(C, l, w);
+    w.endArray();
+    layersDone = true;
+  };
+  for (auto it = report.begin(); it != report.end(); ++it) {
+    if (!layersDone && it.key() > "layers")
+      writeLayers();
+    w.key(it.key());
+    w.value(it.value());
+  }
+  if (!layersDone)
+    writeLayers();
+  w.endObject();
+  os << '\n';
 }
 
 } // namespace layerpipe

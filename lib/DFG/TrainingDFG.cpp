@@ -256,8 +256,16 @@ Expected<TrainingDFG> buildTrainingDFG(const Model &model,
     const LayerBytes &b = bytes[l];
     LayerTasks &lt = dfg.layerTasks[l];
     auto add = [&](TaskKind kind, double timeUs) {
-      return static_cast<int>(dfg.addTask(
-          {(taskKindPrefix(kind) + "." + layer.name).str(), kind, l, timeUs}));
+      // "F.conv1"; appended by hand: a Twine's str() costs several times
+      // more, and the candidates of the micro-batch choice build 300,000
+      // tasks each at 10^5 layers.
+      StringRef prefix = taskKindPrefix(kind);
+      std::string name;
+      name.reserve(prefix.size() + 1 + layer.name.size());
+      name.append(prefix.data(), prefix.size()).append(1, '.').append(
+          layer.name);
+      return static_cast<int>(
+          dfg.addTask({std::move(name), kind, l, timeUs}));
     };
     if (layer.isLoss()) {
       double time = 0;

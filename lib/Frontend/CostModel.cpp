@@ -94,7 +94,7 @@ static void readMachine(const json &root, MachineDesc &machine) {
         known = true;
       }
     if (!known)
-      fail(top.field("link_topology").pointer,
+      fail(top.field("link_topology").pointer(),
            "unknown link_topology '" + name +
                "' (expected 'switch', 'point-to-point' or 'bus')");
   }

@@ -61,8 +61,8 @@ int64_t readInt(const json &value, const Place &at, int64_t lo, int64_t hi) {
     if (v >= lo && v <= hi)
       return v;
   }
-  fail(at.pointer, formatv("{0} must be an integer in [{1}, {2}], got {3}",
-                           at.what, lo, hi, describe(value))
+  fail(at.pointer(), formatv("{0} must be an integer in [{1}, {2}], got {3}",
+                           at.what(), lo, hi, describe(value))
                        .str());
 }
 
@@ -73,22 +73,22 @@ std::pair<int64_t, int64_t> readPair(const json &value, const Place &at,
     return {v, v};
   }
   if (value.size() != 2)
-    fail(at.pointer, at.what + " must be an integer or [height, width], got " +
+    fail(at.pointer(), at.what() + " must be an integer or [height, width], got " +
                          describe(value));
-  return {readInt(value[0], at.element(0, at.what + "[0]"), lo, hi),
-          readInt(value[1], at.element(1, at.what + "[1]"), lo, hi)};
+  return {readInt(value[0], at.element(0, at.what() + "[0]"), lo, hi),
+          readInt(value[1], at.element(1, at.what() + "[1]"), lo, hi)};
 }
 
 bool readBool(const json &value, const Place &at) {
   if (!value.is_boolean())
-    fail(at.pointer,
-         at.what + " must be true or false, got " + describe(value));
+    fail(at.pointer(),
+         at.what() + " must be true or false, got " + describe(value));
   return value.get<bool>();
 }
 
 std::string readString(const json &value, const Place &at) {
   if (!value.is_string())
-    fail(at.pointer, at.what + " must be a string, got " + typeName(value) +
+    fail(at.pointer(), at.what() + " must be a string, got " + typeName(value) +
                          " " + describe(value));
   return value.get<std::string>();
 }
@@ -107,14 +107,14 @@ double readNumber(const json &value, const Place &at, double lo, double hi,
     if (std::isfinite(v) && v >= lo && (hiOpen ? v < hi : v <= hi))
       return v;
   }
-  fail(at.pointer, at.what + " must be a number in [" + formatNumber(lo) +
+  fail(at.pointer(), at.what() + " must be a number in [" + formatNumber(lo) +
                        ", " + formatNumber(hi) + (hiOpen ? ")" : "]") +
                        ", got " + describe(value));
 }
 
 const json &requireObject(const json &value, const Place &at) {
   if (!value.is_object())
-    fail(at.pointer, at.what + " must be a JSON object, got " +
+    fail(at.pointer(), at.what() + " must be a JSON object, got " +
                          typeName(value) + " " + describe(value));
   return value;
 }
@@ -141,14 +141,16 @@ std::string joinQuoted(ArrayRef<StringRef> words) {
 
 void rejectUnknownFields(
     const json &object, const Place &at, ArrayRef<StringRef> allowed,
-    StringRef context, const std::function<std::string(StringRef)> &elsewhere) {
+    const Twine &context,
+    const std::function<std::string(StringRef)> &elsewhere) {
   for (auto it = object.begin(); it != object.end(); ++it) {
     StringRef key = it.key();
     if (is_contained(allowed, key))
       continue;
     std::string message = at.prefix() + "unknown field '" + key.str() + "'";
-    if (!context.empty())
-      message += " " + context.str();
+    std::string contextText = context.str();
+    if (!contextText.empty())
+      message += " " + contextText;
     std::string guess = closest(key, allowed);
     std::string other = elsewhere ? elsewhere(key) : "";
     if (!guess.empty())
@@ -157,7 +159,7 @@ void rejectUnknownFields(
       message += "; '" + key.str() + "' belongs to " + other;
     else
       message += "; valid fields: " + joinQuoted(allowed);
-    fail(at.pointer + "/" + escapePointer(key), message);
+    fail(at.pointer() + "/" + escapePointer(key), message);
   }
 }
 
@@ -173,43 +175,66 @@ static std::pair<size_t, size_t> lineColumn(StringRef text, size_t offset) {
 }
 
 namespace {
-/// A SAX pass that follows nested objects and arrays so that a duplicate key
-/// (which nlohmann/json would silently resolve to the last value) can be
-/// reported with its JSON pointer. A SAX pass costs about as much as the DOM
-/// parse; nlohmann's parse callback would cost ten times more.
-class DuplicateKeyFinder : public nlohmann::json_sax<json> {
+/// A SAX handler that builds the document as json::parse would and stops at
+/// the first key repeated in one object (which nlohmann/json would silently
+/// resolve to the last value), reporting it with its JSON pointer, or at the
+/// first syntax error. One pass: a duplicate-key pass before json::parse
+/// cost as much as the parse itself (nlohmann's parse callback, ten times).
+class CheckedDocumentBuilder : public nlohmann::json_sax<json> {
 public:
+  explicit CheckedDocumentBuilder(json &root) : root(root) {}
+
   /// Where the first duplicate key is; empty if none was seen.
   std::string duplicate;
-
-  bool null() override { return element(); }
-  bool boolean(bool) override { return element(); }
-  bool number_integer(number_integer_t) override { return element(); }
-  bool number_unsigned(number_unsigned_t) override { return element(); }
-  bool number_float(number_float_t, const string_t &) override {
-    return element();
-  }
-  bool string(string_t &) override { return element(); }
-  bool binary(binary_t &) override { return element(); }
-  bool start_object(std::size_t) override { return open(false); }
-  bool start_array(std::size_t) override { return open(true); }
-  bool end_object() override { return close(); }
-  bool end_array() override { return close(); }
-  bool key(string_t &name) override {
-    Frame &top = frames.back();
-    top.key = name;
-    if (!is_contained(top.keys, name)) {
-      top.keys.push_back(name);
-      return true;
-    }
-    duplicate = pointer();
-    return false; // stop: the DOM parse is not needed
-  }
   /// The first syntax or range error (a number beyond double range is
   /// one) and its byte position, reported with line and column.
   std::string error;
   size_t errorByte = 0;
 
+  bool null() override { return add(nullptr) != nullptr; }
+  bool boolean(bool v) override { return add(v) != nullptr; }
+  bool number_integer(number_integer_t v) override {
+    return add(v) != nullptr;
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    return add(v) != nullptr;
+  }
+  bool number_float(number_float_t v, const string_t &) override {
+    return add(v) != nullptr;
+  }
+  bool string(string_t &v) override { return add(std::move(v)) != nullptr; }
+  bool binary(binary_t &v) override {
+    return add(json::binary(std::move(v))) != nullptr;
+  }
+  bool start_object(std::size_t) override {
+    frames.push_back({add(json::object()), nullptr});
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    frames.push_back({add(json::array()), nullptr});
+    return true;
+  }
+  bool end_object() override {
+    frames.pop_back();
+    return true;
+  }
+  bool end_array() override {
+    frames.pop_back();
+    return true;
+  }
+  bool key(string_t &name) override {
+    Frame &top = frames.back();
+    auto [it, inserted] =
+        top.value->get_ref<json::object_t &>().try_emplace(std::move(name));
+    if (!inserted) {
+      // The object's path, then the repeated name (try_emplace left it).
+      duplicate = pointer(frames.size() - 1) + "/" + escapePointer(name);
+      return false; // stop: the document is not needed
+    }
+    top.key = &it->first;
+    member = &it->second;
+    return true;
+  }
   bool parse_error(std::size_t position, const std::string &lastToken,
                    const nlohmann::detail::exception &e) override {
     error = e.what();
@@ -221,33 +246,38 @@ public:
   }
 
 private:
+  json &root;
+  /// The open objects and arrays; key: an object's member being read.
   struct Frame {
-    bool isArray;
-    long index;
-    std::string key;
-    SmallVector<std::string, 8> keys;
+    json *value;
+    const std::string *key;
   };
   std::vector<Frame> frames;
+  /// Where the value after a key goes.
+  json *member = nullptr;
 
-  bool element() {
-    if (!frames.empty() && frames.back().isArray)
-      ++frames.back().index;
-    return true;
+  /// Places \p v in the open array or object (or as the root).
+  json *add(json &&v) {
+    if (frames.empty()) {
+      root = std::move(v);
+      return &root;
+    }
+    json &parent = *frames.back().value;
+    if (parent.is_array()) {
+      parent.get_ref<json::array_t &>().push_back(std::move(v));
+      return &parent.get_ref<json::array_t &>().back();
+    }
+    *member = std::move(v);
+    return member;
   }
-  bool open(bool isArray) {
-    element();
-    frames.push_back({isArray, -1, "", {}});
-    return true;
-  }
-  bool close() {
-    frames.pop_back();
-    return true;
-  }
-  std::string pointer() const {
+  /// The JSON pointer of the member or element being read in the first
+  /// \p depth open objects and arrays.
+  std::string pointer(size_t depth) const {
     std::string text;
-    for (const Frame &f : frames)
-      text +=
-          "/" + (f.isArray ? std::to_string(f.index) : escapePointer(f.key));
+    for (const Frame &f : ArrayRef<Frame>(frames).take_front(depth))
+      text += "/" + (f.value->is_array()
+                         ? std::to_string(f.value->size() - 1)
+                         : escapePointer(*f.key));
     return text;
   }
 };
@@ -303,7 +333,8 @@ Expected<json> parseJson(StringRef text, StringRef fileName) {
                          "values nested more than " + Twine(MaxJsonDepth) +
                              " levels deep");
   try {
-    DuplicateKeyFinder finder;
+    json root;
+    CheckedDocumentBuilder finder(root);
     json::sax_parse(text.begin(), text.end(), &finder);
     if (!finder.error.empty()) {
       // nlohmann's "[json.exception.parse_error.101] parse error at line 1,
@@ -326,7 +357,7 @@ Expected<json> parseJson(StringRef text, StringRef fileName) {
                          "' in one JSON object (at " + finder.duplicate + ")")
                             .str()));
     }
-    return json::parse(text.begin(), text.end());
+    return root;
   } catch (const std::exception &e) {
     return createStringError(
         inconvertibleErrorCode(),

@@ -99,14 +99,14 @@ namespace {
 static std::string readName(const json &value, const Place &at) {
   std::string name = readString(value, at);
   if (name.empty())
-    fail(at.pointer, at.what + " is empty");
+    fail(at.pointer(), at.what() + " is empty");
   if (name.size() > 128)
-    fail(at.pointer, at.what + formatv(" is {0} characters long; at most 128",
+    fail(at.pointer(), at.what() + formatv(" is {0} characters long; at most 128",
                                        name.size())
                                    .str());
   for (char c : name)
     if (!isAlnum(c) && c != '_' && c != '-' && c != '.')
-      fail(at.pointer, at.what + " '" + name +
+      fail(at.pointer(), at.what() + " '" + name +
                            "' may contain only letters, digits, '_', '-' and "
                            "'.'");
   return name;
@@ -168,11 +168,11 @@ void ModelReader::readTop(const json &root, Model &model) {
   static const StringRef inputFields[] = {"shape"};
   rejectUnknownFields(inputObject, input, inputFields, "in 'input'");
   if (!inputObject.contains("shape"))
-    fail(input.pointer, "missing 'shape' in 'input'");
+    fail(input.pointer(), "missing 'shape' in 'input'");
   Place shape = input.field("shape");
   const json &dims = inputObject["shape"];
   if (!dims.is_array() || (dims.size() != 1 && dims.size() != 3))
-    fail(shape.pointer, "'input' 'shape' must be [C, H, W] or [N], got " +
+    fail(shape.pointer(), "'input' 'shape' must be [C, H, W] or [N], got " +
                             describe(dims));
   for (size_t i = 0; i < dims.size(); ++i)
     model.inputShape.dims.push_back(readInt(
@@ -203,7 +203,7 @@ void ModelReader::readParameters(const json &object, const Place &at,
   auto has = [&](const char *key) { return object.contains(key); };
   auto require = [&](const char *key, const char *example) -> const json & {
     if (!has(key))
-      fail(at.pointer, at.prefix() + layerKindName(layer.kind).str() +
+      fail(at.pointer(), at.prefix() + layerKindName(layer.kind).str() +
                            " needs '" + key + "' (e.g. \"" + key +
                            "\": " + example + ")");
     return object[key];
@@ -249,7 +249,7 @@ void ModelReader::readParameters(const json &object, const Place &at,
       // stages that hold it, which neither the compiler nor the runtime
       // models.
       std::string tied = readString(object["tied_to"], at.field("tied_to"));
-      fail(at.field("tied_to").pointer,
+      fail(at.field("tied_to").pointer(),
            at.prefix() + "ties its weight to '" + tied +
                "', but tied embeddings are not supported: leave out "
                "'tied_to' to train an untied output projection (it adds " +
@@ -275,7 +275,7 @@ void ModelReader::readParameters(const json &object, const Place &at,
       layer.kvHeads = readInt(object["kv_heads"], at.field("kv_heads"), 1,
                               kMaxSize);
     if (layer.heads % layer.kvHeads != 0)
-      fail(at.field("kv_heads").pointer,
+      fail(at.field("kv_heads").pointer(),
            at.prefix() +
                formatv("{0} query heads do not split into groups over {1} "
                        "key/value heads (heads must be a multiple of "
@@ -315,7 +315,7 @@ RawLayer ModelReader::readLayer(const json &value, size_t index) {
   Layer &layer = result.layer;
   layer.sourceIndex = index;
   std::string pointer = "/layers/" + std::to_string(index);
-  Place anonymous{pointer, formatv("layer {0}", index).str()};
+  Place anonymous{pointer, "layer " + std::to_string(index)};
   requireObject(value, anonymous);
 
   if (!value.contains("name"))
@@ -343,8 +343,7 @@ RawLayer ModelReader::readLayer(const json &value, size_t index) {
                                      std::end(commonLayerFields));
   append_range(allowed, kindFields(layer.kind));
   rejectUnknownFields(value, at, allowed,
-                      "for a " + typeText.substr() + " layer",
-                      kindsWithField);
+                      Twine("for a ") + typeText + " layer", kindsWithField);
 
   if (value.contains("comment"))
     readString(value["comment"], at.field("comment"));
@@ -355,18 +354,18 @@ RawLayer ModelReader::readLayer(const json &value, size_t index) {
     Place inputsAt = at.field("inputs");
     const json &inputs = value["inputs"];
     if (!inputs.is_array())
-      fail(inputsAt.pointer, inputsAt.what + " must be an array of layer "
+      fail(inputsAt.pointer(), inputsAt.what() + " must be an array of layer "
                                              "names, got " +
                                  describe(inputs));
     if (inputs.empty())
-      fail(inputsAt.pointer,
-           inputsAt.what + " is empty; leave it out to read the previous layer");
+      fail(inputsAt.pointer(),
+           inputsAt.what() + " is empty; leave it out to read the previous layer");
     result.hasInputs = true;
     for (size_t i = 0; i < inputs.size(); ++i) {
       Place element = inputsAt.element(
           i, at.prefix() + formatv("input {0}", i).str());
       result.inputNames.push_back(
-          {readString(inputs[i], element), element.pointer});
+          {readString(inputs[i], element), element.pointer()});
     }
   }
 

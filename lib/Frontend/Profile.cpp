@@ -87,13 +87,13 @@ static void readProfile(const json &root, Model &model, MachineDesc &machine) {
     index[model.layers[l].name] = l;
   for (const auto &item : layers.items())
     if (!index.count(item.key()))
-      fail(layersAt.pointer + "/" + escapePointer(item.key()),
+      fail(layersAt.pointer() + "/" + escapePointer(item.key()),
            "the profile times layer '" + item.key() + "', which model '" +
                model.name + "' does not have");
   for (size_t l = 0; l < model.layers.size(); ++l) {
     Layer &layer = model.layers[l];
     if (!layers.contains(layer.name))
-      fail(layersAt.pointer, "the profile has no times of layer '" +
+      fail(layersAt.pointer(), "the profile has no times of layer '" +
                                  layer.name + "'");
     Place at = layersAt.field(layer.name);
     const json &times = requireObject(layers[layer.name], at);

@@ -484,23 +484,6 @@ void addPlanToReport(const Compilation &C, nlohmann::json &report) {
   if (!plan.planned)
     return;
   const PlanOptions &options = C.options.plan;
-  nlohmann::json &layers = report["layers"];
-  if (!layers.is_array())
-    layers = nlohmann::json::array();
-  for (size_t l = 0; l < C.model.layers.size(); ++l) {
-    if (layers.size() <= l)
-      layers.push_back(nlohmann::json::object());
-    const LayerPipelineState &st = plan.memory.layers[l];
-    nlohmann::json &j = layers[l];
-    j["stage"] = plan.stageOfLayer[l];
-    j["gradient_delay"] = plan.gradientDelay[l];
-    j["staleness"] = {{"forward", st.forwardStaleness},
-                      {"backward", st.backwardStaleness}};
-    j["registers"] = {{"activation", st.activationRegisters},
-                      {"saved", st.savedRegisters},
-                      {"gradient", st.gradientRegisters},
-                      {"weight_versions", st.weightVersions}};
-  }
   nlohmann::json perStage = nlohmann::json::array();
   for (unsigned s = 0; s < plan.numStages; ++s) {
     nlohmann::json j = breakdownJson(plan.memory.perStage[s]);

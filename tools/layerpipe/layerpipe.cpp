@@ -36,16 +36,15 @@
 #include <condition_variable>
 #include <exception>
 #include <functional>
-#include <iomanip>
 #include <mutex>
-#include <ostream>
-#include <streambuf>
 #include <string>
 #include <thread>
 #include <vector>
 
 #ifdef __GLIBC__
 #include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 using namespace llvm;
@@ -885,46 +884,6 @@ static void addMicroBatchToReport(const Compilation &C,
       {"candidates", std::move(candidates)}};
 }
 
-namespace {
-/// A std::streambuf that hands its buffer to a raw_ostream.
-class RawOstreamBuf : public std::streambuf {
-public:
-  explicit RawOstreamBuf(raw_ostream &os) : os(os) {
-    setp(buffer, buffer + sizeof(buffer));
-  }
-  ~RawOstreamBuf() override { sync(); }
-
-protected:
-  int_type overflow(int_type c) override {
-    sync();
-    if (!traits_type::eq_int_type(c, traits_type::eof())) {
-      *pptr() = traits_type::to_char_type(c);
-      pbump(1);
-    }
-    return traits_type::not_eof(c);
-  }
-  int sync() override {
-    os.write(pbase(), pptr() - pbase());
-    setp(buffer, buffer + sizeof(buffer));
-    return 0;
-  }
-
-private:
-  raw_ostream &os;
-  char buffer[1 << 16];
-};
-} // namespace
-
-/// \p json as report.dump(2) and a newline would write it, serialised
-/// straight into \p os: the --report-json of 10^5 layers is 80 MB, and a
-/// string of it first cost a second.
-static void writeJson(const nlohmann::json &json, raw_ostream &os) {
-  RawOstreamBuf buffer(os);
-  std::ostream out(&buffer);
-  out << std::setw(2) << json << '\n';
-  out.flush();
-}
-
 /// The whole compilation, from flags to files.
 static Error compile(StageTimes &times) {
   Compilation C;
@@ -1101,7 +1060,7 @@ static Error compile(StageTimes &times) {
       return err;
     if (Error err = stage("report: write", false, [&] {
           return writeOutputFile(reportJsonPath, [&](raw_ostream &os) {
-            writeJson(report, os);
+            writeReport(C, report, os);
           });
         }))
       return err;
@@ -1132,10 +1091,30 @@ static Error compile(StageTimes &times) {
 /// zeroed by the kernel on first touch, and trims the heap after each free:
 /// at 10^5 layers a sixth of the run went to page faults. Keeping freed
 /// memory in the heap for reuse costs a little more resident memory.
+///
+/// The heap also grows by a gigabyte of address space at a time, and the
+/// first gigabyte is marked for transparent huge pages (which this kernel,
+/// like many, gives only on request): with 2 MiB pages the walks over
+/// arrays of 300,000 tasks take fewer TLB misses and page faults, and a
+/// 10^5-layer run (340 MB resident) took a fifth less CPU time here.
+/// Memory is still only touched when used; without THP it changes nothing.
 static void keepFreedMemory() {
 #ifdef __GLIBC__
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 1 << 30);
+  // Grow the heap (sbrk) now, pad included: a block of 1 MiB (volatile,
+  // or the compiler drops the pair) is more than the initial heap holds.
+  char *before = static_cast<char *>(sbrk(0));
+  void *volatile block = malloc(1 << 20);
+  free(block);
+  char *after = static_cast<char *>(sbrk(0));
+  const uintptr_t huge = 2 << 20;
+  uintptr_t from =
+      (reinterpret_cast<uintptr_t>(before) + huge - 1) & ~(huge - 1);
+  uintptr_t to = reinterpret_cast<uintptr_t>(after) & ~(huge - 1);
+  if (before != reinterpret_cast<char *>(-1) && to > from)
+    madvise(reinterpret_cast<void *>(from), to - from, MADV_HUGEPAGE);
 #endif
 }
 

@@ -65,10 +65,22 @@ TEST_CASE("summary: layer rows with task times, totals and the bound") {
                   "-> U.fc1 -> F.fc1\n") != std::string::npos);
 }
 
+/// The report as the tool writes it, parsed back.
+static nlohmann::json writtenReport(const Compilation &C,
+                                    const nlohmann::json &report) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  writeReport(C, report, os);
+  os.flush();
+  return nlohmann::json::parse(text);
+}
+
 TEST_CASE("report: layers by index, null for missing tasks, metrics") {
   Compilation C = compileTiny(/*merge=*/true);
-  nlohmann::json report = nlohmann::json::object();
-  addModelToReport(C, report);
+  nlohmann::json tree = nlohmann::json::object();
+  addModelToReport(C, tree);
+  CHECK(!tree.contains("layers"));
+  nlohmann::json report = writtenReport(C, tree);
   CHECK(report["model"]["input_shape"] == nlohmann::json::array({8}));
   REQUIRE(report["layers"].size() == 4);
   const nlohmann::json &fc2 = report["layers"][2];
@@ -89,4 +101,90 @@ TEST_CASE("report: layers by index, null for missing tasks, metrics") {
   CHECK(report["metrics"]["critical_loop_delays"] == 1);
   CHECK(report["metrics"]["iteration_bound"].get<double>() ==
         doctest::Approx(C.initialBound.boundUs));
+}
+
+/// The layer entries as an nlohmann tree, the way the report built them
+/// before writeReport streamed them: the reference for its bytes.
+static nlohmann::json referenceLayers(const Compilation &C) {
+  auto time = [](int task, const TrainingDFG &dfg) {
+    return task < 0 ? nlohmann::json(nullptr)
+                    : nlohmann::json(dfg.tasks[task].timeUs);
+  };
+  nlohmann::json layers = nlohmann::json::array();
+  for (unsigned i = 0; i < C.model.layers.size(); ++i) {
+    const Layer &l = C.model.layers[i];
+    nlohmann::json inputs = nlohmann::json::array();
+    for (unsigned u : l.inputs)
+      inputs.push_back(C.model.layers[u].name);
+    const LayerTasks &lt = C.dfg.layerTasks[i];
+    nlohmann::json j = {
+        {"name", l.name},
+        {"type", layerKindName(l.kind).str()},
+        {"inputs", std::move(inputs)},
+        {"output_shape", std::vector<int64_t>(l.outputShape.dims.begin(),
+                                              l.outputShape.dims.end())},
+        {"params", l.params},
+        {"flops",
+         {{"forward", l.flops.forward},
+          {"activation_gradient", l.flops.activationGradient},
+          {"weight_gradient", l.flops.weightGradient},
+          {"update", l.flops.update},
+          {"total", l.flops.total()}}},
+        {"times_us",
+         {{"forward", time(lt.forward, C.dfg)},
+          {"activation_gradient", time(lt.activationGradient, C.dfg)},
+          {"weight_gradient", time(lt.weightGradient, C.dfg)},
+          {"update", time(lt.update, C.dfg)}}}};
+    if (C.plan.planned) {
+      const LayerPipelineState &st = C.plan.memory.layers[i];
+      j["stage"] = C.plan.stageOfLayer[i];
+      j["gradient_delay"] = C.plan.gradientDelay[i];
+      j["staleness"] = {{"forward", st.forwardStaleness},
+                        {"backward", st.backwardStaleness}};
+      j["registers"] = {{"activation", st.activationRegisters},
+                        {"saved", st.savedRegisters},
+                        {"gradient", st.gradientRegisters},
+                        {"weight_versions", st.weightVersions}};
+    }
+    layers.push_back(std::move(j));
+  }
+  return layers;
+}
+
+TEST_CASE("report: the written bytes are the JSON tree's dump(2)") {
+  for (bool planned : {false, true}) {
+    CAPTURE(planned);
+    Compilation C = compileTiny();
+    if (planned) {
+      // Fields of a plan by hand (this stage does not plan): each value
+      // distinct, one negative and one large.
+      PipelinePlan &plan = C.plan;
+      plan.planned = true;
+      size_t n = C.model.layers.size();
+      plan.memory.layers.resize(n);
+      for (size_t l = 0; l < n; ++l) {
+        plan.stageOfLayer.push_back(unsigned(l / 2));
+        plan.gradientDelay.push_back(int64_t(3 * l));
+        LayerPipelineState &st = plan.memory.layers[l];
+        st.forwardStaleness = int64_t(l) - 1;
+        st.backwardStaleness = int64_t(l) << 40;
+        st.activationRegisters = 1;
+        st.savedRegisters = 2;
+        st.gradientRegisters = 3;
+        st.weightVersions = 4;
+      }
+    }
+    nlohmann::json tree = nlohmann::json::object();
+    addModelToReport(C, tree);
+    // Keys before and after "layers" and a nested object.
+    tree["alpha"] = {{"x", 1.5}, {"list", {1, 2, {{"deep", nullptr}}}}};
+    tree["zeta"] = nlohmann::json::array();
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    writeReport(C, tree, os);
+    os.flush();
+    nlohmann::json reference = tree;
+    reference["layers"] = referenceLayers(C);
+    CHECK(text == reference.dump(2) + "\n");
+  }
 }
