@@ -325,8 +325,15 @@ struct TransferBound {
   double minCutUs = 0;
   /// Total work of one iteration.
   double work = 0;
-  /// min(work, min over 2 <= k <= procs of max(work / k, the link time
-  /// the cut puts on one channel with k processors)).
+  /// Tensors too long for a period: the least T such that every group of
+  /// tasks joined by tensors of more than T of link time (bytes /
+  /// bandwidth) fits T of work; such a tensor cannot cross processors, a
+  /// transfer holding one channel for longer than the period. Tasks only,
+  /// no edge longer than the largest task: the largest task.
+  double unsplittableUs = 0;
+  /// The larger of unsplittableUs and min(work, min over 2 <= k <= procs of
+  /// max(work / k, the link time the cut puts on one channel with k
+  /// processors)).
   double bound = 0;
 };
 TransferBound transferLowerBound(const TrainingDFG &dfg, unsigned procs,

@@ -373,26 +373,45 @@ layOutStages(const TrainingDFG &dfg, const MachineDesc &machine,
     });
   std::vector<double> shifted;
   std::vector<int64_t> slack(dfg.edges.size());
-  // The edges in a topological order of the zero-delay subgraph (by their
-  // source), so that one round of the offset relaxation below carries an
-  // offset along a whole zero-delay chain, whichever way it runs through
-  // the layers (the backward chain runs against the task numbering).
+  // The edges in a topological order of the training graph without its
+  // feedback (weights back to F and B, the optimizer state; by their
+  // source): forward in layer order, the loss, the backward down the
+  // layers, the updates. One round of the offset relaxation below then
+  // carries an offset along every chain, whichever way it runs through the
+  // layers and wherever retiming put the delays, and the feedback edges
+  // settle in the next round or two. (By the zero-delay subgraph alone, as
+  // before, a chain whose delays lie inside a stage, as in the balanced
+  // grouping, was cut into pieces that crossed one stage per round: the
+  // 10,000-layer MLP on 1,024 processors needed 999 rounds, more than the
+  // 16 large graphs allow, and its balanced layout failed at every period
+  // up to 15.4 us.) A graph whose non-feedback edges hold a cycle falls
+  // back to the zero-delay subgraph.
   std::vector<unsigned> edgeOrder(dfg.edges.size());
   {
-    std::vector<unsigned> waiting(n, 0), topo, rankOf(n, 0);
-    std::vector<std::vector<unsigned>> out(n);
-    for (unsigned e = 0; e < dfg.edges.size(); ++e)
-      if (dfg.edges[e].delay == 0) {
-        ++waiting[dfg.edges[e].dst];
-        out[dfg.edges[e].src].push_back(dfg.edges[e].dst);
-      }
-    for (unsigned v = 0; v < n; ++v)
-      if (!waiting[v])
-        topo.push_back(v);
-    for (size_t i = 0; i < topo.size(); ++i)
-      for (unsigned w : out[topo[i]])
-        if (--waiting[w] == 0)
-          topo.push_back(w);
+    std::vector<unsigned> topo, rankOf(n, 0);
+    auto order = [&](auto keep) {
+      std::vector<unsigned> waiting(n, 0);
+      std::vector<std::vector<unsigned>> out(n);
+      topo.clear();
+      for (const Edge &edge : dfg.edges)
+        if (keep(edge)) {
+          ++waiting[edge.dst];
+          out[edge.src].push_back(edge.dst);
+        }
+      for (unsigned v = 0; v < n; ++v)
+        if (!waiting[v])
+          topo.push_back(v);
+      for (size_t i = 0; i < topo.size(); ++i)
+        for (unsigned w : out[topo[i]])
+          if (--waiting[w] == 0)
+            topo.push_back(w);
+      return topo.size() == n;
+    };
+    if (!order([](const Edge &edge) {
+          return edge.src != edge.dst && edge.kind != EdgeKind::Weight &&
+                 edge.kind != EdgeKind::UpdateState;
+        }))
+      order([](const Edge &edge) { return edge.delay == 0; });
     for (size_t i = 0; i < topo.size(); ++i)
       rankOf[topo[i]] = unsigned(i);
     std::iota(edgeOrder.begin(), edgeOrder.end(), 0u);
@@ -416,9 +435,10 @@ layOutStages(const TrainingDFG &dfg, const MachineDesc &machine,
     bool changed = true, tooShort = false;
     // In the edge order above, the offsets of a layout that fits settle in
     // a few rounds (at most 3 for a 10,000-layer MLP on 64 to 1,024
-    // stages); on a cycle that needs more delays they grow every round. Graphs of more than 5,000 tasks stop
-    // after 16 rounds (the layout then counts as failed at this T), smaller
-    // ones after n.
+    // stages, the plan's grouping or the balanced one); on a cycle that
+    // needs more delays they grow every round. Graphs of more than 5,000
+    // tasks stop after 16 rounds (the layout then counts as failed at this
+    // T), smaller ones after n (the least offsets, whatever the order).
     size_t rounds = n <= 5000 ? n : 16;
     for (size_t round = 0; changed && !tooShort && round <= rounds;
          ++round) {

@@ -159,6 +159,70 @@ double globalMinCut(unsigned numVertices,
   return best;
 }
 
+/// The least period T that leaves every group of tasks joined by tensors
+/// longer than T on the links (their link time, bytes / bandwidth, more
+/// than T) at most T of work. Valid: such a tensor cannot cross
+/// processors (one transfer of it would hold a channel for more than a
+/// period, and the verifier allows a channel at most a period per period),
+/// so the group runs on one processor, T >= its work. The edges are added
+/// longest first (union-find); between two link times c' < c the heavy
+/// edges are those of at least c, and the least T there is max(c', the
+/// largest group's work) if that lies below c.
+static double unsplittableBound(const TrainingDFG &dfg,
+                                const MachineDesc &machine) {
+  size_t n = dfg.tasks.size();
+  if (n == 0)
+    return 0;
+  std::vector<std::pair<double, unsigned>> byLink;
+  for (unsigned e = 0; e < dfg.edges.size(); ++e) {
+    const Edge &edge = dfg.edges[e];
+    if (edge.src == edge.dst || edge.bytes <= 0)
+      continue;
+    double link = double(edge.bytes) / machine.linkBandwidth * 1e6;
+    if (link > 0 && std::isfinite(link))
+      byLink.push_back({link, e});
+  }
+  std::sort(byLink.begin(), byLink.end(),
+            [](const auto &a, const auto &b) { return a.first > b.first; });
+  std::vector<unsigned> parent(n);
+  std::iota(parent.begin(), parent.end(), 0u);
+  std::vector<double> groupWork(n);
+  double heaviest = 0;
+  for (unsigned v = 0; v < n; ++v) {
+    groupWork[v] = dfg.tasks[v].timeUs;
+    heaviest = std::max(heaviest, groupWork[v]);
+  }
+  auto find = [&](unsigned v) {
+    while (parent[v] != v)
+      v = parent[v] = parent[parent[v]];
+    return v;
+  };
+  const double inf = std::numeric_limits<double>::infinity();
+  double best = inf, above = inf; // the interval [c, above)
+  for (size_t i = 0; i < byLink.size();) {
+    double c = byLink[i].first;
+    // T in [c, above): the heavy edges are those already joined.
+    double t = std::max(c, heaviest);
+    if (t < above)
+      best = std::min(best, t);
+    for (; i < byLink.size() && byLink[i].first == c; ++i) {
+      const Edge &edge = dfg.edges[byLink[i].second];
+      unsigned a = find(edge.src), b = find(edge.dst);
+      if (a == b)
+        continue;
+      parent[a] = b;
+      groupWork[b] += groupWork[a];
+      heaviest = std::max(heaviest, groupWork[b]);
+    }
+    above = c;
+  }
+  // T below the shortest tensor: every edge joins.
+  if (heaviest < above)
+    best = std::min(best, heaviest);
+  // Rounding in the sums: stay a hair below.
+  return best * (1 - 1e-9);
+}
+
 TransferBound transferLowerBound(const TrainingDFG &dfg, unsigned procs,
                                  const MachineDesc &machine) {
   TransferBound result;
@@ -202,7 +266,8 @@ TransferBound transferLowerBound(const TrainingDFG &dfg, unsigned procs,
     }
     bound = std::min(bound, std::max(work / k, link));
   }
-  result.bound = bound;
+  result.unsplittableUs = unsplittableBound(dfg, machine);
+  result.bound = std::max(bound, result.unsplittableUs);
   return result;
 }
 

@@ -9,7 +9,10 @@
 // and 2-3 processors, for every placement, the period can be no shorter
 // than its busiest processor and its busiest link channel; the bound must
 // stay at or below the least of those over all placements, and below every
-// period the list scheduler finds and the verifier accepts.
+// period the list scheduler finds and the verifier accepts. The same for
+// the part of the bound that comes from tensors longer than a period
+// (TransferBound::unsplittableUs), on graphs whose tensors are as long as
+// the tasks.
 //
 //===----------------------------------------------------------------------===//
 
@@ -58,7 +61,8 @@ TEST_CASE("the global minimum cut matches every subset on small graphs") {
 namespace {
 /// A random graph of \p n tasks: zero-delay edges forward, a few delayed
 /// ones back, tensors from 0 to 4 us of link time.
-TrainingDFG randomGraph(std::mt19937 &rng, unsigned n) {
+TrainingDFG randomGraph(std::mt19937 &rng, unsigned n,
+                        int64_t bytesStep = 10000) {
   TrainingDFG dfg;
   for (unsigned v = 0; v < n; ++v) {
     Task task;
@@ -72,7 +76,7 @@ TrainingDFG randomGraph(std::mt19937 &rng, unsigned n) {
     edge.src = a;
     edge.dst = b;
     edge.delay = delay;
-    edge.bytes = int64_t(rng() % 5) * 10000; // 10 kB: 1 us
+    edge.bytes = int64_t(rng() % 5) * bytesStep; // 10 kB: 1 us
     dfg.edges.push_back(edge);
   };
   for (unsigned v = 1; v < n; ++v) {
@@ -209,5 +213,108 @@ TEST_CASE("a transfer longer than the work keeps everything on one "
   CHECK(bound.bound == doctest::Approx(20)); // the work: one processor
   auto result = scheduleModulo(dfg, 4, machine, 0);
   REQUIRE(result);
+  CHECK(result->schedule.period >= bound.bound * (1 - 1e-9));
+}
+
+TEST_CASE("tensors longer than the period: the bound against every "
+          "placement") {
+  // Tensors of 0 to 12 us of link time beside tasks of 1 to 8 us: some
+  // groups of tasks cannot be split at short periods.
+  std::mt19937 rng(23);
+  unsigned cases = 0, raised = 0;
+  for (unsigned trial = 0; trial < 60; ++trial) {
+    unsigned n = 2 + rng() % 6; // at most 7 tasks
+    TrainingDFG dfg = randomGraph(rng, n, 30000);
+    for (LinkTopology topology :
+         {LinkTopology::Switch, LinkTopology::PointToPoint,
+          LinkTopology::Bus}) {
+      for (unsigned procs : {2u, 3u, 4u}) {
+        MachineDesc machine;
+        machine.linkBandwidth = 1e10;
+        machine.linkLatencyUs = 1;
+        machine.linkTopology = topology;
+        TransferBound bound = transferLowerBound(dfg, procs, machine);
+        double work = 0, largest = 0;
+        for (const Task &task : dfg.tasks) {
+          work += task.timeUs;
+          largest = std::max(largest, task.timeUs);
+        }
+        double best = std::numeric_limits<double>::infinity();
+        std::vector<int> proc(n, 0);
+        while (true) {
+          best = std::min(best, placementBound(dfg, proc, procs, machine));
+          unsigned i = 0;
+          while (i < n && ++proc[i] == int(procs))
+            proc[i++] = 0;
+          if (i == n)
+            break;
+        }
+        INFO("trial " << trial << " topology "
+                      << linkTopologyName(topology).str() << " procs "
+                      << procs);
+        CHECK(bound.unsplittableUs >= largest * (1 - 1e-9));
+        CHECK(bound.unsplittableUs <= work * (1 + 1e-9));
+        CHECK(bound.bound >= bound.unsplittableUs);
+        CHECK(bound.bound <= best * (1 + 1e-9));
+        ++cases;
+        raised += bound.unsplittableUs > std::max(work / procs, largest) + 1e-9;
+      }
+    }
+  }
+  MESSAGE(raised << " of " << cases
+                 << " cases have an unsplittable bound above work / procs "
+                    "and the largest task");
+  CHECK(raised > 0);
+}
+
+namespace {
+Task makeTask(const std::string &name, double us, unsigned layer) {
+  Task task;
+  task.name = name;
+  task.timeUs = us;
+  task.layer = layer;
+  return task;
+}
+Edge makeEdge(unsigned src, unsigned dst, int64_t bytes, int64_t delay) {
+  Edge edge;
+  edge.src = src;
+  edge.dst = dst;
+  edge.bytes = bytes;
+  edge.delay = delay;
+  return edge;
+}
+} // namespace
+
+TEST_CASE("a layer whose weights outlast the period stays on one "
+          "processor") {
+  // Like the first layer of layerpipe-gen's MLP at b = 1 (F 2.2, G 2.2,
+  // U 10 us; 200 KB of weights and weight gradient: 20 us at 10 GB/s)
+  // followed by 200 tasks of 1 us joined by 256-byte tensors: on 64
+  // processors work / p is 3.4 us, but F, G and U of the first layer can
+  // only run apart at a period of 20 us or more, so T >= 14.4 us.
+  TrainingDFG dfg;
+  dfg.tasks.push_back(makeTask("F.fc1", 2.2, 0));
+  dfg.tasks.push_back(makeTask("G.fc1", 2.2, 0));
+  dfg.tasks.push_back(makeTask("U.fc1", 10, 0));
+  dfg.edges.push_back(makeEdge(0, 1, 3136, 4));   // saved input
+  dfg.edges.push_back(makeEdge(1, 2, 200960, 0)); // weight gradient
+  dfg.edges.push_back(makeEdge(2, 0, 200960, 1)); // weights
+  for (unsigned v = 3; v < 203; ++v) {
+    dfg.tasks.push_back(makeTask("t" + std::to_string(v), 1, v));
+    dfg.edges.push_back(makeEdge(v == 3 ? 0 : v - 1, v, 256, 0));
+  }
+  MachineDesc machine; // 10 GB/s, switch
+  TransferBound bound = transferLowerBound(dfg, 64, machine);
+  CHECK(bound.unsplittableUs == doctest::Approx(14.4));
+  CHECK(bound.bound == doctest::Approx(14.4));
+  // Lighter weights (100 KB: 10 us) may cross at T >= 10.04 us: then the
+  // bound is that link time, not the group's 14.4 us of work.
+  dfg.edges[1].bytes = dfg.edges[2].bytes = 100400;
+  bound = transferLowerBound(dfg, 64, machine);
+  CHECK(bound.unsplittableUs == doctest::Approx(10.04));
+  // And every verified schedule keeps to it.
+  auto result = scheduleModulo(dfg, 64, machine, 0);
+  REQUIRE(result);
+  REQUIRE(!verifySchedule(result->schedule));
   CHECK(result->schedule.period >= bound.bound * (1 - 1e-9));
 }
