@@ -1175,12 +1175,27 @@ std::string traceJson(const Timelines &lines) {
   return os.str();
 }
 
-/// The median measured work of every task of the plan (-1: never ran).
-std::vector<double> medianTaskWork(const Timelines &lines) {
-  std::vector<std::vector<double>> work(lines.plan.tasks.size());
+/// The measured work of every task of the plan, one figure per instance in
+/// instance order.
+std::vector<std::vector<double>> taskWorkSamples(const Timelines &lines) {
+  std::vector<std::vector<std::pair<int64_t, double>>> byInstance(
+      lines.plan.tasks.size());
   for (const auto &list : lines.events)
     for (const TraceEvent &e : list)
-      work[e.task].push_back(Timelines::workEnd(e) - Timelines::workStart(e));
+      byInstance[e.task].push_back(
+          {e.instance, Timelines::workEnd(e) - Timelines::workStart(e)});
+  std::vector<std::vector<double>> work(byInstance.size());
+  for (size_t t = 0; t < work.size(); ++t) {
+    std::sort(byInstance[t].begin(), byInstance[t].end());
+    for (const auto &[instance, us] : byInstance[t])
+      work[t].push_back(us);
+  }
+  return work;
+}
+
+/// The median measured work of every task of the plan (-1: never ran).
+std::vector<double> medianTaskWork(const Timelines &lines) {
+  std::vector<std::vector<double>> work = taskWorkSamples(lines);
   std::vector<double> median(work.size(), -1.0);
   for (size_t t = 0; t < work.size(); ++t) {
     std::vector<double> &list = work[t];
@@ -2120,7 +2135,7 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   double weightedError = 0;
   double taskError = taskTimeError(lines, timedTasks, weightedError);
   if (deployment.taskWork)
-    deployment.taskWork(medianTaskWork(lines));
+    deployment.taskWork(taskWorkSamples(lines));
   double samplesPerSecond = double(trainSamples) / trainSeconds;
   uint64_t checksum = weightsChecksum(params, state);
   MemoryStats peak = run.memory.peak;

@@ -38,15 +38,15 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
 
 /// Times every task of \p net (finalized) as a stage program runs it: a
 /// program of one processor thread (the whole network, no delays) trains
-/// \p warmup + \p repeats steps of \p batch samples through the stage
-/// programs' executor (SGD with momentum, as the profiler's U), and each
-/// task's figure is its median measured work over those steps (the warm-up
-/// steps are few enough not to move a median much). Unlike profileNetwork this includes what the
-/// executor does around the kernels (new output tensors, the values'
-/// bookkeeping, the loss task's labels and its result message). The loss
-/// layer's L task is its forward (activationGradient 0). False, with
-/// \p error, if the run fails (the program's message is on stderr; its
-/// standard output is silenced).
+/// steps of \p batch samples through the stage programs' executor (SGD
+/// with momentum, as the profiler's U), and each task's figure is its mean
+/// measured work over the steps after the first \p warmup: at least
+/// \p repeats of them, and as many as fill about a second (at most 5,000).
+/// Unlike profileNetwork this includes what the executor does around the
+/// kernels (new output tensors, the values' bookkeeping, the loss task's
+/// labels and its result message). The loss layer's L task is its forward
+/// (activationGradient 0). False, with \p error, if the run fails (the
+/// program's message is on stderr; its standard output is silenced).
 bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
                             int repeats, uint64_t seed,
                             std::vector<LayerTimes> &times,

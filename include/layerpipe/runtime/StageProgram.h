@@ -225,11 +225,12 @@ struct Deployment {
   std::function<std::vector<std::string>(const std::string &blob)> gather;
   /// Set once the transport exists (after the checks of options and data).
   bool *started = nullptr;
-  /// Called on the host's process after a successful run with the median
-  /// measured work of every task, in the order of ProgramPlan::tasks
-  /// (microseconds; -1 for a task that never ran): how layerpipe-profile
+  /// Called on the host's process after a successful run with the measured
+  /// work of every task of ProgramPlan::tasks (microseconds, one figure
+  /// per instance the task ran, in instance order): how layerpipe-profile
   /// times tasks as the executor runs them.
-  std::function<void(const std::vector<double> &medianWorkUs)> taskWork;
+  std::function<void(const std::vector<std::vector<double>> &workUs)>
+      taskWork;
 };
 
 /// The whole program: options (the reference trainer's training options
