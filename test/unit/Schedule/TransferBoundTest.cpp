@@ -129,6 +129,23 @@ double placementBound(const TrainingDFG &dfg, const std::vector<int> &proc,
     most = std::max(most, busy);
   return most;
 }
+
+/// The least period any placement allows (placementBound over every one of
+/// the procs^n placements).
+double bestPlacementBound(const TrainingDFG &dfg, unsigned procs,
+                          const MachineDesc &machine) {
+  size_t n = dfg.tasks.size();
+  double best = std::numeric_limits<double>::infinity();
+  std::vector<int> proc(n, 0);
+  while (true) {
+    best = std::min(best, placementBound(dfg, proc, procs, machine));
+    size_t i = 0;
+    while (i < n && ++proc[i] == int(procs))
+      proc[i++] = 0;
+    if (i == n)
+      return best;
+  }
+}
 } // namespace
 
 TEST_CASE("the transfer bound never exceeds any placement's period") {
@@ -151,17 +168,7 @@ TEST_CASE("the transfer bound never exceeds any placement's period") {
           work += task.timeUs;
           largest = std::max(largest, task.timeUs);
         }
-        // Every placement (procs^n of them): the least period it allows.
-        double best = std::numeric_limits<double>::infinity();
-        std::vector<int> proc(n, 0);
-        while (true) {
-          best = std::min(best, placementBound(dfg, proc, procs, machine));
-          unsigned i = 0;
-          while (i < n && ++proc[i] == int(procs))
-            proc[i++] = 0;
-          if (i == n)
-            break;
-        }
+        double best = bestPlacementBound(dfg, procs, machine);
         INFO("trial " << trial << " topology "
                       << linkTopologyName(topology).str() << " procs "
                       << procs);
@@ -239,16 +246,7 @@ TEST_CASE("tensors longer than the period: the bound against every "
           work += task.timeUs;
           largest = std::max(largest, task.timeUs);
         }
-        double best = std::numeric_limits<double>::infinity();
-        std::vector<int> proc(n, 0);
-        while (true) {
-          best = std::min(best, placementBound(dfg, proc, procs, machine));
-          unsigned i = 0;
-          while (i < n && ++proc[i] == int(procs))
-            proc[i++] = 0;
-          if (i == n)
-            break;
-        }
+        double best = bestPlacementBound(dfg, procs, machine);
         INFO("trial " << trial << " topology "
                       << linkTopologyName(topology).str() << " procs "
                       << procs);
