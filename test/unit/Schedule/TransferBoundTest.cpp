@@ -130,6 +130,25 @@ double placementBound(const TrainingDFG &dfg, const std::vector<int> &proc,
   return most;
 }
 
+/// The machine of the brute-force cases: 10 GB/s links, 1 us latency.
+MachineDesc bruteForceMachine(LinkTopology topology) {
+  MachineDesc machine;
+  machine.linkBandwidth = 1e10;
+  machine.linkLatencyUs = 1;
+  machine.linkTopology = topology;
+  return machine;
+}
+
+/// The DFG's total work and its largest task, microseconds.
+std::pair<double, double> workAndLargest(const TrainingDFG &dfg) {
+  double work = 0, largest = 0;
+  for (const Task &task : dfg.tasks) {
+    work += task.timeUs;
+    largest = std::max(largest, task.timeUs);
+  }
+  return {work, largest};
+}
+
 /// The least period any placement allows (placementBound over every one of
 /// the procs^n placements).
 double bestPlacementBound(const TrainingDFG &dfg, unsigned procs,
@@ -158,16 +177,9 @@ TEST_CASE("the transfer bound never exceeds any placement's period") {
          {LinkTopology::Switch, LinkTopology::PointToPoint,
           LinkTopology::Bus}) {
       for (unsigned procs : {2u, 3u}) {
-        MachineDesc machine;
-        machine.linkBandwidth = 1e10;
-        machine.linkLatencyUs = 1;
-        machine.linkTopology = topology;
+        MachineDesc machine = bruteForceMachine(topology);
         TransferBound bound = transferLowerBound(dfg, procs, machine);
-        double work = 0, largest = 0;
-        for (const Task &task : dfg.tasks) {
-          work += task.timeUs;
-          largest = std::max(largest, task.timeUs);
-        }
+        auto [work, largest] = workAndLargest(dfg);
         double best = bestPlacementBound(dfg, procs, machine);
         INFO("trial " << trial << " topology "
                       << linkTopologyName(topology).str() << " procs "
@@ -236,16 +248,9 @@ TEST_CASE("tensors longer than the period: the bound against every "
          {LinkTopology::Switch, LinkTopology::PointToPoint,
           LinkTopology::Bus}) {
       for (unsigned procs : {2u, 3u, 4u}) {
-        MachineDesc machine;
-        machine.linkBandwidth = 1e10;
-        machine.linkLatencyUs = 1;
-        machine.linkTopology = topology;
+        MachineDesc machine = bruteForceMachine(topology);
         TransferBound bound = transferLowerBound(dfg, procs, machine);
-        double work = 0, largest = 0;
-        for (const Task &task : dfg.tasks) {
-          work += task.timeUs;
-          largest = std::max(largest, task.timeUs);
-        }
+        auto [work, largest] = workAndLargest(dfg);
         double best = bestPlacementBound(dfg, procs, machine);
         INFO("trial " << trial << " topology "
                       << linkTopologyName(topology).str() << " procs "
