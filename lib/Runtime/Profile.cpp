@@ -360,13 +360,17 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
   // steps, at most 5,000).
   std::vector<double> mean;
   auto runSteps = [&](int64_t steps) {
+    // Epochs of at most 32 steps: the data set holds one epoch, and a
+    // large --warmup or --repeats must not make it batch x steps samples.
+    int64_t perEpoch = std::min<int64_t>(steps, 32);
+    int64_t epochs = (steps + perEpoch - 1) / perEpoch;
     std::vector<std::string> args = {
         "layerpipe-profile",
         std::string("--data=") + (text ? "fortunes" : "synthetic"),
         "--batch=" + std::to_string(batch),
-        "--train-limit=" + std::to_string(batch * steps),
+        "--train-limit=" + std::to_string(batch * perEpoch),
         "--test-limit=" + std::to_string(batch),
-        "--epochs=1",
+        "--epochs=" + std::to_string(epochs),
         "--lr=0.000000001", // the weights stay put (no overflow to time)
         "--momentum=0.9",
         "--seed=" + std::to_string(seed),
