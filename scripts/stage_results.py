@@ -70,11 +70,50 @@ def emit(opts, model, profile, flags, name):
     return d, ref
 
 
-def run_program(d, name, train, run=0):
+def run_program(d, name, train, run=0, profile=None):
     summary = f"{d}.summary{run}.json"
     sh(f"{d}/build/{name} {train} --summary-json {summary} "
        f"--trace {d}.trace{run}.json")
-    return json.load(open(summary))
+    result = json.load(open(summary))
+    if profile:
+        result["per_processor"] = processor_figures(
+            f"{d}.trace{run}.json", result, profile)
+    return result
+
+
+def processor_figures(trace, summary, profile):
+    """Per processor: its median work measured over predicted, and the
+    speed of its CPU during the run (the program's probe before and after,
+    averaged) over the speed of the CPU the profile was timed on (its probe
+    then); above 1 is slower."""
+    events = json.load(open(trace))["traceEvents"]
+    measured, predicted = {}, {}
+    for e in events:
+        if e.get("ph") != "X":
+            continue
+        key = (e["tid"], e["name"])
+        if e["pid"] == 2:
+            measured.setdefault(key, []).append(e["dur"])
+        else:
+            predicted[key] = e["dur"]
+    prof = json.load(open(profile)).get("cpu")
+    probe = summary.get("cpu_probe", {})
+    parts = []
+    for i, tid in enumerate(sorted({k[0] for k in predicted})):
+        m = sum(sorted(v)[len(v) // 2] for k, v in measured.items()
+                if k[0] == tid and k in predicted)
+        p = sum(v for k, v in predicted.items() if k[0] == tid)
+        text = f"P{i} {m / p:.2f}"
+        cpus = summary.get("processor_cpus", [])
+        if prof and probe.get("cpus") and i < len(cpus):
+            at = probe["cpus"].index(cpus[i])
+            run_us = (probe["loop_us_before"][at] +
+                      probe["loop_us_after"][at]) / 2
+            ref = prof["probe_loop_us_before"][
+                prof["cpus"].index(prof["timed_on"])]
+            text += f" (CPU {cpus[i]} at {run_us / ref:.2f})"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 def median_run(runs):
@@ -183,7 +222,7 @@ def main():
         bases = {name: [] for _, name, _, _, _ in built}
         for r in range(opts.repeats):
             for p, name, d, ref, _ in built[r % 2:] + built[:r % 2]:
-                progs[name].append(run_program(d, name, train, r))
+                progs[name].append(run_program(d, name, train, r, profile))
                 bases[name].append(run_reference(opts, model, ref, train,
                                                  name))
         for p, name, d, ref, flags in built:
@@ -258,8 +297,9 @@ def main():
            "speedup | predicted period (µs/step) | measured period | "
            "measured/predicted (runs) | measured/predicted with the "
            "profile taken after the runs | task error weighted (per task) | "
-           "same weights |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "per processor: work measured/predicted (its CPU's probe "
+           "against the profile's) | same weights |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     within = within_after = 0
     for model, p, prog, base, same, _ in speed:
         ratio = prog['measured_period_us'] / prog['predicted_period_us']
@@ -275,6 +315,7 @@ def main():
             f"| {prog['after_ratio']:.2f} "
             f"| {100 * prog['task_time_error_weighted']:.1f}% "
             f"({100 * prog['task_time_error']:.0f}%) | "
+            f"{prog['per_processor']} | "
             f"{'yes' if same else 'NO'} |")
     out += ["", f"Within 10% of the prediction (median run): {within} of "
             f"{len(speed)}; with the profile taken after the runs: "

@@ -54,13 +54,17 @@ static void readProfile(const json &root, Model &model, MachineDesc &machine) {
   requireObject(root, top);
   static const StringRef fields[] = {"format", "version", "model",
                                      "batch_size", "threads", "layers",
-                                     "machine", "transport", "method"};
+                                     "machine", "transport", "method",
+                                     "cpu"};
   rejectUnknownFields(root, top, fields, "in the profile");
   // How the tasks were timed (informative; both give times per task).
   if (root.contains("method") &&
       (!root["method"].is_string() ||
        (root["method"] != "executor" && root["method"] != "kernels")))
     fail("/method", "must be \"executor\" or \"kernels\"");
+  // Which CPU timed the tasks, and the CPUs' speeds (informative).
+  if (root.contains("cpu") && !root["cpu"].is_object())
+    fail("/cpu", "must be an object (the CPU the tasks were timed on)");
   for (StringRef key : {"format", "model", "batch_size", "layers"})
     if (!root.contains(key.str()))
       fail("/" + key.str(), "the profile has no '" + key.str() + "'");

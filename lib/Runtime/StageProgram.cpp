@@ -882,15 +882,38 @@ const char *const HelpText =
     "                           --checkpoint-dir that matches this run\n"
     "  --help, --version\n";
 
-/// The CPU of each of \p count processor threads under --pin-threads=\p mode:
-/// the first \p count CPUs this process may run on, or none (no pinning).
-/// auto pins two or more threads when they fit (one processor per process,
-/// as under mpirun, is left to the launcher's binding); on pins whenever
-/// they fit and is an error otherwise.
-bool pinnedCpus(const std::string &mode, size_t count, std::vector<int> &cpus,
-                std::string &error) {
-  cpus.clear();
-  if (mode == "off" || count == 0 || (mode == "auto" && count < 2))
+/// Where the processor threads of this process run, and the speeds the
+/// choice was made on.
+struct Pinning {
+  std::vector<int> cpuOf;   ///< per local processor; empty: not bound
+  std::vector<int> probed;  ///< the CPUs timed (timeCpus), if any
+  std::vector<double> before; ///< their seconds per probe loop
+};
+
+/// A JSON array of \p ints, or else of \p seconds in microseconds.
+std::string cpuProbeJson(const std::vector<int> &ints,
+                         const std::vector<double> &seconds) {
+  std::string out = "[";
+  for (size_t i = 0; i < ints.size() + seconds.size(); ++i)
+    out += (i ? ", " : "") +
+           (i < ints.size() ? std::to_string(ints[i])
+                            : format("%.2f", seconds[i - ints.size()] * 1e6));
+  return out + "]";
+}
+
+/// Binds the processor threads of predicted work \p load (one per local
+/// processor) under --pin-threads=\p mode. auto binds two or more threads
+/// when they fit, and a lone one when this process runs the whole schedule
+/// (one processor per process, as under mpirun, is left to the launcher's
+/// binding); on binds whenever they fit and is an error otherwise. With
+/// more than one CPU to choose from, the CPUs are timed first and the
+/// busiest processor gets the fastest (a virtual machine's CPUs need not
+/// run at one speed; docs/codegen.md).
+bool pinnedCpus(const std::string &mode, const std::vector<double> &load,
+                bool wholeRun, Pinning &pin, std::string &error) {
+  pin = Pinning();
+  size_t count = load.size();
+  if (mode == "off" || count == 0 || (mode == "auto" && count < 2 && !wholeRun))
     return true;
   std::vector<int> allowed = allowedCpus();
   if (allowed.size() < count) {
@@ -902,7 +925,14 @@ bool pinnedCpus(const std::string &mode, size_t count, std::vector<int> &cpus,
     }
     return true;
   }
-  cpus.assign(allowed.begin(), allowed.begin() + count);
+  pin.cpuOf.assign(allowed.begin(), allowed.begin() + count);
+  if (allowed.size() < 2)
+    return true;
+  pin.before = timeCpus(allowed);
+  if (pin.before.empty())
+    return true;
+  pin.probed = allowed;
+  pin.cpuOf = cpusBySpeed(allowed, pin.before, load);
   return true;
 }
 
@@ -1870,9 +1900,15 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
     procs[p]->firstRound_ = first;
     procs[p]->endRound_ = end;
   }
-  std::vector<int> cpuOf;
-  if (!pinnedCpus(o.pinThreads, local.size(), cpuOf, error))
+  std::vector<double> load(local.size(), 0.0);
+  for (const TaskInfo &t : plan.tasks)
+    for (size_t i = 0; i < local.size(); ++i)
+      if (t.proc == local[i])
+        load[i] += t.durationUs;
+  Pinning pinning;
+  if (!pinnedCpus(o.pinThreads, load, local.size() == P, pinning, error))
     return failWith(error);
+  const std::vector<int> &cpuOf = pinning.cpuOf;
   run.origin = Clock::now();
   double cpuStart = cpuSeconds();
   std::vector<std::thread> threads;
@@ -2092,6 +2128,11 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   if (!transport->abortReason().empty())
     return failWith(transport->abortReason());
   double cpu = cpuSeconds() - cpuStart;
+  // The CPUs' speeds again after the run: beside the ones it started on,
+  // they show whether a CPU slowed down meanwhile.
+  std::vector<double> probeAfter;
+  if (!pinning.probed.empty())
+    probeAfter = timeCpus(pinning.probed);
 
   std::vector<std::vector<TraceEvent>> events;
   for (auto &impl : impls)
@@ -2228,6 +2269,11 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
        << ",\n  \"diverged\": false,\n  \"schedule\": "
        << jsonString(plan.schedule) << ",\n  \"processors\": " << P
        << ",\n  \"threads_pinned\": " << cpuOf.size()
+       << ",\n  \"processor_cpus\": " << cpuProbeJson(cpuOf, {})
+       << ",\n  \"cpu_probe\": {\"cpus\": "
+       << cpuProbeJson(pinning.probed, {}) << ", \"loop_us_before\": "
+       << cpuProbeJson({}, pinning.before)
+       << ", \"loop_us_after\": " << cpuProbeJson({}, probeAfter) << "}"
        << format(",\n  \"measured_period_us\": %.3f,\n"
                  "  \"predicted_period_us\": %.3f,\n"
                  "  \"task_time_error\": %.4f,\n"

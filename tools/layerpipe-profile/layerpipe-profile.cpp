@@ -16,6 +16,7 @@
 #include "layerpipe/Model.h"
 #include "layerpipe/OutputFile.h"
 #include "layerpipe/ToolMain.h"
+#include "layerpipe/runtime/Affinity.h"
 #include "layerpipe/runtime/Profile.h"
 
 #include "llvm/Support/CommandLine.h"
@@ -25,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <memory>
 
 using namespace llvm;
 using namespace layerpipe;
@@ -86,15 +88,32 @@ static Error run() {
   Expected<rt::NetSpec> net = lowerToRuntimeNet(*model);
   if (!net)
     return net.takeError();
+  // The tasks are timed on the fastest CPU this process may use, where a
+  // stage program runs its busiest processor (a virtual machine's CPUs need
+  // not run at one speed: docs/profile.md, "Which CPU").
+  std::vector<int> cpus = rt::allowedCpus();
+  std::vector<double> probeBefore, probeAfter;
+  if (cpus.size() > 1)
+    probeBefore = rt::timeCpus(cpus);
+  int timedOn = probeBefore.empty()
+                    ? -1
+                    : rt::cpusBySpeed(cpus, probeBefore, {1.0}).front();
   std::vector<rt::LayerTimes> times;
-  if (method == Method::Kernels) {
-    times = rt::profileNetwork(*net, batch, warmup, repeats, 1);
-  } else {
-    std::string error;
-    if (!rt::profileThroughExecutor(*net, batch, warmup, repeats, 1, times,
-                                    error))
-      return fail(error);
+  {
+    std::unique_ptr<rt::ScopedPin> pin;
+    if (timedOn >= 0)
+      pin = std::make_unique<rt::ScopedPin>(timedOn);
+    if (method == Method::Kernels) {
+      times = rt::profileNetwork(*net, batch, warmup, repeats, 1);
+    } else {
+      std::string error;
+      if (!rt::profileThroughExecutor(*net, batch, warmup, repeats, 1, times,
+                                      error))
+        return fail(error);
+    }
   }
+  if (timedOn >= 0)
+    probeAfter = rt::timeCpus(cpus);
 
   nlohmann::ordered_json layers = nlohmann::ordered_json::object();
   double total = 0;
@@ -167,6 +186,18 @@ static Error run() {
                                     {"layers", layers},
                                     {"machine", machine},
                                     {"transport", transport}};
+  if (timedOn >= 0) {
+    auto micro = [](const std::vector<double> &seconds) {
+      nlohmann::ordered_json out = nlohmann::ordered_json::array();
+      for (double s : seconds)
+        out.push_back(std::round(s * 1e8) / 100.0);
+      return out;
+    };
+    profile["cpu"] = {{"timed_on", timedOn},
+                      {"cpus", cpus},
+                      {"probe_loop_us_before", micro(probeBefore)},
+                      {"probe_loop_us_after", micro(probeAfter)}};
+  }
   if (Error err = writeOutputFile(outputPath, [&](raw_ostream &os) {
         os << profile.dump(2) << "\n";
       }))
