@@ -202,12 +202,16 @@ static Error run() {
         os << profile.dump(2) << "\n";
       }))
     return err;
+  std::string where =
+      timedOn >= 0 ? fmt::format(" on CPU {} (the fastest of {})", timedOn,
+                                 cpus.size())
+                   : "";
   outs() << fmt::format("layerpipe-profile: '{}' at batch {}: {:.1f} us per "
-                        "training step on one thread{}; {} -> {}\n",
+                        "training step on one thread{}{}; {} -> {}\n",
                         model->name, batch, total,
                         method == Method::Executor ? " through the executor"
                                                    : " (kernels alone)",
-                        linkText, outputPath.getValue());
+                        where, linkText, outputPath.getValue());
   return Error::success();
 }
 
