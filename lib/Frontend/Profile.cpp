@@ -52,10 +52,9 @@ static std::optional<double> *timeSlot(MeasuredTimes &t, StringRef field) {
 static void readProfile(const json &root, Model &model, MachineDesc &machine) {
   Place top{"", ""};
   requireObject(root, top);
-  static const StringRef fields[] = {"format", "version", "model",
-                                     "batch_size", "threads", "layers",
-                                     "machine", "transport", "method",
-                                     "cpu"};
+  static const StringRef fields[] = {
+      "format", "version", "model",     "batch_size", "threads",
+      "layers", "machine", "transport", "method",     "cpu"};
   rejectUnknownFields(root, top, fields, "in the profile");
   // How the tasks were timed (informative; both give times per task).
   if (root.contains("method") &&

@@ -84,8 +84,8 @@ public:
                   y.data(), scratch);
     conv2dBackwardData(g, outChannels, y.data(), weight.data(), dx.data(),
                        scratch);
-    conv2dBackwardWeights(g, outChannels, x.data(), y.data(),
-                          dWeight.data(), dBias.data(), scratch);
+    conv2dBackwardWeights(g, outChannels, x.data(), y.data(), dWeight.data(),
+                          dBias.data(), scratch);
   }
 
   /// A value that depends on every output, so that no pass is dropped.

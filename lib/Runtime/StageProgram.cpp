@@ -885,8 +885,8 @@ const char *const HelpText =
 /// Where the processor threads of this process run, and the speeds the
 /// choice was made on.
 struct Pinning {
-  std::vector<int> cpuOf;   ///< per local processor; empty: not bound
-  std::vector<int> probed;  ///< the CPUs timed (timeCpus), if any
+  std::vector<int> cpuOf;     ///< per local processor; empty: not bound
+  std::vector<int> probed;    ///< the CPUs timed (timeCpus), if any
   std::vector<double> before; ///< their seconds per probe loop
 };
 
@@ -2239,9 +2239,8 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
                              : "false");
     const EpochFigures &last = figures.back();
     std::ostringstream os;
-    os << "{\n  \"model\": " << jsonString(plan.model)
-       << ",\n  \"data\": \"" << o.data << "\",\n  \"policy\": \""
-       << weightPolicyName(plan.policy)
+    os << "{\n  \"model\": " << jsonString(plan.model) << ",\n  \"data\": \""
+       << o.data << "\",\n  \"policy\": \"" << weightPolicyName(plan.policy)
        << "\",\n  \"delays_rule\": " << jsonString(plan.delaysRule)
        << ",\n  \"stages\": " << plan.stages << ",\n  \"delays\": {"
        << delaysJson << "},\n  \"hybrid\": 0,\n  \"epochs\": " << o.epochs
@@ -2252,9 +2251,8 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
        << "\",\n  \"lr_warmup\": " << o.warmup << ",\n  \"seed\": " << o.seed
        << ",\n  \"delay_compensation\": \""
        << delayCompensationName(o.compensation)
-       << "\",\n  \"micro_batches\": " << M
-       << ",\n  \"weights_checksum\": \"" << format("%016" PRIx64, checksum)
-       << "\",\n"
+       << "\",\n  \"micro_batches\": " << M << ",\n  \"weights_checksum\": \""
+       << format("%016" PRIx64, checksum) << "\",\n"
        << format("  \"test_accuracy\": %.6f,\n  \"train_accuracy\": %.6f,\n"
                  "  \"final_loss\": %.6f,\n  \"test_loss\": %.6f,\n"
                  "  \"samples_per_s\": %.1f,\n  \"cpu_samples_per_s\": %.1f,\n",
@@ -2270,9 +2268,8 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
        << jsonString(plan.schedule) << ",\n  \"processors\": " << P
        << ",\n  \"threads_pinned\": " << cpuOf.size()
        << ",\n  \"processor_cpus\": " << cpuProbeJson(cpuOf, {})
-       << ",\n  \"cpu_probe\": {\"cpus\": "
-       << cpuProbeJson(pinning.probed, {}) << ", \"loop_us_before\": "
-       << cpuProbeJson({}, pinning.before)
+       << ",\n  \"cpu_probe\": {\"cpus\": " << cpuProbeJson(pinning.probed, {})
+       << ", \"loop_us_before\": " << cpuProbeJson({}, pinning.before)
        << ", \"loop_us_after\": " << cpuProbeJson({}, probeAfter) << "}"
        << format(",\n  \"measured_period_us\": %.3f,\n"
                  "  \"predicted_period_us\": %.3f,\n"

@@ -203,9 +203,9 @@ static Error run() {
       }))
     return err;
   std::string where =
-      timedOn >= 0 ? fmt::format(" on CPU {} (the fastest of {})", timedOn,
-                                 cpus.size())
-                   : "";
+      timedOn >= 0
+          ? fmt::format(" on CPU {} (the fastest of {})", timedOn, cpus.size())
+          : "";
   outs() << fmt::format("layerpipe-profile: '{}' at batch {}: {:.1f} us per "
                         "training step on one thread{}{}; {} -> {}\n",
                         model->name, batch, total,
