@@ -868,10 +868,13 @@ const char *const HelpText =
     "  --trace=file             Chrome trace: predicted and measured "
     "timelines\n"
     "  --compare-html=file      Both timelines of three rounds, overlaid\n"
-    "  --pin-threads=mode       auto | on | off: one CPU per processor "
-    "thread (auto:\n"
-    "                           when they fit on this process's CPUs; "
-    "default auto)\n"
+    "  --pin-threads=mode       auto | on | in-order | off: one CPU per "
+    "processor\n"
+    "                           thread, the busiest on the fastest (auto: "
+    "when they\n"
+    "                           fit on this process's CPUs; in-order: "
+    "processor i on\n"
+    "                           the i-th CPU; default auto)\n"
     "  --progress-every=N       A progress line every N batches (default: "
     "only on a terminal)\n"
     "Checkpoints (docs/distributed.md):\n"
@@ -905,7 +908,8 @@ std::string cpuProbeJson(const std::vector<int> &ints,
 /// processor) under --pin-threads=\p mode. auto binds two or more threads
 /// when they fit, and a lone one when this process runs the whole schedule
 /// (one processor per process, as under mpirun, is left to the launcher's
-/// binding); on binds whenever they fit and is an error otherwise. With
+/// binding); on binds whenever they fit and is an error otherwise, and so
+/// does in-order, which gives processor i the i-th CPU. Otherwise, with
 /// more than one CPU to choose from, the CPUs are timed first and the
 /// busiest processor gets the fastest (a virtual machine's CPUs need not
 /// run at one speed; docs/codegen.md).
@@ -917,16 +921,16 @@ bool pinnedCpus(const std::string &mode, const std::vector<double> &load,
     return true;
   std::vector<int> allowed = allowedCpus();
   if (allowed.size() < count) {
-    if (mode == "on") {
-      error = format("--pin-threads=on: %zu processor threads, but this "
+    if (mode != "auto") {
+      error = format("--pin-threads=%s: %zu processor threads, but this "
                      "process may run on %zu CPUs",
-                     count, allowed.size());
+                     mode.c_str(), count, allowed.size());
       return false;
     }
     return true;
   }
   pin.cpuOf.assign(allowed.begin(), allowed.begin() + count);
-  if (allowed.size() < 2)
+  if (allowed.size() < 2 || mode == "in-order")
     return true;
   pin.before = timeCpus(allowed);
   if (pin.before.empty())
@@ -1041,8 +1045,10 @@ bool parseOptions(int argc, char **argv, const ProgramPlan &plan,
     else if (name == "compare-html")
       o.compareHtmlPath = value;
     else if (name == "pin-threads") {
-      if (value != "auto" && value != "on" && value != "off")
-        throw UsageError("--pin-threads: expected auto, on or off, got '" +
+      if (value != "auto" && value != "on" && value != "in-order" &&
+          value != "off")
+        throw UsageError("--pin-threads: expected auto, on, in-order or "
+                         "off, got '" +
                          value + "'");
       o.pinThreads = value;
     }
