@@ -892,13 +892,13 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
         std::optional<Schedule> direct =
             layOutStages(graph, C.machine, opts.procs, C.plan.stageOfLayer,
                          C.plan.numStages, bound, upTo);
-        // The plan's grouping charges each stage the transfers at its
-        // boundaries as if they held its processor; on the links they do
-        // not, and the stage layout's period is the largest stage's work.
-        // The grouping that balances the work alone (same stage count) is
-        // laid out too (10,000-layer MLP on 1,024 processors: 45.5 ->
-        // about 33 us), within the same delays; the shorter verified
-        // layout is kept.
+        // The stage layout's period is at least the largest stage's work;
+        // the grouping that balances the work alone (same stage count) is
+        // laid out too, within the same delays, and the shorter verified
+        // layout is kept. The plan's optimal grouping already balances the
+        // work where the links do not bind (its stages cost the larger of
+        // work and link time), so this helps hints, explicit stages and
+        // groupings shaped by the links.
         if (J == 1) {
           GroupingProblem work =
               GroupingProblem::build(C.model, C.dfg, C.machine);
