@@ -147,7 +147,8 @@ struct PipelinePlan {
   /// Clock period (longest zero-delay path) after retiming, microseconds.
   double retimedPeriodUs = 0;
 
-  /// Bottleneck stage time of the grouping (work + boundary transfers).
+  /// Bottleneck stage cost of the grouping (per stage, the larger of its
+  /// work and the link time at its boundaries).
   double bottleneckUs = 0;
   /// The delays each rule would give with this grouping, for comparison.
   std::vector<int64_t> layerPipe2Delay;

@@ -5,13 +5,15 @@
 //===----------------------------------------------------------------------===//
 //
 // The exact grouping: with P the prefix sums of the layer work and c the cut
-// costs, a stage first..last costs A(last) - Bk(first - 1), where
-// A(j) = P(j) + c(j) and Bk(k) = P(k) - c(k). For a bottleneck bound B,
-// "layers 0..j fit in exactly s stages" holds iff some k < j fits in s - 1
-// stages with Bk(k) >= A(j) - B, i.e. iff the largest such Bk does: one
-// prefix maximum per stage count, O(S * L) per bound. Feasibility is monotone
-// in B, so bisecting over the bit patterns of non-negative doubles finds the
-// smallest feasible B exactly. docs/retiming.md has the argument.
+// costs (link time of the tensors crossing a cut), a stage k+1..j costs
+// max(P(j) - P(k), c(k) + c(j)) (P(-1) = c(-1) = 0). For a bottleneck bound
+// B, "layers 0..j fit in exactly s stages" holds iff some k < j that fits
+// in s - 1 stages has P(j) - P(k) <= B and c(k) <= B - c(j). The first
+// condition holds for a window of k that only moves right as j grows, so
+// the least c(k) over the reached k in it (a sliding-window minimum) decides
+// each j: O(S * L) per bound. Feasibility is monotone in B, so bisecting
+// over the bit patterns of non-negative doubles finds the smallest feasible
+// B exactly. docs/retiming.md has the argument.
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,17 +39,19 @@ void GroupingProblem::finalize() {
     prefixWork[i] = sum += layerWork[i];
 }
 
-/// A(j) and Bk(k) of the file comment; Bk(-1) = 0.
-static double endKey(const GroupingProblem &p, unsigned j) {
-  return p.prefixWork[j] + p.cutCost[j];
+/// The work and the link time of stage k+1..j (k = -1: the first stage),
+/// as the search compares them with a bound; stageCost is their maximum.
+static double stageWork(const GroupingProblem &p, int k, unsigned j) {
+  return k < 0 ? p.prefixWork[j] : p.prefixWork[j] - p.prefixWork[k];
 }
-static double startKey(const GroupingProblem &p, int k) {
-  return k < 0 ? 0.0 : p.prefixWork[k] - p.cutCost[k];
+static double stageLinks(const GroupingProblem &p, int k, unsigned j) {
+  return k < 0 ? p.cutCost[j] : p.cutCost[k] + p.cutCost[j];
 }
 
 double GroupingProblem::stageCost(unsigned first, unsigned last) const {
   assert(first <= last && last < layerWork.size());
-  return endKey(*this, last) - startKey(*this, int(first) - 1);
+  return std::max(stageWork(*this, int(first) - 1, last),
+                  stageLinks(*this, int(first) - 1, last));
 }
 
 GroupingProblem GroupingProblem::build(const Model &model,
@@ -61,7 +65,9 @@ GroupingProblem GroupingProblem::build(const Model &model,
   for (const Task &task : dfg.tasks)
     p.layerWork[task.layer] += task.timeUs;
   // A tensor produced by u and last read by v crosses the cuts u..v-1.
-  std::vector<double> delta(numLayers + 1, 0);
+  // Bytes are summed as integers, so a cut that nothing crosses costs
+  // exactly 0.
+  std::vector<int64_t> delta(numLayers + 1, 0);
   // assign, not the sized constructor: GCC 12 -O3 reports a false
   // -Walloc-size-larger-than on the constructor here.
   std::vector<size_t> lastUse;
@@ -72,70 +78,55 @@ GroupingProblem GroupingProblem::build(const Model &model,
   for (unsigned u = 0; u < numLayers; ++u) {
     if (lastUse[u] <= u)
       continue;
-    double bytes = double(model.batchSize) *
-                   double(model.layers[u].outputShape.numElements()) *
-                   double(machine.bytesPerElement);
-    // The activation forward and its gradient backward.
-    double cost = 2 * machine.transferTimeUs(bytes);
-    delta[u] += cost;
-    delta[lastUse[u]] -= cost;
+    int64_t bytes = model.batchSize * model.layers[u].outputShape.numElements() *
+                    machine.bytesPerElement;
+    delta[u] += bytes;
+    delta[lastUse[u]] -= bytes;
   }
   p.cutCost.assign(numLayers, 0);
-  double running = 0;
-  for (unsigned k = 0; k < numLayers; ++k)
-    p.cutCost[k] = running += delta[k];
+  int64_t running = 0;
+  for (unsigned k = 0; k < numLayers; ++k) {
+    running += delta[k];
+    // Link time only: the latency delays a transfer but holds no channel
+    // (the delays and the retiming cover it), as in the scheduler.
+    p.cutCost[k] = double(running) / machine.linkBandwidth * 1e6;
+  }
   p.cutCost.back() = 0;
   p.finalize();
   return p;
 }
 
-namespace {
-/// endKey and startKey of every layer (startKey for k >= 0), computed once
-/// per search; the same doubles as the functions give.
-struct StageKeys {
-  std::vector<double> end, start;
-  /// The smallest cut cost: endKey(j) >= prefixWork[j] + smallestCut.
-  double smallestCut = 0;
-  explicit StageKeys(const GroupingProblem &p)
-      : end(p.numLayers()), start(p.numLayers()) {
-    for (unsigned j = 0; j < p.numLayers(); ++j) {
-      end[j] = endKey(p, j);
-      start[j] = startKey(p, int(j));
-      smallestCut = std::min(smallestCut, p.cutCost[j]);
-    }
-  }
-};
-} // namespace
-
 /// Partitions layers 0..L-1 into exactly \p numStages stages of cost <=
 /// \p bound; fills \p stageOf if possible.
 ///
-/// A stage costs at least its work plus the cuts at its ends (cut costs are
-/// transfer times, >= 0, each at least the cheapest one), so layers 0..j
-/// can end stage s only if their work and s boundaries fit (s + 1) * bound,
-/// and the layers after j with their boundaries (numStages - 1 - s) *
-/// bound: level s needs only the band of j between those limits (widened
-/// by a rounding margin). Near the optimal bound the bands are narrow, and a level with
-/// no reachable layer ends the search early, so a test costs about
-/// O(S + L * (S * bound / work - 1)) rather than O(S * L).
+/// A stage's work is at most the bound, so layers 0..j can end stage s only
+/// if their work fits (s + 1) * bound, and the layers after j fit
+/// (numStages - 1 - s) * bound: level s needs only the band of j between
+/// those limits (widened by a rounding margin). Near the optimal bound the
+/// bands are narrow, and a level with no reachable layer ends the search
+/// early, so a test costs about O(S + L * (S * bound / work - 1)) rather
+/// than O(S * L).
 ///
 /// Within its band, level s looks only at the layers that can follow one
-/// the previous level reached: after the first of them, and with an end
-/// key within the bound of the largest start key reached. Those bands are
-/// far narrower (100,000 layers in 1,024 stages: the prefix band is about
-/// 2,800 layers wide at every level, the layers reached from 2,400 at the
-/// first levels down to a few hundred at the last), and no reachable layer
-/// is left out, so the answer and the stages are the same.
+/// the previous level reached: after the first of them, and with a prefix
+/// work within the bound of the largest one reached. Those bands are far
+/// narrower (100,000 layers in 1,024 stages: the prefix band is about 2,800
+/// layers wide at every level, the layers reached from 2,400 at the first
+/// levels down to a few hundred at the last), and no reachable layer is
+/// left out, so the answer and the stages are the same.
 ///
-/// \p keys holds A(j) and Bk(k) precomputed: a test reads them for every
-/// layer of every band, and a search runs some 30 tests.
+/// Stage k+1..j fits when its work P(j) - P(k) and its link time c(k) +
+/// c(j) are within the bound, compared exactly as stageCost computes them.
+/// The k whose work fits form a window k0(j)..j-1 (P(j) - P(k) does not
+/// grow with k, in floating point too), and k0 does not fall as j grows: a
+/// deque of the reached k in the window, by increasing k and increasing
+/// c(k), gives the least c(k) at its front.
 ///
 /// On success \p tight (if given) is the largest stage cost, as compared
 /// with the bound, of the grouping found: a feasible bound itself, <= \p
 /// bound.
-static bool fitsInStages(const GroupingProblem &p, const StageKeys &keys,
-                         unsigned numStages, double bound,
-                         std::vector<unsigned> *stageOf,
+static bool fitsInStages(const GroupingProblem &p, unsigned numStages,
+                         double bound, std::vector<unsigned> *stageOf,
                          double *tight = nullptr) {
   assert(p.numLayers() > 0 && numStages > 0);
   const int numLayers = int(p.numLayers());
@@ -143,13 +134,7 @@ static bool fitsInStages(const GroupingProblem &p, const StageKeys &keys,
   const double total = p.prefixWork.back();
   const double margin = 1e-9 * (total + std::fabs(bound)) +
                         std::numeric_limits<double>::min();
-  // The cheapest cut between two layers: every boundary between stages
-  // costs at least that much on each side.
-  double cheapest = std::numeric_limits<double>::infinity();
-  for (int k = 0; k + 1 < numLayers; ++k)
-    cheapest = std::min(cheapest, std::max(0.0, p.cutCost[k]));
-  if (!std::isfinite(cheapest))
-    cheapest = 0;
+  const double *work = p.prefixWork.data(), *cut = p.cutCost.data();
   // Level s reaches the layers first..first + reach.size() - 1 (reach[i]:
   // layers 0..first + i fit in s + 1 stages; from[i]: where stage s - 1
   // ended, kept only to rebuild the stages; worst[i]: the largest stage
@@ -163,13 +148,10 @@ static bool fitsInStages(const GroupingProblem &p, const StageKeys &keys,
   std::vector<Level> levels;
   Level previous, current;
   // The band of level s: the smallest j whose suffix work fits the stages
-  // left, the largest j whose prefix work fits s + 1 stages (s + 1 stages
-  // pay 2s boundary cuts; the stages after j, 2(S - 2 - s) among them).
+  // left, the largest j whose prefix work fits s + 1 stages.
   auto band = [&](unsigned s, int &lo, int &hi) {
-    double rest = double(numStages - 1 - s) * bound -
-                  2.0 * double(numStages >= s + 2 ? numStages - 2 - s : 0) *
-                      cheapest;
-    double reachable = double(s + 1) * bound - 2.0 * double(s) * cheapest;
+    double rest = double(numStages - 1 - s) * bound;
+    double reachable = double(s + 1) * bound;
     // prefixWork is non-decreasing: binary searches.
     auto begin = p.prefixWork.begin(), end = p.prefixWork.end();
     // suffix(j) = total - P(j) <= rest  <=>  P(j) >= total - rest.
@@ -177,6 +159,9 @@ static bool fitsInStages(const GroupingProblem &p, const StageKeys &keys,
     hi = int(std::upper_bound(begin, end, reachable + margin) - begin) - 1;
     lo = std::max(lo, int(s));
     hi = std::min(hi, numLayers - 1 - int(numStages - 1 - s));
+  };
+  auto cost = [&](int k, int j) {
+    return std::max(stageWork(p, k, j), stageLinks(p, k, j));
   };
   int lo = 0, hi = 0;
   band(0, lo, hi);
@@ -186,31 +171,32 @@ static bool fitsInStages(const GroupingProblem &p, const StageKeys &keys,
   previous.reach.assign(hi - lo + 1, 0);
   if (tight)
     previous.worst.assign(hi - lo + 1, 0);
-  // The first layer the previous level reached and its largest start key.
+  // The first layer the previous level reached and its largest prefix work.
   int reachedFirst = -1;
   double reachedBest = none;
   for (int j = lo; j <= hi; ++j)
-    if ((previous.reach[j - lo] = keys.end[j] - startKey(p, -1) <= bound)) {
+    if ((previous.reach[j - lo] = stageWork(p, -1, j) <= bound &&
+                                  stageLinks(p, -1, j) <= bound)) {
       if (tight)
-        previous.worst[j - lo] = keys.end[j] - startKey(p, -1);
+        previous.worst[j - lo] = cost(-1, j);
       if (reachedFirst < 0)
         reachedFirst = j;
-      reachedBest = std::max(reachedBest, keys.start[j]);
+      reachedBest = std::max(reachedBest, work[j]);
     }
   if (reachedFirst < 0)
     return false;
-  bool any = false;
   if (stageOf)
     levels.push_back(previous);
+  // The sliding window's deque: window[head..] are reached k.
+  std::vector<int> window;
   for (unsigned s = 1; s < numStages; ++s) {
     band(s, lo, hi);
-    // endKey(j) - best <= bound needs a reached k < j, and prefixWork[j] +
-    // smallestCut <= endKey(j) <= bound + reachedBest (up to rounding,
-    // which the margin covers many times over).
+    // P(j) - P(k) <= bound needs a reached k < j, and P(j) <= bound +
+    // reachedBest (up to rounding, which the margin covers many times
+    // over).
     lo = std::max(lo, reachedFirst + 1);
-    double farthest = bound + reachedBest - keys.smallestCut;
-    double slack = 1e-9 * (total + std::fabs(bound) + std::fabs(reachedBest) -
-                           keys.smallestCut) +
+    double farthest = bound + reachedBest;
+    double slack = 1e-9 * (total + std::fabs(bound) + std::fabs(reachedBest)) +
                    std::numeric_limits<double>::min();
     hi = std::min(hi, int(std::upper_bound(p.prefixWork.begin(),
                                            p.prefixWork.end(),
@@ -225,34 +211,38 @@ static bool fitsInStages(const GroupingProblem &p, const StageKeys &keys,
       current.from.assign(hi - lo + 1, 0);
     if (tight)
       current.worst.assign(hi - lo + 1, 0);
-    double best = none;
-    int bestK = -1;
-    any = false;
+    bool any = false;
     reachedBest = none;
-    // k < j over the previous band, a running maximum of startKey.
+    window.clear();
+    size_t head = 0;
     int k = previous.first;
     const int kEnd = previous.first + int(previous.reach.size());
     const char *reached = previous.reach.data() - previous.first;
-    const double *startKeys = keys.start.data(), *endKeys = keys.end.data();
     for (int j = lo; j <= hi; ++j) {
-      for (; k < j && k < kEnd; ++k)
-        if (reached[k] && startKeys[k] > best) {
-          best = startKeys[k];
-          bestK = k;
-        }
-      if (bestK >= 0 && endKeys[j] - best <= bound) {
-        current.reach[j - lo] = 1;
-        if (stageOf)
-          current.from[j - lo] = bestK;
-        if (tight)
-          current.worst[j - lo] =
-              std::max(previous.worst[bestK - previous.first],
-                       endKeys[j] - best);
-        if (!any)
-          reachedFirst = j;
-        any = true;
-        reachedBest = std::max(reachedBest, startKeys[j]);
+      for (; k < j && k < kEnd; ++k) {
+        if (!reached[k])
+          continue;
+        while (window.size() > head && cut[window.back()] >= cut[k])
+          window.pop_back();
+        window.push_back(k);
       }
+      while (window.size() > head && work[j] - work[window[head]] > bound)
+        ++head;
+      if (window.size() == head)
+        continue;
+      int from = window[head];
+      if (!(cut[from] + cut[j] <= bound))
+        continue;
+      current.reach[j - lo] = 1;
+      if (stageOf)
+        current.from[j - lo] = from;
+      if (tight)
+        current.worst[j - lo] =
+            std::max(previous.worst[from - previous.first], cost(from, j));
+      if (!any)
+        reachedFirst = j;
+      any = true;
+      reachedBest = std::max(reachedBest, work[j]);
     }
     if (!any)
       return false;
@@ -313,11 +303,10 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
                              "the model",
                              numStages, p.numLayers());
   assert(p.prefixWork.size() == p.numLayers() && "call finalize()");
-  const StageKeys keys(p);
   double maxCut = 0;
   for (double c : p.cutCost)
     maxCut = std::max(maxCut, c);
-  double upper = p.prefixWork.back() + 2 * maxCut;
+  double upper = std::max(p.prefixWork.back(), 2 * maxCut);
   auto bits = [](double d) {
     uint64_t b;
     std::memcpy(&b, &d, sizeof b);
@@ -355,7 +344,7 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
     }
     double cost = bottleneck(p, even);
     if (std::isfinite(cost) && cost < upper &&
-        fitsInStages(p, keys, numStages, cost, nullptr)) {
+        fitsInStages(p, numStages, cost, nullptr)) {
       upper = cost;
       feasible = true;
     }
@@ -365,7 +354,7 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
   // beside transfers of microseconds left the search without a grouping):
   // widen the bound until it is feasible in floating point too.
   for (int widen = 0;
-       !feasible && !fitsInStages(p, keys, numStages, upper, nullptr); ++widen) {
+       !feasible && !fitsInStages(p, numStages, upper, nullptr); ++widen) {
     if (widen == 64 || !std::isfinite(upper))
       return createStringError(
           inconvertibleErrorCode(),
@@ -379,7 +368,7 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
   uint64_t lo = 0, hi = bits(upper);
   {
     double least = p.prefixWork.back() / numStages * (1 - 1e-9);
-    if (least > 0 && least < upper && !fitsInStages(p, keys, numStages, least,
+    if (least > 0 && least < upper && !fitsInStages(p, numStages, least,
                                                     nullptr))
       lo = bits(least) + 1; // infeasible: the answer lies above
   }
@@ -399,7 +388,7 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
   // handful). The smallest feasible bound is the same, and so the stages.
   auto fits = [&](uint64_t probe) {
     double tight;
-    if (!fitsInStages(p, keys, numStages, value(probe), nullptr, &tight))
+    if (!fitsInStages(p, numStages, value(probe), nullptr, &tight))
       return false;
     // tight <= value(probe); one below zero (cut costs of -1e-18) means
     // that zero fits too.
@@ -424,7 +413,7 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
     justBelow = found && !justBelow;
   }
   std::vector<unsigned> stageOf;
-  if (!fitsInStages(p, keys, numStages, value(lo), &stageOf))
+  if (!fitsInStages(p, numStages, value(lo), &stageOf))
     return createStringError(inconvertibleErrorCode(),
                              "internal error: no grouping of %zu layers into "
                              "%u stages at the bound the search found",

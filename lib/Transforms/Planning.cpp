@@ -383,7 +383,7 @@ void printPlanSummary(const Compilation &C, raw_ostream &os) {
   const Model &model = C.model;
   os << "\nPipeline plan\n";
   os << formatv("  stages:             {0} (grouping {1}, bottleneck stage "
-                "{2:f2} us incl. transfers)\n",
+                "{2:f2} us, work or boundary link time)\n",
                 plan.numStages, groupingModeName(options.grouping),
                 plan.bottleneckUs);
   std::vector<int64_t> delays = stageDelays(plan, plan.gradientDelay);

@@ -6,10 +6,12 @@
 //
 // Layer grouping: the layers, in the model's topological order, are cut into
 // contiguous stages. A cut after layer k crosses every tensor produced at or
-// before k and read after k (for a DAG, all parallel branches at once), and
-// costs the transfer of those activations forward and of their gradients
-// backward. The optimal grouping minimizes the bottleneck stage time
-// (work + transfers at both boundaries) exactly, in O(64 * S * L).
+// before k and read after k (for a DAG, all parallel branches at once). A
+// stage's processor runs its work; the transfers at its boundaries run on
+// the links (the scheduler's model: a link is a resource of its own, one
+// transfer at a time per channel), so a stage costs the larger of its work
+// and the link time at its two boundaries. The optimal grouping minimizes
+// the bottleneck stage cost exactly, in O(64 * S * L).
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,13 +33,18 @@ namespace layerpipe {
 struct GroupingProblem {
   /// Sum of each layer's task times (F + B + G + U), microseconds.
   std::vector<double> layerWork;
-  /// cutCost[k]: transfer time of the tensors crossing the cut after layer k
-  /// (activations forward plus gradients backward); cutCost.back() = 0.
+  /// cutCost[k]: link time (bytes over bandwidth, no latency) of the
+  /// tensors crossing the cut after layer k, in one direction (the
+  /// activations forward; their gradients, as many bytes, go backward);
+  /// cutCost.back() = 0.
   std::vector<double> cutCost;
 
   size_t numLayers() const { return layerWork.size(); }
-  /// Time of a stage holding layers first..last: their work plus the
-  /// transfers at both of its boundaries.
+  /// Cost of a stage holding layers first..last: the larger of their work
+  /// and the link time at both of its boundaries (on a switch, the stage's
+  /// channel out carries the activations at its end and the gradients at
+  /// its start, its channel in the others: both carry cutCost[first - 1] +
+  /// cutCost[last]).
   double stageCost(unsigned first, unsigned last) const;
 
   /// Builds the problem from a model, its DFG (task times) and the machine

@@ -67,6 +67,37 @@ TEST_CASE("optimal grouping equals brute force over all cut positions") {
   }
 }
 
+TEST_CASE("transfers cost link time beside the work, not on top of it") {
+  // Four layers of work 1; the cut after layer 1 carries 3 us of link time,
+  // the others 0.5 us. Two stages: cutting after layer 1 makes each stage
+  // cost max(2, 3) = 3; after layer 0 or 2 a stage works 3 (links 0.5):
+  // also 3. Three stages: 1 | 1 1 | 1 costs max(2, 0.5 + 0.5) = 2, while any
+  // grouping that cuts after layer 1 pays 3.
+  GroupingProblem p;
+  p.layerWork = {1, 1, 1, 1};
+  p.cutCost = {0.5, 3, 0.5, 0};
+  p.finalize();
+  CHECK(p.stageCost(0, 1) == 3);
+  CHECK(p.stageCost(2, 3) == 3);
+  CHECK(p.stageCost(1, 2) == 2);
+  CHECK(p.stageCost(0, 3) == 4);
+  auto three = groupOptimal(p, 3);
+  REQUIRE(static_cast<bool>(three));
+  CHECK(three->bottleneckUs == 2);
+  CHECK(three->stageOfLayer == std::vector<unsigned>{0, 1, 1, 2});
+  // Transfers that take less than the work do not change the grouping: the
+  // bottleneck is the work alone (the former model, work + transfers at
+  // both boundaries, gave the last stage more layers than the others).
+  GroupingProblem q;
+  q.layerWork.assign(10, 1);
+  q.cutCost.assign(10, 0.25);
+  q.cutCost.back() = 0;
+  q.finalize();
+  auto five = groupOptimal(q, 5);
+  REQUIRE(static_cast<bool>(five));
+  CHECK(five->bottleneckUs == 2);
+}
+
 TEST_CASE("grouping errors name the numbers") {
   GroupingProblem p;
   p.layerWork = {1, 2, 3};
