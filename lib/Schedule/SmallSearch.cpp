@@ -407,6 +407,7 @@ static constexpr size_t MaxStageSplits = 256;
 /// RefinePerLayout for one layout, RefineWork for all the stage splits.
 static constexpr unsigned RefinePerLayout = 3000;
 static constexpr unsigned RefineWork = 12000;
+static constexpr double RefineFullTasks = 20;
 /// Single-task moves of the best layout are tried while there are at most
 /// this many (tasks times other processors).
 static constexpr size_t MaxSingleMoves = 64;
@@ -711,7 +712,11 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
   // of 1.90). Last, with a generator of its own, so the search before it
   // runs as it would without it and this can only shorten its result.
   std::mt19937_64 splitRng(rng());
-  unsigned refineLeft = unsigned(effort * double(RefineWork));
+  // A structure costs a Bellman-Ford pass, about n^2: graphs of more than
+  // RefineFullTasks tasks get budgets scaled down by that much.
+  double refineScale =
+      effort * std::min(1.0, std::pow(RefineFullTasks / double(n), 2));
+  unsigned refineLeft = unsigned(refineScale * double(RefineWork));
   for (const std::vector<int> &split : stageSplits(dfg, procs)) {
     // The list scheduler fits a pinned layout less tightly than its best
     // structure allows, so each layout gets its own bisection from the
@@ -750,7 +755,8 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
     // The structure search for the splits near the best, within a budget
     // shared by all of them.
     if (hi < period * 1.25 && refineLeft > 0) {
-      unsigned budget = std::min(refineLeft, RefinePerLayout);
+      unsigned budget =
+          std::min(refineLeft, unsigned(refineScale * RefinePerLayout));
       refineLeft -= budget;
       refineStructure(dfg, topology, procs, transfer, occupy, lowerBound, hi,
                       bestTrial, bestTrialProc, bestTrialLink, budget,
@@ -782,7 +788,7 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
                         trial, trialProc, trialLink, 0);
           refineStructure(dfg, topology, procs, transfer, occupy, lowerBound,
                           T, trial, trialProc, trialLink,
-                          unsigned(effort * RefinePerMove), splitRng);
+                          unsigned(refineScale * RefinePerMove), splitRng);
           if (T < period * (1 - 1e-4)) {
             improved = true;
             period = T;
@@ -798,7 +804,7 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
   // refine only what each split found).
   if (refineStructure(dfg, topology, procs, transfer, occupy, lowerBound,
                       period, start, proc, linkStart,
-                      unsigned(effort * RefinePerLayout), splitRng))
+                      unsigned(refineScale * RefinePerLayout), splitRng))
     improved = true;
   return improved;
 }
