@@ -286,6 +286,10 @@ bool compactPeriod(const TrainingDFG &dfg, LinkTopology topology,
   return true;
 }
 
+/// What a kick of refineStructure costs, in structures tried (it bisects
+/// for the kicked structure's period where a move needs one pass).
+static constexpr unsigned KickCost = 10;
+
 /// A local search over a schedule's structure with its placement kept: a
 /// holder of a resource moves to another place in that resource's cyclic
 /// order, at its iteration offset there or one either way, and the move is
@@ -375,7 +379,8 @@ static bool refineStructure(const TrainingDFG &dfg, LinkTopology topology,
       S.orders[r] = moved(S.orders[r], rng() % k, rng() % k,
                           int64_t(rng() % 3) - 1);
     }
-    --evaluations;
+    // A full bisection: charged as KickCost structures.
+    evaluations -= std::min(evaluations, KickCost);
     S.arcs(arcs);
     T = shortestPeriod(S.nodes, arcs, lo, 2 * bestT, best, dist);
     if (T < 0)
@@ -405,14 +410,14 @@ static constexpr double TryWork = 200000;
 static constexpr size_t MaxStageSplits = 256;
 /// Structures tried by the structure search (refineStructure): at most
 /// RefinePerLayout for one layout, RefineWork for all the stage splits.
-static constexpr unsigned RefinePerLayout = 3000;
-static constexpr unsigned RefineWork = 12000;
+static constexpr unsigned RefinePerLayout = 1500;
+static constexpr unsigned RefineWork = 6000;
 static constexpr double RefineFullTasks = 20;
 /// Single-task moves of the best layout are tried while there are at most
 /// this many (tasks times other processors).
 static constexpr size_t MaxSingleMoves = 64;
 /// Structures tried for each single-task move.
-static constexpr unsigned RefinePerMove = 300;
+static constexpr unsigned RefinePerMove = 150;
 
 /// Pinned placements (one processor per task) that cut the layers, in model
 /// order, into k = 2..procs contiguous stages: every split while there are
