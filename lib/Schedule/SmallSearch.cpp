@@ -410,14 +410,14 @@ static constexpr double TryWork = 200000;
 static constexpr size_t MaxStageSplits = 256;
 /// Structures tried by the structure search (refineStructure): at most
 /// RefinePerLayout for one layout, RefineWork for all the stage splits.
-static constexpr unsigned RefinePerLayout = 1500;
-static constexpr unsigned RefineWork = 6000;
-static constexpr double RefineFullTasks = 20;
+static constexpr unsigned RefinePerLayout = 3000;
+static constexpr unsigned RefineWork = 12000;
+static constexpr double RefineFullTasks = 30;
 /// Single-task moves of the best layout are tried while there are at most
 /// this many (tasks times other processors).
 static constexpr size_t MaxSingleMoves = 64;
 /// Structures tried for each single-task move.
-static constexpr unsigned RefinePerMove = 150;
+static constexpr unsigned RefinePerMove = 300;
 
 /// Pinned placements (one processor per task) that cut the layers, in model
 /// order, into k = 2..procs contiguous stages: every split while there are
