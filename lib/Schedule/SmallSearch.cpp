@@ -295,12 +295,10 @@ static constexpr unsigned KickCost = 10;
 /// order, at its iteration offset there or one either way, and the move is
 /// kept when the structure's shortest period falls; from the local optimum,
 /// random kicks (two such moves, kept if the descent from them ends
-/// shorter). The list attempt fixes a pinned layout's orders greedily and
-/// compaction keeps them: the layout of the proven optimum of a one-layer
-/// CNN on 3 processors compacts to 3.80 us from the attempt's order where
-/// its best order gives 2.88. At most \p evaluations structures are
-/// tried; on success lowers \p period and rewrites \p start and
-/// \p linkStart.
+/// shorter). The list attempt fixes a layout's orders greedily and
+/// compaction keeps them; this searches the orders and offsets of the
+/// layout itself. At most \p evaluations structures are tried; on success
+/// lowers \p period and rewrites \p start and \p linkStart.
 static bool refineStructure(const TrainingDFG &dfg, LinkTopology topology,
                             unsigned procs, const std::vector<double> &transfer,
                             const std::vector<double> &occupy,
@@ -331,7 +329,9 @@ static bool refineStructure(const TrainingDFG &dfg, LinkTopology topology,
     out.insert(out.begin() + long(j), h);
     return out;
   };
-  // Steepest... first-improvement descent from S at its period T.
+  // First-improvement descent from S at its period T: a move is kept as
+  // soon as the structure holds below T (one Bellman-Ford pass), then
+  // bisected for its own period.
   auto descend = [&](Structure &S, double &T) {
     bool better = true;
     while (better && evaluations > 0 && T > lo * (1 + 1e-4)) {
@@ -401,6 +401,7 @@ static bool refineStructure(const TrainingDFG &dfg, LinkTopology topology,
   writeStarts(bestS, best, start, linkStart);
   return true;
 }
+
 /// Tries per candidate period and in all: a graph of n tasks on p
 /// processors gets about TryWork / (n * p) tries in all (each try places n
 /// tasks on up to p processors), at most MaxTries.
