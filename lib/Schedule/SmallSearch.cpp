@@ -96,14 +96,47 @@ static bool longestPaths(unsigned nodes, const std::vector<Arc> &arcs,
   return false;
 }
 
-bool compactPeriod(const TrainingDFG &dfg, LinkTopology topology,
-                   unsigned procs, const std::vector<double> &transfer,
-                   const std::vector<double> &occupy, double lowerBound,
-                   double &period, std::vector<double> &start,
-                   const std::vector<unsigned> &proc,
-                   std::vector<double> &linkStart, double below) {
+namespace {
+/// A periodic schedule's structure, explicit: nodes (the tasks, then one
+/// per transfer held on the links), the dependence arcs, and each
+/// resource's (processor's or link channel's) cyclic order with the
+/// iteration offset of each holder there.
+struct Structure {
+  struct Holder {
+    unsigned node;
+    int64_t q;
+  };
+  unsigned nodes = 0;
+  std::vector<Arc> fixed;
+  std::vector<double> duration; // per node
+  std::vector<std::vector<Holder>> orders;
+  std::vector<unsigned> nodeOfEdge; // ~0u: no transfer node
+  std::vector<double> nodeStart;    // the starts it was read from
+
+  /// The arcs: consecutive holders a, b give s(b) - s(a) >= t(a) - (q(b) -
+  /// q(a)) * T, and the last to the first wraps one period more.
+  void arcs(std::vector<Arc> &out) const {
+    out = fixed;
+    for (const std::vector<Holder> &order : orders)
+      for (size_t i = 0; i < order.size(); ++i) {
+        const Holder &a = order[i], &b = order[(i + 1) % order.size()];
+        int64_t w = a.q - b.q + (i + 1 == order.size() ? 1 : 0);
+        out.push_back({a.node, b.node, duration[a.node], w});
+      }
+  }
+};
+} // namespace
+
+/// The structure of a schedule at period T (compactPeriod); false where
+/// there is none to keep (a transfer without a slot, extreme times).
+static bool readStructure(const TrainingDFG &dfg, LinkTopology topology,
+                          unsigned procs, const std::vector<double> &transfer,
+                          const std::vector<double> &occupy, double T,
+                          const std::vector<double> &start,
+                          const std::vector<unsigned> &proc,
+                          const std::vector<double> &linkStart,
+                          Structure &S) {
   size_t n = dfg.tasks.size();
-  double T = period;
   double eps = 1e-9 * T;
   // Iteration offsets must fit an int64_t (extreme times: leave as is).
   if (!(T > 0))
@@ -114,15 +147,19 @@ bool compactPeriod(const TrainingDFG &dfg, LinkTopology topology,
   for (double x : linkStart)
     if (!(std::abs(x / T) < 1e15))
       return false;
-  std::vector<Arc> arcs;
+  S = Structure();
+  std::vector<Arc> &arcs = S.fixed;
   // Nodes: the tasks, then one per transfer placed on the links (a tensor
   // sent to a processor serves every consumer there).
-  std::vector<double> time(n);
+  std::vector<double> &time = S.duration;
+  time.resize(n);
   for (size_t v = 0; v < n; ++v)
     time[v] = dfg.tasks[v].timeUs;
   std::map<std::tuple<unsigned, unsigned, int64_t, double>, unsigned> node;
-  std::vector<unsigned> nodeOfEdge(dfg.edges.size(), ~0u);
-  std::vector<double> nodeStart(start.begin(), start.end());
+  std::vector<unsigned> &nodeOfEdge = S.nodeOfEdge;
+  nodeOfEdge.assign(dfg.edges.size(), ~0u);
+  std::vector<double> &nodeStart = S.nodeStart;
+  nodeStart.assign(start.begin(), start.end());
   struct Held {
     unsigned node;
     double duration;
@@ -147,6 +184,7 @@ bool compactPeriod(const TrainingDFG &dfg, LinkTopology topology,
     unsigned x = it->second;
     if (added) {
       nodeStart.push_back(linkStart[e]);
+      time.push_back(occupy[e]);
       arcs.push_back({edge.src, x, ready, 0});
       LinkChannels ch = linkChannels(topology, procs, from, to);
       channel[ch.first].push_back({x, occupy[e]});
@@ -157,9 +195,7 @@ bool compactPeriod(const TrainingDFG &dfg, LinkTopology topology,
     arcs.push_back({x, edge.dst, transfer[e], edge.delay});
   }
   // Every resource in the cyclic order of its offsets modulo T, with the
-  // iteration offsets of its users: consecutive a, b with offsets o(a) <=
-  // o(b) give s(b) - s(a) >= t(a) - (q(b) - q(a)) * T, and the last to the
-  // first wraps one period more.
+  // iteration offsets of its users.
   auto cyclic = [&](std::vector<Held> held) {
     std::vector<std::pair<double, Held>> by;
     for (const Held &h : held)
@@ -172,11 +208,10 @@ bool compactPeriod(const TrainingDFG &dfg, LinkTopology topology,
     std::stable_sort(by.begin(), by.end(), [&](const auto &a, const auto &b) {
       return offset(a.first) < offset(b.first);
     });
-    for (size_t i = 0; i < by.size(); ++i) {
-      const auto &a = by[i], &b = by[(i + 1) % by.size()];
-      int64_t w = q(b.first) - q(a.first) + (i + 1 == by.size() ? 1 : 0);
-      arcs.push_back({a.second.node, b.second.node, a.second.duration, w});
-    }
+    std::vector<Structure::Holder> order;
+    for (const auto &[s, h] : by)
+      order.push_back({h.node, q(s)});
+    S.orders.push_back(std::move(order));
   };
   std::vector<std::vector<Held>> onProc(procs);
   for (unsigned v = 0; v < n; ++v)
@@ -185,37 +220,185 @@ bool compactPeriod(const TrainingDFG &dfg, LinkTopology topology,
     cyclic(held);
   for (auto &[id, held] : channel)
     cyclic(held);
-  unsigned nodes = unsigned(nodeStart.size());
-  std::vector<double> dist;
-  // The structure holds at T itself (up to rounding); bisect below it.
-  double hi = T, lo = std::max(lowerBound, 0.0);
-  if (below > 0 && !longestPaths(nodes, arcs, below, dist))
-    return false;
+  S.nodes = unsigned(nodeStart.size());
+  return true;
+}
+
+/// The shortest period in [lo, hi] at which \p arcs leave no positive
+/// cycle (bisection), with the longest paths there in \p best; -1 if none
+/// (not even at hi).
+static double shortestPeriod(unsigned nodes, const std::vector<Arc> &arcs,
+                             double lo, double hi, std::vector<double> &best,
+                             std::vector<double> &dist) {
   if (!longestPaths(nodes, arcs, hi, dist))
-    return false;
-  std::vector<double> best = dist;
+    return -1;
+  best = dist;
   if (longestPaths(nodes, arcs, lo, dist)) {
-    hi = lo;
     best = dist;
-  } else {
-    for (unsigned k = 0; k < 60 && hi - lo > 1e-7 * hi; ++k) {
-      double mid = 0.5 * (lo + hi);
-      if (longestPaths(nodes, arcs, mid, dist)) {
-        hi = mid;
-        best = dist;
-      } else {
-        lo = mid;
-      }
+    return lo;
+  }
+  for (unsigned k = 0; k < 60 && hi - lo > 1e-7 * hi; ++k) {
+    double mid = 0.5 * (lo + hi);
+    if (longestPaths(nodes, arcs, mid, dist)) {
+      hi = mid;
+      best = dist;
+    } else {
+      lo = mid;
     }
   }
-  if (!(hi < T * (1 - 1e-9)))
+  return hi;
+}
+
+/// Writes the longest paths \p best of structure \p S as starts.
+static void writeStarts(const Structure &S, const std::vector<double> &best,
+                        std::vector<double> &start,
+                        std::vector<double> &linkStart) {
+  for (size_t v = 0; v < start.size(); ++v)
+    start[v] = best[v];
+  for (unsigned e = 0; e < S.nodeOfEdge.size(); ++e)
+    if (S.nodeOfEdge[e] != ~0u)
+      linkStart[e] = best[S.nodeOfEdge[e]];
+}
+
+bool compactPeriod(const TrainingDFG &dfg, LinkTopology topology,
+                   unsigned procs, const std::vector<double> &transfer,
+                   const std::vector<double> &occupy, double lowerBound,
+                   double &period, std::vector<double> &start,
+                   const std::vector<unsigned> &proc,
+                   std::vector<double> &linkStart, double below) {
+  double T = period;
+  Structure S;
+  if (!readStructure(dfg, topology, procs, transfer, occupy, T, start, proc,
+                     linkStart, S))
+    return false;
+  std::vector<Arc> arcs;
+  S.arcs(arcs);
+  std::vector<double> dist, best;
+  // The structure holds at T itself (up to rounding); bisect below it.
+  if (below > 0 && !longestPaths(S.nodes, arcs, below, dist))
+    return false;
+  double hi = shortestPeriod(S.nodes, arcs, std::max(lowerBound, 0.0), T,
+                             best, dist);
+  if (!(hi > 0 && hi < T * (1 - 1e-9)))
     return false;
   period = hi;
-  for (unsigned v = 0; v < n; ++v)
-    start[v] = best[v];
-  for (unsigned e = 0; e < dfg.edges.size(); ++e)
-    if (nodeOfEdge[e] != ~0u)
-      linkStart[e] = best[nodeOfEdge[e]];
+  writeStarts(S, best, start, linkStart);
+  return true;
+}
+
+/// What a kick of refineStructure costs, in structures tried (it bisects
+/// for the kicked structure's period where a move needs one pass).
+static constexpr unsigned KickCost = 10;
+
+/// A local search over a schedule's structure with its placement kept: a
+/// holder of a resource moves to another place in that resource's cyclic
+/// order, at its iteration offset there or one either way, and the move is
+/// kept when the structure's shortest period falls; from the local optimum,
+/// random kicks (two such moves, kept if the descent from them ends
+/// shorter). The list attempt fixes a layout's orders greedily and
+/// compaction keeps them; this searches the orders and offsets of the
+/// layout itself. At most \p evaluations structures are tried; on success
+/// lowers \p period and rewrites \p start and \p linkStart.
+static bool refineStructure(const TrainingDFG &dfg, LinkTopology topology,
+                            unsigned procs, const std::vector<double> &transfer,
+                            const std::vector<double> &occupy,
+                            double lowerBound, double &period,
+                            std::vector<double> &start,
+                            const std::vector<unsigned> &proc,
+                            std::vector<double> &linkStart,
+                            unsigned evaluations, std::mt19937_64 &rng) {
+  Structure S;
+  if (!readStructure(dfg, topology, procs, transfer, occupy, period, start,
+                     proc, linkStart, S))
+    return false;
+  double lo = std::max(lowerBound, 0.0);
+  std::vector<Arc> arcs;
+  std::vector<double> dist, best;
+  S.arcs(arcs);
+  double T = shortestPeriod(S.nodes, arcs, lo, period, best, dist);
+  if (T < 0)
+    return false;
+  using Order = std::vector<Structure::Holder>;
+  // Holder i of order r moved to place j (of the others) with its offset
+  // changed by dq.
+  auto moved = [](const Order &order, size_t i, size_t j, int64_t dq) {
+    Order out = order;
+    Structure::Holder h = out[i];
+    h.q += dq;
+    out.erase(out.begin() + long(i));
+    out.insert(out.begin() + long(j), h);
+    return out;
+  };
+  // First-improvement descent from S at its period T: a move is kept as
+  // soon as the structure holds below T (one Bellman-Ford pass), then
+  // bisected for its own period.
+  auto descend = [&](Structure &S, double &T) {
+    bool better = true;
+    while (better && evaluations > 0 && T > lo * (1 + 1e-4)) {
+      better = false;
+      for (size_t r = 0; r < S.orders.size() && !better; ++r) {
+        size_t k = S.orders[r].size();
+        if (k < 2)
+          continue;
+        Order keep = S.orders[r];
+        for (size_t i = 0; i < k && !better; ++i)
+          for (size_t j = 0; j < k && !better; ++j)
+            for (int64_t dq : {0, -1, 1}) {
+              if (j == i && dq == 0)
+                continue;
+              if (evaluations == 0)
+                break;
+              --evaluations;
+              S.orders[r] = moved(keep, i, j, dq);
+              S.arcs(arcs);
+              double below = T * (1 - 1e-4);
+              if (!longestPaths(S.nodes, arcs, below, dist))
+                continue;
+              T = shortestPeriod(S.nodes, arcs, lo, below, best, dist);
+              better = true;
+              break;
+            }
+        if (!better)
+          S.orders[r] = keep;
+      }
+    }
+  };
+  descend(S, T);
+  Structure bestS = S;
+  double bestT = T;
+  // Kicks: two random moves from the best, then a descent.
+  std::vector<size_t> movable;
+  for (size_t r = 0; r < bestS.orders.size(); ++r)
+    if (bestS.orders[r].size() >= 2)
+      movable.push_back(r);
+  while (evaluations > 0 && !movable.empty() && bestT > lo * (1 + 1e-4)) {
+    S = bestS;
+    for (unsigned m = 0; m < 2; ++m) {
+      size_t r = movable[rng() % movable.size()];
+      size_t k = S.orders[r].size();
+      S.orders[r] = moved(S.orders[r], rng() % k, rng() % k,
+                          int64_t(rng() % 3) - 1);
+    }
+    // A full bisection: charged as KickCost structures.
+    evaluations -= std::min(evaluations, KickCost);
+    S.arcs(arcs);
+    T = shortestPeriod(S.nodes, arcs, lo, 2 * bestT, best, dist);
+    if (T < 0)
+      continue;
+    descend(S, T);
+    if (T < bestT * (1 - 1e-4)) {
+      bestS = S;
+      bestT = T;
+    }
+  }
+  if (!(bestT < period * (1 - 1e-9)))
+    return false;
+  bestS.arcs(arcs);
+  bestT = shortestPeriod(bestS.nodes, arcs, lo, bestT, best, dist);
+  if (bestT < 0)
+    return false;
+  period = bestT;
+  writeStarts(bestS, best, start, linkStart);
   return true;
 }
 
@@ -226,6 +409,16 @@ static constexpr double TryWork = 200000;
 /// At most this many contiguous stage splits are enumerated; beyond it
 /// each stage count gets its balanced split only.
 static constexpr size_t MaxStageSplits = 256;
+/// Structures tried by the structure search (refineStructure): at most
+/// RefinePerLayout for one layout, RefineWork for all the stage splits.
+static constexpr unsigned RefinePerLayout = 3000;
+static constexpr unsigned RefineWork = 12000;
+static constexpr double RefineFullTasks = 30;
+/// Single-task moves of the best layout are tried while there are at most
+/// this many (tasks times other processors).
+static constexpr size_t MaxSingleMoves = 64;
+/// Structures tried for each single-task move.
+static constexpr unsigned RefinePerMove = 300;
 
 /// Pinned placements (one processor per task) that cut the layers, in model
 /// order, into k = 2..procs contiguous stages: every split while there are
@@ -525,6 +718,11 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
   // of 1.90). Last, with a generator of its own, so the search before it
   // runs as it would without it and this can only shorten its result.
   std::mt19937_64 splitRng(rng());
+  // A structure costs a Bellman-Ford pass, about n^2: graphs of more than
+  // RefineFullTasks tasks get budgets scaled down by that much.
+  double refineScale =
+      effort * std::min(1.0, std::pow(RefineFullTasks / double(n), 2));
+  unsigned refineLeft = unsigned(refineScale * double(RefineWork));
   for (const std::vector<int> &split : stageSplits(dfg, procs)) {
     // The list scheduler fits a pinned layout less tightly than its best
     // structure allows, so each layout gets its own bisection from the
@@ -560,6 +758,16 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
       if (!fits(T, 3))
         lo = T;
     }
+    // The structure search for the splits near the best, within a budget
+    // shared by all of them.
+    if (hi < period * 1.25 && refineLeft > 0) {
+      unsigned budget =
+          std::min(refineLeft, unsigned(refineScale * RefinePerLayout));
+      refineLeft -= budget;
+      refineStructure(dfg, topology, procs, transfer, occupy, lowerBound, hi,
+                      bestTrial, bestTrialProc, bestTrialLink, budget,
+                      splitRng);
+    }
     if (hi < period * (1 - 1e-4)) {
       improved = true;
       period = hi;
@@ -568,6 +776,42 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
       linkStart = bestTrialLink;
     }
   }
+  // One task of the best layout moved to another processor, pinned, fitted
+  // by the attempt and its structure searched (small graphs only).
+  if (n * (procs - 1) <= MaxSingleMoves) {
+    std::vector<unsigned> base = proc;
+    for (unsigned v = 0; v < n; ++v)
+      for (unsigned p = 0; p < procs; ++p) {
+        if (p == base[v])
+          continue;
+        pinned.assign(base.begin(), base.end());
+        pinned[v] = int(p);
+        for (double stretch : {1.0, 1.5}) {
+          double T = period * stretch;
+          if (!tryAt(T, splitRng, pinned, trial, trialProc, trialLink))
+            continue;
+          compactPeriod(dfg, topology, procs, transfer, occupy, lowerBound, T,
+                        trial, trialProc, trialLink, 0);
+          refineStructure(dfg, topology, procs, transfer, occupy, lowerBound,
+                          T, trial, trialProc, trialLink,
+                          unsigned(refineScale * RefinePerMove), splitRng);
+          if (T < period * (1 - 1e-4)) {
+            improved = true;
+            period = T;
+            start = trial;
+            proc = trialProc;
+            linkStart = trialLink;
+          }
+          break;
+        }
+      }
+  }
+  // Last, the best schedule's own structure searched (the phases above
+  // refine only what each split found).
+  if (refineStructure(dfg, topology, procs, transfer, occupy, lowerBound,
+                      period, start, proc, linkStart,
+                      unsigned(refineScale * RefinePerLayout), splitRng))
+    improved = true;
   return improved;
 }
 
