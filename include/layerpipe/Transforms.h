@@ -170,6 +170,9 @@ struct PipelinePlan {
   /// (--grouping-cost=auto): the verified period the other reached, us (0
   /// when it did not schedule); -1 when only one cost was compiled.
   double otherCostPeriodUs = -1;
+  /// Its samples per iteration (its micro-batch) and samples per second.
+  int64_t otherCostBatch = 0;
+  double otherCostSamplesPerSecond = 0;
   /// The delays each rule would give with this grouping, for comparison.
   std::vector<int64_t> layerPipe2Delay;
   /// --delays=auto: the period the delays were chosen for.

@@ -397,10 +397,15 @@ void printPlanSummary(const Compilation &C, raw_ostream &os) {
                     : "work or boundary link time");
   if (plan.otherCostPeriodUs >= 0) {
     bool sum = plan.groupingCost == GroupingCost::Sum;
+    // At another micro-batch the periods do not compare: samples/s do.
     std::string other =
-        plan.otherCostPeriodUs > 0
+        plan.otherCostPeriodUs <= 0 ? std::string("no schedule")
+        : plan.otherCostBatch == C.model.batchSize
             ? formatv("{0:f2} us", plan.otherCostPeriodUs).str()
-            : std::string("no schedule");
+            : formatv("{0:f2} us at micro-batch {1}, {2:f0} samples/s",
+                      plan.otherCostPeriodUs, plan.otherCostBatch,
+                      plan.otherCostSamplesPerSecond)
+                  .str();
     os << formatv("  grouping cost:      {0} kept (--grouping-cost=auto; the "
                   "{1} grouping scheduled to {2})\n",
                   groupingCostName(plan.groupingCost),
@@ -551,8 +556,12 @@ void addPlanToReport(const Compilation &C, nlohmann::json &report) {
       {"layerpipe2_stage_delays", stageDelays(plan, plan.layerPipe2Delay)}};
   if (options.delays == DelayRule::Auto)
     report["plan"]["target_period_us"] = plan.targetPeriodUs;
-  if (plan.otherCostPeriodUs >= 0)
+  if (plan.otherCostPeriodUs >= 0) {
     report["plan"]["grouping_cost_other_period_us"] = plan.otherCostPeriodUs;
+    report["plan"]["grouping_cost_other_batch"] = plan.otherCostBatch;
+    report["plan"]["grouping_cost_other_samples_per_second"] =
+        plan.otherCostSamplesPerSecond;
+  }
 }
 
 } // namespace layerpipe

@@ -1076,17 +1076,24 @@ static Error compile(StageTimes &times) {
     C.options.plan.groupingCost = GroupingCost::Sum;
     Error sumErr = compileFlow();
     bool keepSum = !sumErr && betterThan(C, withMax);
-    double sumPeriod = !sumErr && C.schedule.scheduled
-                           ? C.schedule.metrics.period
-                           : 0;
-    consumeError(std::move(sumErr));
+    // What the compilation not kept reached, for the summary and report.
+    auto other = [](const Compilation &from, PipelinePlan &to) {
+      bool ok = from.schedule.scheduled;
+      to.otherCostPeriodUs = ok ? from.schedule.metrics.period : 0;
+      to.otherCostSamplesPerSecond =
+          ok ? from.schedule.metrics.samplesPerSecond : 0;
+      to.otherCostBatch = from.model.batchSize;
+    };
     if (keepSum) {
-      C.plan.otherCostPeriodUs =
-          withMax.schedule.scheduled ? withMax.schedule.metrics.period : 0;
+      other(withMax, C.plan);
     } else {
+      Compilation withSum = std::move(C);
+      if (sumErr)
+        withSum.schedule.scheduled = false;
+      consumeError(std::move(sumErr));
       C = std::move(withMax);
       scheduleDelaysNote = std::move(maxNote);
-      C.plan.otherCostPeriodUs = sumPeriod;
+      other(withSum, C.plan);
     }
   }
 
