@@ -41,6 +41,13 @@ enum class GroupingMode {
   Explicit, ///< --stages=0-3,4-9,...
 };
 
+/// What an optimal grouping charges a stage (--grouping-cost).
+enum class GroupingCost {
+  Max, ///< the larger of its work and its boundary link time (links are
+       ///< resources of their own, as in the scheduler)
+  Sum, ///< its work plus the transfers at its boundaries (latency included)
+};
+
 /// How many gradient delays each layer's weight-update loop gets.
 enum class DelayRule {
   None,       ///< plain SGD
@@ -70,6 +77,12 @@ enum class RetimingMethod {
 /// Options of the planning passes (filled by the tool from its flags).
 struct PlanOptions {
   GroupingMode grouping = GroupingMode::Optimal;
+  /// What the optimal grouping charges a stage, and what the grouping's
+  /// bottleneck reports for the other modes.
+  GroupingCost groupingCost = GroupingCost::Max;
+  /// --grouping-cost=auto: the driver compiles small graphs under both
+  /// stage costs and keeps the shorter verified period (tools/layerpipe).
+  bool bothGroupingCosts = false;
   /// Number of stages for GroupingMode::Optimal; 0 = one stage.
   unsigned stagesCount = 0;
   /// Inclusive layer-index ranges for GroupingMode::Explicit.
@@ -148,8 +161,18 @@ struct PipelinePlan {
   double retimedPeriodUs = 0;
 
   /// Bottleneck stage cost of the grouping (per stage, the larger of its
-  /// work and the link time at its boundaries).
+  /// work and the link time at its boundaries, or with GroupingCost::Sum
+  /// their sum).
   double bottleneckUs = 0;
+  /// The stage cost the grouping used (PlanOptions::groupingCost).
+  GroupingCost groupingCost = GroupingCost::Max;
+  /// When the driver compiled under both stage costs and kept this one
+  /// (--grouping-cost=auto): the verified period the other reached, us (0
+  /// when it did not schedule); -1 when only one cost was compiled.
+  double otherCostPeriodUs = -1;
+  /// Its samples per iteration (its micro-batch) and samples per second.
+  int64_t otherCostBatch = 0;
+  double otherCostSamplesPerSecond = 0;
   /// The delays each rule would give with this grouping, for comparison.
   std::vector<int64_t> layerPipe2Delay;
   /// --delays=auto: the period the delays were chosen for.
@@ -163,6 +186,8 @@ struct PipelinePlan {
 /// "layerpipe2", "auto", "uniform", "model"; "stash", "latest", "ema",
 /// "sync"; "auto", "stages", "min-period", "min-memory", "none".
 llvm::StringRef groupingModeName(GroupingMode mode);
+/// "max" or "sum" (--grouping-cost).
+llvm::StringRef groupingCostName(GroupingCost cost);
 llvm::StringRef delayRuleName(DelayRule rule);
 llvm::StringRef weightPolicyName(WeightPolicy policy);
 llvm::StringRef retimingMethodName(RetimingMethod method);

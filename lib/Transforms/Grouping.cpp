@@ -15,6 +15,12 @@
 // over the bit patterns of non-negative doubles finds the smallest feasible
 // B exactly. docs/retiming.md has the argument.
 //
+// GroupingCost::Sum (the earlier model) charges k+1..j its work plus both
+// cuts, A(j) - Bk(k) with A(j) = P(j) + c(j) and Bk(k) = P(k) - c(k): the
+// same search, with the largest Bk(k) in the window deciding each j. It
+// picks the same stages as the earlier search (the earliest k of the
+// largest Bk among the reached ones).
+//
 //===----------------------------------------------------------------------===//
 
 #include "layerpipe/Transforms/Grouping.h"
@@ -47,17 +53,31 @@ static double stageWork(const GroupingProblem &p, int k, unsigned j) {
 static double stageLinks(const GroupingProblem &p, int k, unsigned j) {
   return k < 0 ? p.cutCost[j] : p.cutCost[k] + p.cutCost[j];
 }
+/// A(j) and Bk(k) of the file comment (GroupingCost::Sum); Bk(-1) = 0.
+static double endKey(const GroupingProblem &p, unsigned j) {
+  return p.prefixWork[j] + p.cutCost[j];
+}
+static double startKey(const GroupingProblem &p, int k) {
+  return k < 0 ? 0.0 : p.prefixWork[k] - p.cutCost[k];
+}
+/// The cost of stage k+1..j, as the search compares it with a bound.
+static double stageCostAfter(const GroupingProblem &p, int k, unsigned j) {
+  if (p.cost == GroupingCost::Sum)
+    return endKey(p, j) - startKey(p, k);
+  return std::max(stageWork(p, k, j), stageLinks(p, k, j));
+}
 
 double GroupingProblem::stageCost(unsigned first, unsigned last) const {
   assert(first <= last && last < layerWork.size());
-  return std::max(stageWork(*this, int(first) - 1, last),
-                  stageLinks(*this, int(first) - 1, last));
+  return stageCostAfter(*this, int(first) - 1, last);
 }
 
 GroupingProblem GroupingProblem::build(const Model &model,
                                        const TrainingDFG &dfg,
-                                       const MachineDesc &machine) {
+                                       const MachineDesc &machine,
+                                       GroupingCost cost) {
   GroupingProblem p;
+  p.cost = cost;
   size_t numLayers = model.layers.size();
   p.layerWork.assign(numLayers, 0);
   if (numLayers == 0)
@@ -75,6 +95,28 @@ GroupingProblem GroupingProblem::build(const Model &model,
   for (size_t v = 0; v < numLayers; ++v)
     for (unsigned u : model.layers[v].inputs)
       lastUse[u] = std::max(lastUse[u], v);
+  if (cost == GroupingCost::Sum) {
+    // The activation forward and its gradient backward, each a transfer of
+    // its own (latency included), charged to the stages at the cut.
+    std::vector<double> charge(numLayers + 1, 0);
+    for (unsigned u = 0; u < numLayers; ++u) {
+      if (lastUse[u] <= u)
+        continue;
+      double bytes = double(model.batchSize) *
+                     double(model.layers[u].outputShape.numElements()) *
+                     double(machine.bytesPerElement);
+      double time = 2 * machine.transferTimeUs(bytes);
+      charge[u] += time;
+      charge[lastUse[u]] -= time;
+    }
+    p.cutCost.assign(numLayers, 0);
+    double running = 0;
+    for (unsigned k = 0; k < numLayers; ++k)
+      p.cutCost[k] = running += charge[k];
+    p.cutCost.back() = 0;
+    p.finalize();
+    return p;
+  }
   for (unsigned u = 0; u < numLayers; ++u) {
     if (lastUse[u] <= u)
       continue;
@@ -120,7 +162,10 @@ GroupingProblem GroupingProblem::build(const Model &model,
 /// The k whose work fits form a window k0(j)..j-1 (P(j) - P(k) does not
 /// grow with k, in floating point too), and k0 does not fall as j grows: a
 /// deque of the reached k in the window, by increasing k and increasing
-/// c(k), gives the least c(k) at its front.
+/// c(k), gives the least c(k) at its front. With GroupingCost::Sum the
+/// deque keeps decreasing Bk(k) instead (the earliest of equal ones): a k
+/// outside the window costs more than its work, so the largest Bk(k) in it
+/// decides as the largest reached one did in the earlier search.
 ///
 /// On success \p tight (if given) is the largest stage cost, as compared
 /// with the bound, of the grouping found: a feasible bound itself, <= \p
@@ -160,9 +205,8 @@ static bool fitsInStages(const GroupingProblem &p, unsigned numStages,
     lo = std::max(lo, int(s));
     hi = std::min(hi, numLayers - 1 - int(numStages - 1 - s));
   };
-  auto cost = [&](int k, int j) {
-    return std::max(stageWork(p, k, j), stageLinks(p, k, j));
-  };
+  const bool sum = p.cost == GroupingCost::Sum;
+  auto cost = [&](int k, int j) { return stageCostAfter(p, k, j); };
   int lo = 0, hi = 0;
   band(0, lo, hi);
   if (lo > hi)
@@ -175,8 +219,7 @@ static bool fitsInStages(const GroupingProblem &p, unsigned numStages,
   int reachedFirst = -1;
   double reachedBest = none;
   for (int j = lo; j <= hi; ++j)
-    if ((previous.reach[j - lo] = stageWork(p, -1, j) <= bound &&
-                                  stageLinks(p, -1, j) <= bound)) {
+    if ((previous.reach[j - lo] = cost(-1, j) <= bound)) {
       if (tight)
         previous.worst[j - lo] = cost(-1, j);
       if (reachedFirst < 0)
@@ -222,8 +265,13 @@ static bool fitsInStages(const GroupingProblem &p, unsigned numStages,
       for (; k < j && k < kEnd; ++k) {
         if (!reached[k])
           continue;
-        while (window.size() > head && cut[window.back()] >= cut[k])
-          window.pop_back();
+        if (sum)
+          while (window.size() > head &&
+                 startKey(p, window.back()) < startKey(p, k))
+            window.pop_back();
+        else
+          while (window.size() > head && cut[window.back()] >= cut[k])
+            window.pop_back();
         window.push_back(k);
       }
       while (window.size() > head && work[j] - work[window[head]] > bound)
@@ -231,7 +279,8 @@ static bool fitsInStages(const GroupingProblem &p, unsigned numStages,
       if (window.size() == head)
         continue;
       int from = window[head];
-      if (!(cut[from] + cut[j] <= bound))
+      if (sum ? !(endKey(p, j) - startKey(p, from) <= bound)
+              : !(cut[from] + cut[j] <= bound))
         continue;
       current.reach[j - lo] = 1;
       if (stageOf)
@@ -306,7 +355,9 @@ Expected<Grouping> groupOptimal(const GroupingProblem &p, unsigned numStages) {
   double maxCut = 0;
   for (double c : p.cutCost)
     maxCut = std::max(maxCut, c);
-  double upper = std::max(p.prefixWork.back(), 2 * maxCut);
+  double upper = p.cost == GroupingCost::Sum
+                     ? p.prefixWork.back() + 2 * maxCut
+                     : std::max(p.prefixWork.back(), 2 * maxCut);
   auto bits = [](double d) {
     uint64_t b;
     std::memcpy(&b, &d, sizeof b);

@@ -49,6 +49,10 @@ StringRef groupingModeName(GroupingMode mode) {
   return names[size_t(mode)];
 }
 
+StringRef groupingCostName(GroupingCost cost) {
+  return cost == GroupingCost::Sum ? "sum" : "max";
+}
+
 StringRef retimingMethodName(RetimingMethod method) {
   static const char *const names[] = {"auto", "stages", "min-period",
                                       "min-memory", "none"};
@@ -82,10 +86,12 @@ static Error planGroupsAndDelays(const Model &model, const TrainingDFG &plain,
                                  const MachineDesc &machine,
                                  const PlanOptions &options,
                                  PipelinePlan &plan) {
-  GroupingProblem problem = GroupingProblem::build(model, plain, machine);
+  GroupingProblem problem =
+      GroupingProblem::build(model, plain, machine, options.groupingCost);
   Expected<Grouping> grouping = groupLayers(model, problem, options);
   if (!grouping)
     return grouping.takeError();
+  plan.groupingCost = options.groupingCost;
   plan.numStages = grouping->numStages;
   plan.stageOfLayer = grouping->stageOfLayer;
   plan.bottleneckUs = grouping->bottleneckUs;
@@ -383,9 +389,29 @@ void printPlanSummary(const Compilation &C, raw_ostream &os) {
   const Model &model = C.model;
   os << "\nPipeline plan\n";
   os << formatv("  stages:             {0} (grouping {1}, bottleneck stage "
-                "{2:f2} us, work or boundary link time)\n",
+                "{2:f2} us, {3})\n",
                 plan.numStages, groupingModeName(options.grouping),
-                plan.bottleneckUs);
+                plan.bottleneckUs,
+                plan.groupingCost == GroupingCost::Sum
+                    ? "work plus boundary transfers"
+                    : "work or boundary link time");
+  if (plan.otherCostPeriodUs >= 0) {
+    bool sum = plan.groupingCost == GroupingCost::Sum;
+    // At another micro-batch the periods do not compare: samples/s do.
+    std::string other =
+        plan.otherCostPeriodUs <= 0 ? std::string("no schedule")
+        : plan.otherCostBatch == C.model.batchSize
+            ? formatv("{0:f2} us", plan.otherCostPeriodUs).str()
+            : formatv("{0:f2} us at micro-batch {1}, {2:f0} samples/s",
+                      plan.otherCostPeriodUs, plan.otherCostBatch,
+                      plan.otherCostSamplesPerSecond)
+                  .str();
+    os << formatv("  grouping cost:      {0} kept (--grouping-cost=auto; the "
+                  "{1} grouping scheduled to {2})\n",
+                  groupingCostName(plan.groupingCost),
+                  groupingCostName(sum ? GroupingCost::Max : GroupingCost::Sum),
+                  other);
+  }
   std::vector<int64_t> delays = stageDelays(plan, plan.gradientDelay);
   os << formatv("  gradient delays:    {0} by stage (--delays={1})\n",
                 joinInts(delays), delayRuleName(options.delays));
@@ -516,6 +542,7 @@ void addPlanToReport(const Compilation &C, nlohmann::json &report) {
   metrics["stages"] = plan.numStages;
   report["plan"] = {
       {"grouping", groupingModeName(options.grouping)},
+      {"grouping_cost", groupingCostName(plan.groupingCost)},
       {"delays", delayRuleName(options.delays)},
       {"weights", weightPolicyName(options.weights)},
       {"retiming", plan.retimingMethod},
@@ -529,6 +556,12 @@ void addPlanToReport(const Compilation &C, nlohmann::json &report) {
       {"layerpipe2_stage_delays", stageDelays(plan, plan.layerPipe2Delay)}};
   if (options.delays == DelayRule::Auto)
     report["plan"]["target_period_us"] = plan.targetPeriodUs;
+  if (plan.otherCostPeriodUs >= 0) {
+    report["plan"]["grouping_cost_other_period_us"] = plan.otherCostPeriodUs;
+    report["plan"]["grouping_cost_other_batch"] = plan.otherCostBatch;
+    report["plan"]["grouping_cost_other_samples_per_second"] =
+        plan.otherCostSamplesPerSecond;
+  }
 }
 
 } // namespace layerpipe

@@ -61,6 +61,13 @@ static cl::opt<unsigned>
                          "(layerpipe2 and auto need S >= 1; default 0: one "
                          "stage)"),
                 cl::cat(pipelineCat));
+static cl::opt<std::string> groupingCostFlag(
+    "grouping-cost", cl::init("max"), cl::value_desc("max|sum"),
+    cl::desc("What the planner's grouping charges a stage: max (default: the "
+             "larger of its work and its boundary link time) or sum (work "
+             "plus boundary transfers); the compiler's plan summary says "
+             "which its --grouping-cost=auto kept"),
+    cl::cat(pipelineCat));
 static cl::opt<std::string>
     weightsFlag("weights", cl::init(""), cl::value_desc("policy"),
                 cl::desc("Weight version B reads: stash | latest | ema | "
@@ -240,6 +247,11 @@ static Error planDelays(const Model &model, RunConfig &run) {
   PlanOptions options;
   options.grouping = GroupingMode::Optimal;
   options.stagesCount = stagesCount;
+  if (groupingCostFlag == "sum")
+    options.groupingCost = GroupingCost::Sum;
+  else if (groupingCostFlag != "max")
+    return fail("--grouping-cost: expected max or sum, got '" +
+                groupingCostFlag.getValue() + "'");
   options.targetProcs = std::max(1u, unsigned(stagesCount));
   if (rule == "none") {
     run.train.delays.assign(model.layers.size(), 0);

@@ -36,6 +36,16 @@ static cl::opt<std::string> groupingFlag(
              "model's \"stage\" fields)"),
     cl::cat(planCategory()));
 
+static cl::opt<std::string> groupingCostFlag(
+    "grouping-cost", cl::init("auto"), cl::value_desc("auto|max|sum"),
+    cl::desc("What the optimal grouping charges a stage: max (the larger "
+             "of its work and its boundary link time), sum (its work plus "
+             "its boundary transfers), auto (default: on graphs of at most "
+             "1,250 layers with --schedule=layerpipe, compile under both "
+             "and keep the shorter verified period, max on a tie; else "
+             "max)"),
+    cl::cat(planCategory()));
+
 static cl::opt<std::string> delaysFlag(
     "delays", cl::init("none"),
     cl::value_desc("none|layerpipe2|auto|schedule|uniform:K|model"),
@@ -232,6 +242,16 @@ Error readPlanOptions(CompileOptions &options) {
     plan.periodBoundUs = periodBoundFlag;
   }
   plan.momentum = momentumFlag;
+
+  StringRef cost = groupingCostFlag;
+  plan.bothGroupingCosts = cost == "auto";
+  if (cost == "max" || cost == "auto")
+    plan.groupingCost = GroupingCost::Max;
+  else if (cost == "sum")
+    plan.groupingCost = GroupingCost::Sum;
+  else
+    return flagError("--grouping-cost=" + cost +
+                     ": expected auto, max or sum");
   return Error::success();
 }
 

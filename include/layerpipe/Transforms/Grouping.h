@@ -13,6 +13,13 @@
 // and the link time at its two boundaries. The optimal grouping minimizes
 // the bottleneck stage cost exactly, in O(64 * S * L).
 //
+// GroupingCost::Sum is the earlier model, kept because the scheduler's
+// layout does not always follow the max: where the links carry about as
+// much as the processors, link contention can make the max grouping's
+// stages slower than those of the sum (work plus the transfers at both
+// boundaries, latency included). The driver compiles small graphs under
+// both and keeps the shorter verified period (--grouping-cost=auto).
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef LAYERPIPE_TRANSFORMS_GROUPING_H
@@ -36,21 +43,25 @@ struct GroupingProblem {
   /// cutCost[k]: link time (bytes over bandwidth, no latency) of the
   /// tensors crossing the cut after layer k, in one direction (the
   /// activations forward; their gradients, as many bytes, go backward);
-  /// cutCost.back() = 0.
+  /// cutCost.back() = 0. With GroupingCost::Sum: the transfer time of
+  /// those tensors forward plus their gradients backward, latency included.
   std::vector<double> cutCost;
+  /// How a stage's work and its cut costs combine (stageCost).
+  GroupingCost cost = GroupingCost::Max;
 
   size_t numLayers() const { return layerWork.size(); }
   /// Cost of a stage holding layers first..last: the larger of their work
   /// and the link time at both of its boundaries (on a switch, the stage's
   /// channel out carries the activations at its end and the gradients at
   /// its start, its channel in the others: both carry cutCost[first - 1] +
-  /// cutCost[last]).
+  /// cutCost[last]). With GroupingCost::Sum: the work plus both cuts.
   double stageCost(unsigned first, unsigned last) const;
 
   /// Builds the problem from a model, its DFG (task times) and the machine
-  /// (link speed).
+  /// (link speed), for the stage cost \p cost.
   static GroupingProblem build(const Model &model, const TrainingDFG &dfg,
-                               const MachineDesc &machine);
+                               const MachineDesc &machine,
+                               GroupingCost cost = GroupingCost::Max);
 
   std::vector<double> prefixWork; ///< filled by finalize()
   /// Computes prefixWork; call after filling layerWork and cutCost by hand.

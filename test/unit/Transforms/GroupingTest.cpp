@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <random>
 
@@ -41,16 +42,65 @@ static double bruteForce(const GroupingProblem &p, unsigned numStages) {
   return best;
 }
 
+/// The stages the earlier work-plus-transfers search picked at bound \p B:
+/// level by level, j ends a stage from the reached k < j with the largest
+/// P(k) - c(k) (the earliest of equal ones) if that stage fits.
+static std::vector<unsigned> earlierSumStages(const GroupingProblem &p,
+                                              unsigned numStages, double B) {
+  int n = int(p.numLayers());
+  auto startKey = [&](int k) {
+    return k < 0 ? 0.0 : p.prefixWork[k] - p.cutCost[k];
+  };
+  auto endKey = [&](int j) { return p.prefixWork[j] + p.cutCost[j]; };
+  std::vector<std::vector<char>> reach(numStages, std::vector<char>(n, 0));
+  std::vector<std::vector<int>> from(numStages, std::vector<int>(n, -1));
+  for (int j = 0; j < n; ++j)
+    reach[0][j] = endKey(j) - startKey(-1) <= B;
+  for (unsigned s = 1; s < numStages; ++s) {
+    int bestK = -1;
+    for (int j = 1; j < n; ++j) {
+      int k = j - 1;
+      if (reach[s - 1][k] && (bestK < 0 || startKey(k) > startKey(bestK)))
+        bestK = k;
+      if (bestK >= 0 && endKey(j) - startKey(bestK) <= B) {
+        reach[s][j] = 1;
+        from[s][j] = bestK;
+      }
+    }
+  }
+  std::vector<unsigned> stageOf(n, 0);
+  if (!reach[numStages - 1][n - 1])
+    return {};
+  int j = n - 1;
+  for (int s = int(numStages) - 1; s >= 0; --s) {
+    int start = s == 0 ? 0 : from[s][j] + 1;
+    for (int l = start; l <= j; ++l)
+      stageOf[l] = s;
+    j = start - 1;
+  }
+  return stageOf;
+}
+
 TEST_CASE("optimal grouping equals brute force over all cut positions") {
   std::mt19937 rng(4242);
   std::uniform_real_distribution<double> work(0.0, 10.0), cut(0.0, 8.0);
-  for (int trial = 0; trial < 400; ++trial) {
+  for (int trial = 0; trial < 800; ++trial) {
     unsigned n = 1 + trial % 9;
     GroupingProblem p;
+    // Half the trials charge a stage its work plus both cuts (the earlier
+    // model, --grouping-cost=sum).
+    bool sum = trial % 2;
+    p.cost = sum ? GroupingCost::Sum : GroupingCost::Max;
     for (unsigned i = 0; i < n; ++i) {
-      // Some tiny layers with big cuts make the cost non-monotone.
-      p.layerWork.push_back(trial % 3 == 0 && i % 2 ? 0.1 : work(rng));
-      p.cutCost.push_back(i + 1 == n ? 0 : cut(rng));
+      // Some tiny layers with big cuts make the cost non-monotone; whole
+      // numbers make ties.
+      bool whole = trial % 5 == 1;
+      p.layerWork.push_back(trial % 3 == 0 && i % 2 ? 0.1
+                            : whole             ? std::floor(work(rng))
+                                                : work(rng));
+      p.cutCost.push_back(i + 1 == n ? 0
+                          : whole    ? std::floor(cut(rng) / 2)
+                                     : cut(rng));
     }
     p.finalize();
     for (unsigned s = 1; s <= n; ++s) {
@@ -63,8 +113,35 @@ TEST_CASE("optimal grouping equals brute force over all cut positions") {
       for (unsigned l = 1; l < n; ++l)
         CHECK(g->stageOfLayer[l] - g->stageOfLayer[l - 1] <= 1);
       CHECK(g->stageOfLayer.back() == s - 1);
+      // The sum model picks the stages the earlier search picked.
+      if (sum)
+        CHECK(g->stageOfLayer == earlierSumStages(p, s, g->bottleneckUs));
     }
   }
+}
+
+TEST_CASE("the sum model charges the work plus both cuts") {
+  // The first case of the test below, summed. Three stages: 1 | 1 1 | 1
+  // costs 1.5, 3, 1.5; 1 | 1 | 1 1 costs 1.5, 4.5, 5; 1 1 | 1 | 1 costs 5,
+  // 4.5, 1.5.
+  GroupingProblem p;
+  p.cost = GroupingCost::Sum;
+  p.layerWork = {1, 1, 1, 1};
+  p.cutCost = {0.5, 3, 0.5, 0};
+  p.finalize();
+  CHECK(p.stageCost(0, 0) == 1.5);
+  CHECK(p.stageCost(1, 2) == 3);
+  CHECK(p.stageCost(0, 1) == 5);
+  CHECK(p.stageCost(0, 3) == 4);
+  auto three = groupOptimal(p, 3);
+  REQUIRE(static_cast<bool>(three));
+  CHECK(three->bottleneckUs == 3);
+  CHECK(three->stageOfLayer == std::vector<unsigned>{0, 1, 1, 2});
+  // Two stages: any cut pays its cost on both sides; after layer 0 or 2:
+  // 1.5 and 3.5.
+  auto two = groupOptimal(p, 2);
+  REQUIRE(static_cast<bool>(two));
+  CHECK(two->bottleneckUs == 3.5);
 }
 
 TEST_CASE("transfers cost link time beside the work, not on top of it") {
