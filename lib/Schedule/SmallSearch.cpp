@@ -536,6 +536,16 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
                                 0);
   if (procs < 2 || !(period > lowerBound * (1 + 1e-4)))
     return improved;
+  // Makes a schedule found the best so far.
+  auto adopt = [&](double T, const std::vector<double> &s,
+                   const std::vector<unsigned> &p,
+                   const std::vector<double> &l) {
+    improved = true;
+    period = T;
+    start = s;
+    proc = p;
+    linkStart = l;
+  };
   // The seed depends only on the problem's shape: same input, same output.
   std::mt19937_64 rng(0x9e3779b97f4a7c15ull ^ (uint64_t(n) << 32) ^
                       (uint64_t(dfg.edges.size()) << 8) ^ procs);
@@ -595,14 +605,10 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
       }
       if (tryAt(T, rng, pinned, trial, trialProc, trialLink)) {
         found = true;
-        improved = true;
         compactPeriod(dfg, topology, procs, transfer, occupy, lowerBound, T,
                       trial, trialProc, trialLink, 0);
         hi = T;
-        period = T;
-        start = trial;
-        proc = trialProc;
-        linkStart = trialLink;
+        adopt(T, trial, trialProc, trialLink);
       }
     }
     if (!found)
@@ -702,13 +708,8 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
         compactPeriod(dfg, topology, procs, transfer, occupy, lowerBound, T,
                       trial, trialProc, trialLink,
                       better ? 0 : period * (1 - 1e-4));
-    if (better || compacted) {
-      improved = true;
-      period = T;
-      start = trial;
-      proc = trialProc;
-      linkStart = trialLink;
-    }
+    if (better || compacted)
+      adopt(T, trial, trialProc, trialLink);
   }
   // Pipeline stages: the layers in model order cut into k = 2..procs
   // contiguous runs, one per processor, each layer's tasks with it (its
@@ -768,13 +769,8 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
                       bestTrial, bestTrialProc, bestTrialLink, budget,
                       splitRng);
     }
-    if (hi < period * (1 - 1e-4)) {
-      improved = true;
-      period = hi;
-      start = bestTrial;
-      proc = bestTrialProc;
-      linkStart = bestTrialLink;
-    }
+    if (hi < period * (1 - 1e-4))
+      adopt(hi, bestTrial, bestTrialProc, bestTrialLink);
   }
   // One task of the best layout moved to another processor, pinned, fitted
   // by the attempt and its structure searched (small graphs only).
@@ -795,13 +791,8 @@ bool searchSmallPeriod(const TrainingDFG &dfg, unsigned procs,
           refineStructure(dfg, topology, procs, transfer, occupy, lowerBound,
                           T, trial, trialProc, trialLink,
                           unsigned(refineScale * RefinePerMove), splitRng);
-          if (T < period * (1 - 1e-4)) {
-            improved = true;
-            period = T;
-            start = trial;
-            proc = trialProc;
-            linkStart = trialLink;
-          }
+          if (T < period * (1 - 1e-4))
+            adopt(T, trial, trialProc, trialLink);
           break;
         }
       }
