@@ -86,23 +86,13 @@ def processor_figures(trace, summary, profile):
     speed of its CPU during the run (the program's probe before and after,
     averaged) over the speed of the CPU the profile was timed on (its probe
     then); above 1 is slower."""
-    events = json.load(open(trace))["traceEvents"]
-    measured, predicted = {}, {}
-    for e in events:
-        if e.get("ph") != "X":
-            continue
-        key = (e["tid"], e["name"])
-        if e["pid"] == 2:
-            measured.setdefault(key, []).append(e["dur"])
-        else:
-            predicted[key] = e["dur"]
+    work = trace_work(trace)
     prof = json.load(open(profile)).get("cpu")
     probe = summary.get("cpu_probe", {})
     parts = []
-    for i, tid in enumerate(sorted({k[0] for k in predicted})):
-        m = sum(sorted(v)[len(v) // 2] for k, v in measured.items()
-                if k[0] == tid and k in predicted)
-        p = sum(v for k, v in predicted.items() if k[0] == tid)
+    for i, tid in enumerate(sorted({k[0] for k in work})):
+        m = sum(w[1] for k, w in work.items() if k[0] == tid)
+        p = sum(w[2] for k, w in work.items() if k[0] == tid)
         text = f"P{i} {m / p:.2f}"
         cpus = summary.get("processor_cpus", [])
         if prof and probe.get("cpus") and i < len(cpus):
@@ -158,27 +148,35 @@ def discordant(pred, meas, tie):
     return bad
 
 
-def trace_breakdown(path):
-    """Measured over predicted median work, summed per task kind."""
+def trace_work(path):
+    """Per task of a program's trace, keyed by (processor thread, name):
+    its kind, its median measured work and its predicted work."""
     events = json.load(open(path))["traceEvents"]
     measured, predicted = {}, {}
     for e in events:
         if e.get("ph") != "X":
             continue
-        kind = e["cat"]
+        key = (e["tid"], e["name"])
         if e["pid"] == 2:
-            measured.setdefault(e["name"], []).append(e["dur"])
+            measured.setdefault(key, []).append(e["dur"])
         else:
-            predicted[e["name"]] = (kind, e["dur"])
-    by_kind = {}
-    for name, durations in measured.items():
-        kind, pred = predicted[name]
+            predicted[key] = (e["cat"], e["dur"])
+    work = {}
+    for key, durations in measured.items():
+        kind, pred = predicted[key]
         durations.sort()
-        m, p = by_kind.get(kind, (0.0, 0.0))
-        by_kind[kind] = (m + durations[len(durations) // 2], p + pred)
-    ratios = ", ".join(f"{k} {m / p:.2f}" for k, (m, p) in sorted(
+        work[key] = (kind, durations[len(durations) // 2], pred)
+    return work
+
+
+def trace_breakdown(path):
+    """Measured over predicted median work, summed per task kind."""
+    by_kind = {}
+    for kind, m, p in trace_work(path).values():
+        sm, sp = by_kind.get(kind, (0.0, 0.0))
+        by_kind[kind] = (sm + m, sp + p)
+    return ", ".join(f"{k} {m / p:.2f}" for k, (m, p) in sorted(
         by_kind.items()) if p > 0)
-    return ratios
 
 
 def run_reference(opts, model, ref, train, name):
