@@ -51,6 +51,14 @@ struct MachineDesc {
   /// (docs/cost-model.md, "Small batches"): a GEMM of r rows runs at the
   /// fraction r / (r + gemmHalfRows) of its rate; 0 turns the curve off.
   double gemmHalfRows = 32;
+  /// From a profile's CPU probe (docs/profile.md, "Which CPU"): how many
+  /// times the fastest CPU's time the slowest CPU took while the profile
+  /// was taken; 0 when not measured. Schedules assume every processor as
+  /// fast as the CPU the tasks were timed on, so a spread above 1 is how
+  /// much longer a processor on the slowest CPU may take.
+  double cpuSpeedSpread = 0;
+  /// The fastest and the slowest CPU of that probe (-1 when not measured).
+  int fastestCpu = -1, slowestCpu = -1;
 
   /// Roofline time of a task, microseconds.
   double computeTimeUs(double flops, double bytesMoved) const;

@@ -49,6 +49,57 @@ static std::optional<double> *timeSlot(MeasuredTimes &t, StringRef field) {
   return &t.update;
 }
 
+/// The profile's `cpu` object: the CPUs and their probe times before and
+/// after the tasks were timed. Sets the machine's CPU speed spread, the
+/// slowest probe time over the fastest, before or after (docs/profile.md).
+static void readCpuProbe(const json &cpu, MachineDesc &machine) {
+  Place at{"/cpu", "cpu"};
+  if (!cpu.is_object())
+    fail(at.pointer(), "must be an object (the CPU the tasks were timed on)");
+  static const StringRef fields[] = {"timed_on", "cpus",
+                                     "probe_loop_us_before",
+                                     "probe_loop_us_after"};
+  rejectUnknownFields(cpu, at, fields, "in the profile's cpu");
+  if (cpu.contains("timed_on"))
+    readInt(cpu["timed_on"], at.field("timed_on"), 0, 1 << 20);
+  if (!cpu.contains("cpus"))
+    return;
+  const json &cpus = cpu["cpus"];
+  if (!cpus.is_array() || cpus.empty())
+    fail(at.pointer() + "/cpus", "must be a non-empty array of CPU numbers");
+  std::vector<int64_t> ids;
+  Place cpusAt = at.field("cpus");
+  for (size_t i = 0; i < cpus.size(); ++i)
+    ids.push_back(readInt(cpus[i], cpusAt.element(i, "a CPU number"), 0,
+                          1 << 20));
+  for (const char *key : {"probe_loop_us_before", "probe_loop_us_after"}) {
+    if (!cpu.contains(key))
+      continue;
+    const json &probe = cpu[key];
+    if (!probe.is_array() || probe.size() != ids.size())
+      fail(at.pointer() + "/" + key,
+           "must be an array of " + std::to_string(ids.size()) +
+               " probe times, one per CPU of 'cpus'");
+    size_t fast = 0, slow = 0;
+    std::vector<double> us;
+    Place probeAt = at.field(key);
+    for (size_t i = 0; i < probe.size(); ++i) {
+      us.push_back(readNumber(probe[i], probeAt.element(i, "a probe time"),
+                              1e-9, 1e15, false));
+      if (us[i] < us[fast])
+        fast = i;
+      if (us[i] > us[slow])
+        slow = i;
+    }
+    double spread = us[slow] / us[fast];
+    if (spread > machine.cpuSpeedSpread) {
+      machine.cpuSpeedSpread = spread;
+      machine.fastestCpu = int(ids[fast]);
+      machine.slowestCpu = int(ids[slow]);
+    }
+  }
+}
+
 static void readProfile(const json &root, Model &model, MachineDesc &machine) {
   Place top{"", ""};
   requireObject(root, top);
@@ -62,8 +113,8 @@ static void readProfile(const json &root, Model &model, MachineDesc &machine) {
        (root["method"] != "executor" && root["method"] != "kernels")))
     fail("/method", "must be \"executor\" or \"kernels\"");
   // Which CPU timed the tasks, and the CPUs' speeds (informative).
-  if (root.contains("cpu") && !root["cpu"].is_object())
-    fail("/cpu", "must be an object (the CPU the tasks were timed on)");
+  if (root.contains("cpu"))
+    readCpuProbe(root["cpu"], machine);
   for (StringRef key : {"format", "model", "batch_size", "layers"})
     if (!root.contains(key.str()))
       fail("/" + key.str(), "the profile has no '" + key.str() + "'");

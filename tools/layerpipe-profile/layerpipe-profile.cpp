@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -75,6 +76,34 @@ static Error fail(const std::string &message) {
   return createStringError(inconvertibleErrorCode(), message.c_str());
 }
 
+/// Warns when the CPUs ran the probe at clearly different speeds, before
+/// or after the tasks were timed: a plan on several processors assumes
+/// every processor as fast as the CPU the tasks were timed on
+/// (docs/profile.md, "Which CPU").
+static void warnOfCpuSpread(const std::vector<int> &cpus,
+                            const std::vector<double> &before,
+                            const std::vector<double> &after) {
+  double spread = 0;
+  int fast = -1, slow = -1;
+  for (const std::vector<double> *probe : {&before, &after}) {
+    if (probe->size() != cpus.size() || probe->empty())
+      continue;
+    auto [lo, hi] = std::minmax_element(probe->begin(), probe->end());
+    if (*lo > 0 && *hi / *lo > spread) {
+      spread = *hi / *lo;
+      fast = cpus[size_t(lo - probe->begin())];
+      slow = cpus[size_t(hi - probe->begin())];
+    }
+  }
+  if (spread > 1.10)
+    errs() << fmt::format(
+        "layerpipe-profile: warning: CPU {} ran the probe {:.2f}x slower "
+        "than CPU {}; the tasks were timed on the fastest, and a plan on "
+        "several processors may run up to {:.2f}x its predicted period "
+        "while one CPU is that slow (docs/profile.md, \"Which CPU\")\n",
+        slow, spread, fast, spread);
+}
+
 static Error run() {
   if (repeats < 1 || repeats > 100000 || warmup < 0 || warmup > 100000)
     return fail("--repeats must be in [1, 100000] and --warmup in [0, 100000]");
@@ -114,6 +143,7 @@ static Error run() {
   }
   if (timedOn >= 0)
     probeAfter = rt::timeCpus(cpus);
+  warnOfCpuSpread(cpus, probeBefore, probeAfter);
 
   nlohmann::ordered_json layers = nlohmann::ordered_json::object();
   double total = 0;

@@ -887,6 +887,38 @@ static std::string microBatchNote(const Compilation &C) {
   return text;
 }
 
+/// The profile's CPUs differ in speed by more than this before the summary
+/// says so (this machine's spread from run to run is a few percent).
+static constexpr double CpuSpreadNoted = 1.10;
+
+/// A line under the summary's headline when the profile found its CPUs
+/// running at different speeds and the plan uses several processors: the
+/// schedule assumes every processor as fast as the CPU the tasks were
+/// timed on (docs/profile.md, "Which CPU").
+static std::string cpuSpeedNote(const Compilation &C) {
+  const MachineDesc &m = C.machine;
+  if (m.cpuSpeedSpread < CpuSpreadNoted || C.schedule.schedule.procs < 2)
+    return "";
+  return formatv("  note:       while profiling, CPU {0} ran {1:f2}x slower "
+                 "than CPU {2} (the profile's probe); the period assumes "
+                 "every processor as fast as the CPU the tasks were timed "
+                 "on, so a run may take up to {1:f2}x as long while one CPU "
+                 "is that slow (docs/profile.md, \"Which CPU\")\n",
+                 m.slowestCpu, m.cpuSpeedSpread, m.fastestCpu)
+      .str();
+}
+
+/// `profile_cpus` in --report-json: the profile's CPU speed spread.
+static void addProfileCpusToReport(const Compilation &C,
+                                   nlohmann::json &report) {
+  const MachineDesc &m = C.machine;
+  if (m.cpuSpeedSpread <= 0)
+    return;
+  report["profile_cpus"] = {{"speed_spread", m.cpuSpeedSpread},
+                            {"fastest_cpu", m.fastestCpu},
+                            {"slowest_cpu", m.slowestCpu}};
+}
+
 /// `micro_batch` in --report-json (docs/report-json.md): the samples of a
 /// pipelined step, the rate rule and every priced candidate.
 static void addMicroBatchToReport(const Compilation &C,
@@ -1107,7 +1139,7 @@ static Error compile(StageTimes &times) {
                 : outs();
         if (print->summary) {
           printHeadline(C, os);
-          os << microBatchNote(C);
+          os << microBatchNote(C) << cpuSpeedNote(C);
           if (!scheduleDelaysNote.empty())
             os << scheduleDelaysNote;
         }
@@ -1137,6 +1169,8 @@ static Error compile(StageTimes &times) {
     if (Error err = fill("report: schedule", addScheduleToReport))
       return err;
     if (Error err = fill("report: micro-batch", addMicroBatchToReport))
+      return err;
+    if (Error err = fill("report: profile CPUs", addProfileCpusToReport))
       return err;
     if (Error err = stage("report: write", false, [&] {
           return writeOutputFile(reportJsonPath, [&](raw_ostream &os) {
