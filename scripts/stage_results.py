@@ -17,7 +17,10 @@ Run it on an otherwise idle machine: two processor threads need both cores.
 Every program runs R times (default 3), the runs of one table taking turns
 (round robin, each round starting one later), and the tables give the median
 run; the measured/predicted column also gives the lowest and highest run, so
-the spread from run to run stands next to the error. Schedules predicted
+the spread from run to run stands next to the error. Right before every run
+the model is profiled again and the compiler prices the program's flags
+with that profile, so the machine's drift between the first profile and a
+run (up to 25% here) stands apart from the model's error. Schedules predicted
 within 1% of each other share a rank (--tie), as do their measured figures
 when those lie within 1%: the ranking check counts the pairs of schedules
 that are ordered apart in the prediction and the other way round measured.
@@ -60,7 +63,7 @@ def predicted_period(opts, model, profile, flags):
 def emit(opts, model, profile, flags, name):
     d = os.path.join(opts.out, name)
     sh(f"{opts.build}/bin/layerpipe models/{model}.json --profile {profile} "
-       f"{flags} --emit-cpp {d} --force")
+       f"{flags} --emit-cpp {d} --force -o {d}.schedule.json")
     sh(f"cmake -S {d} -B {d}/build -DCMAKE_PREFIX_PATH={opts.build} "
        f"-DCMAKE_BUILD_TYPE=Release")
     sh(f"cmake --build {d}/build -j2")
@@ -70,11 +73,39 @@ def emit(opts, model, profile, flags, name):
     return d, ref
 
 
-def run_program(d, name, train, run=0, profile=None):
+def plan_of(schedule):
+    """What a stage program is built from: every task's processor (and
+    micro-batch or iteration offset)."""
+    tasks = json.load(open(schedule))["tasks"]
+    return sorted((t["name"], t["proc"], t.get("micro_batch", 0),
+                   t.get("iteration_offset", 0)) for t in tasks)
+
+
+def fresh_prediction(opts, model, d, flags, run):
+    """Profiles the model again right before a run and prices the program's
+    flags with that profile: the compiler's period (per step for a
+    synchronous schedule), the profiled step, and whether the compiler
+    lays out the same plan as the program was built from."""
+    fresh = f"{d}.profile{run}.json"
+    sh(f"{opts.build}/bin/layerpipe-profile models/{model}.json -o {fresh}")
+    report, schedule = f"{d}.fresh{run}.report.json", f"{d}.fresh{run}.json"
+    sh(f"{opts.build}/bin/layerpipe models/{model}.json --profile {fresh} "
+       f"{flags} --report-json {report} -o {schedule}")
+    metrics = json.load(open(report))["metrics"]
+    return {"predicted_us": metrics.get("step_time") or metrics["period"],
+            "step_us": profile_step_us(fresh),
+            "same_plan": plan_of(schedule) == plan_of(f"{d}.schedule.json")}
+
+
+def run_program(opts, model, d, name, flags, train, run=0, profile=None):
+    fresh = fresh_prediction(opts, model, d, flags, run)
     summary = f"{d}.summary{run}.json"
     sh(f"{d}/build/{name} {train} --summary-json {summary} "
        f"--trace {d}.trace{run}.json")
     result = json.load(open(summary))
+    result["fresh"] = fresh
+    result["fresh_ratio"] = result["measured_period_us"] / fresh[
+        "predicted_us"]
     if profile:
         result["per_processor"] = processor_figures(
             f"{d}.trace{run}.json", result, profile)
@@ -119,6 +150,13 @@ def median_run(runs):
     pick["high_ratio"] = ordered[-1]["measured_period_us"] / \
         ordered[-1]["predicted_period_us"]
     pick["runs"] = len(ordered)
+    fresh = sorted(r["fresh_ratio"] for r in runs)
+    pick["fresh_low"], pick["fresh_high"] = fresh[0], fresh[-1]
+    pick["fresh_median"] = fresh[len(fresh) // 2]
+    pick["fresh_steps"] = [r["fresh"]["step_us"] for r in runs]
+    pick["fresh_same_plan"] = all(r["fresh"]["same_plan"] for r in runs)
+    pick["fresh_predicted"] = sorted(
+        r["fresh"]["predicted_us"] for r in runs)[len(runs) // 2]
     return pick
 
 
@@ -146,6 +184,34 @@ def discordant(pred, meas, tie):
             if pred[b] > pred[a] * (1 + tie) and meas[a] > meas[b] * (1 + tie):
                 bad.append((b, a))
     return bad
+
+
+def verdict(pred, meas, tie):
+    """Whether measured figures keep the predicted order (pair by pair)."""
+    bad = discordant(pred, meas, tie)
+    if not bad:
+        return "measured in the predicted order"
+    return "ordered the other way round measured: " + ", ".join(
+        f"{a} ahead of {b} predicted" for a, b in bad)
+
+
+def fresh_text(run):
+    """Measured over predicted from the profiles taken right before each
+    run: the median of the runs' ratios and their range; a dagger where
+    the compiler laid out another plan from such a profile."""
+    return (f"{run['fresh_median']:.2f} ({run['fresh_low']:.2f}-"
+            f"{run['fresh_high']:.2f})" +
+            ("" if run["fresh_same_plan"] else " †"))
+
+
+def fresh_steps(speed, ranking):
+    """Per model, the profiled step times taken right before each run."""
+    steps = {}
+    for model, _, prog, _, _, _ in speed:
+        steps.setdefault(model, []).extend(prog["fresh_steps"])
+    for model, _, prog in ranking:
+        steps.setdefault(model, []).extend(prog["fresh_steps"])
+    return sorted(steps.items())
 
 
 def trace_work(path):
@@ -219,8 +285,9 @@ def main():
         progs = {name: [] for _, name, _, _, _ in built}
         bases = {name: [] for _, name, _, _, _ in built}
         for r in range(opts.repeats):
-            for p, name, d, ref, _ in built[r % 2:] + built[:r % 2]:
-                progs[name].append(run_program(d, name, train, r, profile))
+            for p, name, d, ref, flags in built[r % 2:] + built[:r % 2]:
+                progs[name].append(run_program(opts, model, d, name, flags,
+                                               train, r, profile))
                 bases[name].append(run_reference(opts, model, ref, train,
                                                  name))
         for p, name, d, ref, flags in built:
@@ -241,12 +308,12 @@ def main():
                 flags += " --micro-batch none"
             name = f"{model}-{sched}-p2"
             d, _ = emit(opts, model, profile, flags, name)
-            built.append((sched, name, d))
+            built.append((sched, name, d, flags))
         runs = {sched: [] for sched in scheds}
         for r in range(opts.repeats):
             k = r % len(built)
-            for sched, name, d in built[k:] + built[:k]:
-                prog = run_program(d, name, train, r)
+            for sched, name, d, flags in built[k:] + built[:k]:
+                prog = run_program(opts, model, d, name, flags, train, r)
                 prog["by_kind"] = trace_breakdown(f"{d}.trace{r}.json")
                 runs[sched].append(prog)
         for sched in scheds:
@@ -284,7 +351,12 @@ def main():
            f"{opts.repeats} times, taking turns with the others of its table; "
            "the tables give the run with the median period, and the "
            "measured/predicted column the lowest and highest run in "
-           "brackets. Samples/s are over the epoch (fill and drain "
+           "brackets. Right before each run the model is profiled again "
+           "and the compiler prices the program's flags with that profile "
+           "(the columns \"profiled right before each run\": the median of "
+           "the runs' ratios and their range; † where the compiler then "
+           "lays out another plan than the one built). "
+           "Samples/s are over the epoch (fill and drain "
            "included); periods per step are the steady state (median), the "
            "task error is |measured − predicted| over the predicted work, "
            "weighted by time (and per task). How to read these figures, "
@@ -293,16 +365,18 @@ def main():
            "[results-stage-programs.md](results-stage-programs.md).", "",
            "| model | P | stage program samples/s | reference samples/s | "
            "speedup | predicted period (µs/step) | measured period | "
-           "measured/predicted (runs) | measured/predicted with the "
+           "measured/predicted (runs) | measured/predicted, profiled "
+           "right before each run (runs) | measured/predicted with the "
            "profile taken after the runs | task error weighted (per task) | "
            "per processor: work measured/predicted (its CPU's probe "
            "against the profile's) | same weights |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    within = within_after = 0
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    within = within_after = within_fresh = 0
     for model, p, prog, base, same, _ in speed:
         ratio = prog['measured_period_us'] / prog['predicted_period_us']
         within += abs(ratio - 1) <= 0.10
         within_after += abs(prog['after_ratio'] - 1) <= 0.10
+        within_fresh += abs(prog['fresh_median'] - 1) <= 0.10
         out.append(
             f"| {model} | {p} | {prog['samples_per_s']:.0f} | "
             f"{base['samples_per_s']:.0f} | "
@@ -310,50 +384,60 @@ def main():
             f"{prog['predicted_period_us']:.0f} | "
             f"{prog['measured_period_us']:.0f} | "
             f"{ratio:.2f} ({prog['low_ratio']:.2f}-{prog['high_ratio']:.2f}) "
-            f"| {prog['after_ratio']:.2f} "
+            f"| {fresh_text(prog)} | {prog['after_ratio']:.2f} "
             f"| {100 * prog['task_time_error_weighted']:.1f}% "
             f"({100 * prog['task_time_error']:.0f}%) | "
             f"{prog['per_processor']} | "
             f"{'yes' if same else 'NO'} |")
     out += ["", f"Within 10% of the prediction (median run): {within} of "
-            f"{len(speed)}; with the profile taken after the runs: "
+            f"{len(speed)}; profiled right before each run (median of the "
+            f"runs' ratios): {within_fresh} of {len(speed)}; with the "
+            f"profile taken after the runs: "
             f"{within_after} of {len(speed)}. The machine's drift over the "
             "runs, as one "
             "profiled step before and after them: " +
             "; ".join(f"{m} {a / 1000:.2f} ms, then {b / 1000:.2f} ms "
                       f"({100 * (b / a - 1):+.0f}%)" for m, a, b in drift) +
+            "; and right before each run: " +
+            "; ".join(f"{m} {min(steps) / 1000:.2f}-{max(steps) / 1000:.2f} "
+                      f"ms" for m, steps in fresh_steps(speed, ranking)) +
             ".", "",
             "Schedules at 2 processors (synchronous ones with 4 "
             "micro-batches per step), predicted and measured samples/s "
             "(batch over period per step) and their rank (figures within "
             f"{100 * opts.tie:.0f}% of each other share one):", "",
             "| model | schedule | predicted samples/s | rank | measured "
-            "samples/s | rank | measured/predicted period (runs) | median "
+            "samples/s | rank | measured/predicted period (runs) | "
+            "profiled right before each run: predicted samples/s, rank, "
+            "measured/predicted (runs) | median "
             "work measured/predicted by task kind |",
-            "|---|---|---|---|---|---|---|---|"]
-    verdicts = []
+            "|---|---|---|---|---|---|---|---|---|"]
+    verdicts, fresh_verdicts = [], []
     for model, _ in models:
         rows = [(s, pr) for m, s, pr in ranking if m == model]
         pred = {s: pr["batch"] / pr["predicted_period_us"] * 1e6
                 for s, pr in rows}
         meas = {s: pr["batch"] / pr["measured_period_us"] * 1e6
                 for s, pr in rows}
+        fresh = {s: pr["batch"] / pr["fresh_predicted"] * 1e6
+                 for s, pr in rows}
         prank = ranks(pred, opts.tie)
         mrank = ranks(meas, opts.tie)
+        frank = ranks(fresh, opts.tie)
         for s, _ in rows:
             pr = dict(rows)[s]
             out.append(f"| {model} | {s} | {pred[s]:.0f} | {prank[s]} | "
                        f"{meas[s]:.0f} | {mrank[s]} | "
                        f"{pr['measured_period_us'] / pr['predicted_period_us']:.2f}"
                        f" ({pr['low_ratio']:.2f}-{pr['high_ratio']:.2f})"
+                       f" | {fresh[s]:.0f}, {frank[s]}, {fresh_text(pr)}"
                        f" | {pr['by_kind']} |")
-        bad = discordant(pred, meas, opts.tie)
-        verdicts.append(
-            f"{model}: " + ("measured in the predicted order" if not bad
-                            else "ordered the other way round measured: " +
-                            ", ".join(f"{a} ahead of {b} predicted"
-                                      for a, b in bad)))
-    out += ["", "Ranking: " + "; ".join(verdicts) + "."]
+        verdicts.append(f"{model}: " + verdict(pred, meas, opts.tie))
+        fresh_verdicts.append(f"{model}: " + verdict(fresh, meas, opts.tie))
+    out += ["", "Ranking: " + "; ".join(verdicts) + ". Against the "
+            "predictions from the profiles taken right before each run "
+            "(the median over the runs): " + "; ".join(fresh_verdicts) +
+            "."]
     text = "\n".join(out) + "\n"
     # The page keeps its hand-written reading below the generated tables.
     page = "docs/results-stage-programs.md"
