@@ -24,8 +24,11 @@
 #include "layerpipe/CostModel.h"
 #include "layerpipe/Model.h"
 
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
+
+#include <array>
 
 namespace layerpipe {
 
@@ -35,11 +38,21 @@ namespace layerpipe {
 llvm::Error applyProfile(llvm::StringRef path, Model &model,
                          MachineDesc &machine);
 
+/// A layer's current task times, F (the loss task for the loss layer), B,
+/// G and U, in microseconds (0 where the layer has no such task).
+using LayerTaskTimes = std::array<double, 4>;
+
 /// Applies the median measured work of each task of a stage program's trace
-/// at \p path (per-layer task names such as "F.conv1"; the loss task's time
-/// goes to its forward). Tasks the trace lacks keep their times. Fails on a
-/// trace without measured tasks of this model.
-llvm::Error applyTraceTimes(llvm::StringRef path, Model &model);
+/// at \p path. A per-layer task ("F.conv1"; the loss task's time goes to its
+/// forward) sets that task's time; a stage task of a stage-level schedule
+/// ("F.conv1..pool1": the layers from conv1 to pool1 in model order) is
+/// split over its layers in proportion to their times in \p current (one
+/// entry per layer); a merged BG is split between B and G the same way.
+/// Tasks the trace lacks keep their times. Fails on a
+/// trace without measured tasks of this model, and on stage tasks of one
+/// kind whose layers overlap.
+llvm::Error applyTraceTimes(llvm::StringRef path, Model &model,
+                            llvm::ArrayRef<LayerTaskTimes> current);
 
 } // namespace layerpipe
 

@@ -19,7 +19,9 @@
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
+#include <optional>
 
 using namespace llvm;
 
@@ -189,7 +191,28 @@ Error applyProfile(StringRef path, Model &model, MachineDesc &machine) {
   return Error::success();
 }
 
-Error applyTraceTimes(StringRef path, Model &model) {
+/// The layers a trace task's name after its kind prefix names: one layer
+/// ("conv1"), or a stage-level schedule's stage "first..last", the layers
+/// from first to last in model order. Empty when it names none of
+/// \p model's. A layer's own name wins over a split at "..".
+static std::optional<std::pair<size_t, size_t>>
+tracedLayers(StringRef rest, const std::map<std::string, size_t> &index) {
+  auto it = index.find(rest.str());
+  if (it != index.end())
+    return std::make_pair(it->second, it->second);
+  for (size_t at = rest.find(".."); at != StringRef::npos;
+       at = rest.find("..", at + 1)) {
+    auto first = index.find(rest.take_front(at).str());
+    auto last = index.find(rest.drop_front(at + 2).str());
+    if (first != index.end() && last != index.end() &&
+        first->second <= last->second)
+      return std::make_pair(first->second, last->second);
+  }
+  return std::nullopt;
+}
+
+Error applyTraceTimes(StringRef path, Model &model,
+                      ArrayRef<LayerTaskTimes> current) {
   Expected<json> root = readJsonFile(path, "trace");
   if (!root)
     return root.takeError();
@@ -216,41 +239,100 @@ Error applyTraceTimes(StringRef path, Model &model) {
   std::map<std::string, size_t> index;
   for (size_t l = 0; l < model.layers.size(); ++l)
     index[model.layers[l].name] = l;
+  // Which task set each layer's F (or L), B, G and U: a layer in two tasks
+  // of one kind (overlapping stages) has no single measured time.
+  std::vector<std::array<const std::string *, 4>> setBy(
+      model.layers.size(), {nullptr, nullptr, nullptr, nullptr});
   size_t used = 0;
   for (auto &[name, list] : durations) {
-    StringRef prefix, layerName;
-    std::tie(prefix, layerName) = StringRef(name).split('.');
-    auto it = index.find(layerName.str());
-    if (it == index.end())
+    StringRef prefix, rest;
+    std::tie(prefix, rest) = StringRef(name).split('.');
+    // The slots of LayerTaskTimes the task covers: F 0, B 1, G 2, U 3.
+    std::vector<unsigned> slots;
+    if (prefix == "F" || prefix == "L")
+      slots = {0};
+    else if (prefix == "B")
+      slots = {1};
+    else if (prefix == "G")
+      slots = {2};
+    else if (prefix == "U")
+      slots = {3};
+    else if (prefix == "BG")
+      slots = {1, 2};
+    else
+      continue;
+    std::optional<std::pair<size_t, size_t>> layers = tracedLayers(rest, index);
+    if (!layers)
       continue;
     std::nth_element(list.begin(), list.begin() + list.size() / 2, list.end());
     double median = list[list.size() / 2];
-    MeasuredTimes &t = model.layers[it->second].measured;
-    if (prefix == "F")
-      t.forward = median;
-    else if (prefix == "L") {
-      t.forward = median;
-      t.activationGradient = 0.0;
-    } else if (prefix == "B")
-      t.activationGradient = median;
-    else if (prefix == "G")
-      t.weightGradient = median;
-    else if (prefix == "U")
-      t.update = median;
-    else if (prefix == "BG") {
-      // The merged task's time; B's and G's shares are not known apart.
-      t.activationGradient = median;
-      t.weightGradient = 0.0;
-    } else
-      continue;
+    // A stage task's work goes to its layers in proportion to their current
+    // times of the kind (evenly where those are all zero or unknown).
+    auto [first, last] = *layers;
+    std::vector<double> share(last - first + 1, 1.0);
+    double total = 0;
+    if (current.size() == model.layers.size()) {
+      for (size_t l = first; l <= last; ++l) {
+        share[l - first] = 0;
+        for (unsigned slot : slots)
+          share[l - first] += std::max(0.0, current[l][slot]);
+      }
+    }
+    for (double x : share)
+      total += x;
+    if (total <= 0) {
+      std::fill(share.begin(), share.end(), 1.0);
+      total = double(share.size());
+    }
+    for (size_t l = first; l <= last; ++l) {
+      for (unsigned slot : slots) {
+        const std::string *&owner = setBy[l][slot];
+        if (owner && *owner != name)
+          return modelError(path, "",
+                            "trace tasks '" + *owner + "' and '" + name +
+                                "' both cover layer '" +
+                                model.layers[l].name + "'");
+        owner = &name;
+      }
+      double us = median * share[l - first] / total;
+      MeasuredTimes &t = model.layers[l].measured;
+      switch (slots.front()) {
+      case 0:
+        t.forward = us;
+        // The loss task (L, or inside a stage's F) is the loss layer's
+        // forward and gradient in one.
+        if (prefix == "L" || model.layers[l].isLoss())
+          t.activationGradient = 0.0;
+        break;
+      case 1:
+        t.activationGradient = us;
+        // A merged task: B and G share its time as their current times do
+        // (all of it to G for a layer without B, the first one).
+        if (prefix == "BG") {
+          double b = 0.5, g = 0.5;
+          if (current.size() == model.layers.size()) {
+            b = std::max(0.0, current[l][1]);
+            g = std::max(0.0, current[l][2]);
+          }
+          t.activationGradient = b + g > 0 ? us * b / (b + g) : us / 2;
+          t.weightGradient = us - *t.activationGradient;
+        }
+        break;
+      case 2:
+        t.weightGradient = us;
+        break;
+      default:
+        t.update = us;
+        break;
+      }
+    }
     ++used;
   }
   if (used == 0)
     return modelError(path, "",
                       "the trace has no measured tasks of model '" +
                           model.name +
-                          "' (a stage program's --trace of a per-layer "
-                          "schedule is needed)");
+                          "' (a stage program's --trace is needed)");
   return Error::success();
 }
 

@@ -96,8 +96,8 @@ static cl::list<std::string> profilePaths(
 static cl::opt<std::string> traceTimesPath(
     "times-from-trace", cl::value_desc("file"),
     cl::desc("Task times from a stage program's measured trace (--trace): "
-             "the median work of each task, to plan again from a real run "
-             "(default none)"),
+             "the median work of each task (a stage task's split over its "
+             "layers), to plan again from a real run (default none)"),
     cl::cat(inputCategory()));
 static cl::opt<bool> mergeBackward(
     "merge-backward",
@@ -887,6 +887,26 @@ static std::string microBatchNote(const Compilation &C) {
   return text;
 }
 
+/// Every layer's current F (or loss), B, G and U times, the profile's or
+/// the cost model's: what a stage task of a --times-from-trace trace is
+/// split by over its layers.
+static Expected<std::vector<LayerTaskTimes>>
+currentLayerTimes(const Compilation &C) {
+  Expected<TrainingDFG> dfg = buildTrainingDFG(C.model, C.machine, {});
+  if (!dfg)
+    return dfg.takeError();
+  std::vector<LayerTaskTimes> times(C.model.layers.size(), {0, 0, 0, 0});
+  for (size_t l = 0; l < times.size() && l < dfg->layerTasks.size(); ++l) {
+    const LayerTasks &lt = dfg->layerTasks[l];
+    int task[4] = {lt.forward, lt.activationGradient, lt.weightGradient,
+                   lt.update};
+    for (unsigned k = 0; k < 4; ++k)
+      if (task[k] >= 0)
+        times[l][k] = dfg->tasks[size_t(task[k])].timeUs;
+  }
+  return times;
+}
+
 /// The profile's CPUs differ in speed by more than this before the summary
 /// says so (this machine's spread from run to run is a few percent).
 static constexpr double CpuSpreadNoted = 1.10;
@@ -1026,7 +1046,11 @@ static Error compile(StageTimes &times) {
       return err;
   if (!traceTimesPath.empty())
     if (Error err = stage("load trace times", false, [&] {
-          return applyTraceTimes(traceTimesPath, C.model);
+          Expected<std::vector<LayerTaskTimes>> current =
+              currentLayerTimes(C);
+          if (!current)
+            return current.takeError();
+          return applyTraceTimes(traceTimesPath, C.model, *current);
         }))
       return err;
   auto buildDFG = [&]() -> Error {
