@@ -14,7 +14,7 @@ docs/results.md.
 Usage: python3 scripts/stage_results.py [--build build] [--out DIR]
        [--lenet-limit N] [--resnet-limit N] [--repeats R]
 Run it on an otherwise idle machine: two processor threads need both cores.
-Every program runs R times (default 3), the runs of one table taking turns
+Every program runs R times (default 5), the runs of one table taking turns
 (round robin, each round starting one later), and the tables give the median
 run; the measured/predicted column also gives the lowest and highest run, so
 the spread from run to run stands next to the error. Right before every run
@@ -97,6 +97,21 @@ def fresh_prediction(opts, model, d, flags, run):
             "same_plan": plan_of(schedule) == plan_of(f"{d}.schedule.json")}
 
 
+def closed_loop(opts, model, d, run, flags, profile):
+    """Measured over the compiler's period from the run's own trace
+    (--times-from-trace: every task's median measured work, a stage task's
+    split over its layers), and whether the compiler keeps the plan the
+    program was built from."""
+    report, schedule = f"{d}.closed.report.json", f"{d}.closed.json"
+    sh(f"{opts.build}/bin/layerpipe models/{model}.json --profile {profile} "
+       f"--times-from-trace {run['trace']} {flags} --report-json {report} "
+       f"-o {schedule}")
+    metrics = json.load(open(report))["metrics"]
+    predicted = metrics.get("step_time") or metrics["period"]
+    return (run["measured_period_us"] / predicted,
+            plan_of(schedule) == plan_of(f"{d}.schedule.json"))
+
+
 def run_program(opts, model, d, name, flags, train, run=0, profile=None):
     fresh = fresh_prediction(opts, model, d, flags, run)
     summary = f"{d}.summary{run}.json"
@@ -104,6 +119,7 @@ def run_program(opts, model, d, name, flags, train, run=0, profile=None):
        f"--trace {d}.trace{run}.json")
     result = json.load(open(summary))
     result["fresh"] = fresh
+    result["trace"] = f"{d}.trace{run}.json"
     result["fresh_ratio"] = result["measured_period_us"] / fresh[
         "predicted_us"]
     if profile:
@@ -258,7 +274,7 @@ def main():
     ap.add_argument("--out", default="out/stage-results")
     ap.add_argument("--lenet-limit", type=int, default=0)
     ap.add_argument("--resnet-limit", type=int, default=6400)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--tie", type=float, default=0.01)
     opts = ap.parse_args()
     opts.build = os.path.abspath(opts.build)
@@ -316,8 +332,10 @@ def main():
                 prog = run_program(opts, model, d, name, flags, train, r)
                 prog["by_kind"] = trace_breakdown(f"{d}.trace{r}.json")
                 runs[sched].append(prog)
-        for sched in scheds:
-            ranking.append((model, sched, median_run(runs[sched])))
+        for sched, name, d, flags in built:
+            pick = median_run(runs[sched])
+            pick["closed"] = closed_loop(opts, model, d, pick, flags, profile)
+            ranking.append((model, sched, pick))
         # The machine's speed may drift while the programs run: profile
         # again and compare the step times.
         again = os.path.join(opts.out, f"{model}.profile-after.json")
@@ -355,7 +373,11 @@ def main():
            "and the compiler prices the program's flags with that profile "
            "(the columns \"profiled right before each run\": the median of "
            "the runs' ratios and their range; † where the compiler then "
-           "lays out another plan than the one built). "
+           "lays out another plan than the one built). In the ranking "
+           "table the compiler also prices each schedule from its median "
+           "run's own trace (`--times-from-trace`: every task's median "
+           "measured work), which sets the schedule's own error (waits, "
+           "fill and drain) apart from its tasks'. "
            "Samples/s are over the epoch (fill and drain "
            "included); periods per step are the steady state (median), the "
            "task error is |measured − predicted| over the predicted work, "
@@ -409,9 +431,10 @@ def main():
             "| model | schedule | predicted samples/s | rank | measured "
             "samples/s | rank | measured/predicted period (runs) | "
             "profiled right before each run: predicted samples/s, rank, "
-            "measured/predicted (runs) | median "
+            "measured/predicted (runs) | measured/predicted from the median "
+            "run's own trace | median "
             "work measured/predicted by task kind |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|"]
     verdicts, fresh_verdicts = [], []
     for model, _ in models:
         rows = [(s, pr) for m, s, pr in ranking if m == model]
@@ -431,6 +454,8 @@ def main():
                        f"{pr['measured_period_us'] / pr['predicted_period_us']:.2f}"
                        f" ({pr['low_ratio']:.2f}-{pr['high_ratio']:.2f})"
                        f" | {fresh[s]:.0f}, {frank[s]}, {fresh_text(pr)}"
+                       f" | {pr['closed'][0]:.2f}"
+                       f"{'' if pr['closed'][1] else ' †'}"
                        f" | {pr['by_kind']} |")
         verdicts.append(f"{model}: " + verdict(pred, meas, opts.tie))
         fresh_verdicts.append(f"{model}: " + verdict(fresh, meas, opts.tie))
