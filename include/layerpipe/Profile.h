@@ -29,6 +29,7 @@
 #include "llvm/Support/Error.h"
 
 #include <array>
+#include <vector>
 
 namespace layerpipe {
 
@@ -37,6 +38,23 @@ namespace layerpipe {
 /// is of another model, batch size or set of layers.
 llvm::Error applyProfile(llvm::StringRef path, Model &model,
                          MachineDesc &machine);
+
+/// How far apart a probe found the CPUs: the slowest CPU's probe time over
+/// the fastest's (0 and -1 where nothing was measured).
+struct CpuSpread {
+  double spread = 0;
+  int fastest = -1, slowest = -1;
+};
+
+/// The larger spread of the probes \p probes (each one time per CPU of
+/// \p cpus; those of another length or with a time <= 0 are skipped).
+CpuSpread cpuSpread(llvm::ArrayRef<int> cpus,
+                    llvm::ArrayRef<std::vector<double>> probes);
+
+/// A spread above this is worth a warning (the profiler) and a note under
+/// a multi-processor plan's period (the compiler): this machine's own
+/// spread from one probe to the next is a few percent.
+constexpr double NotableCpuSpread = 1.10;
 
 /// A layer's current task times, F (the loss task for the loss layer), B,
 /// G and U, in microseconds (0 where the layer has no such task).

@@ -69,11 +69,12 @@ static void readCpuProbe(const json &cpu, MachineDesc &machine) {
   const json &cpus = cpu["cpus"];
   if (!cpus.is_array() || cpus.empty())
     fail(at.pointer() + "/cpus", "must be a non-empty array of CPU numbers");
-  std::vector<int64_t> ids;
+  std::vector<int> ids;
   Place cpusAt = at.field("cpus");
   for (size_t i = 0; i < cpus.size(); ++i)
-    ids.push_back(readInt(cpus[i], cpusAt.element(i, "a CPU number"), 0,
-                          1 << 20));
+    ids.push_back(int(readInt(cpus[i], cpusAt.element(i, "a CPU number"), 0,
+                              1 << 20)));
+  std::vector<std::vector<double>> probes;
   for (const char *key : {"probe_loop_us_before", "probe_loop_us_after"}) {
     if (!cpu.contains(key))
       continue;
@@ -82,24 +83,33 @@ static void readCpuProbe(const json &cpu, MachineDesc &machine) {
       fail(at.pointer() + "/" + key,
            "must be an array of " + std::to_string(ids.size()) +
                " probe times, one per CPU of 'cpus'");
-    size_t fast = 0, slow = 0;
-    std::vector<double> us;
     Place probeAt = at.field(key);
-    for (size_t i = 0; i < probe.size(); ++i) {
-      us.push_back(readNumber(probe[i], probeAt.element(i, "a probe time"),
-                              1e-9, 1e15, false));
-      if (us[i] < us[fast])
-        fast = i;
-      if (us[i] > us[slow])
-        slow = i;
-    }
-    double spread = us[slow] / us[fast];
-    if (spread > machine.cpuSpeedSpread) {
-      machine.cpuSpeedSpread = spread;
-      machine.fastestCpu = int(ids[fast]);
-      machine.slowestCpu = int(ids[slow]);
+    probes.emplace_back();
+    for (size_t i = 0; i < probe.size(); ++i)
+      probes.back().push_back(readNumber(
+          probe[i], probeAt.element(i, "a probe time"), 1e-9, 1e15, false));
+  }
+  CpuSpread found = cpuSpread(ids, probes);
+  if (found.spread > machine.cpuSpeedSpread) {
+    machine.cpuSpeedSpread = found.spread;
+    machine.fastestCpu = found.fastest;
+    machine.slowestCpu = found.slowest;
+  }
+}
+
+CpuSpread cpuSpread(ArrayRef<int> cpus, ArrayRef<std::vector<double>> probes) {
+  CpuSpread result;
+  for (const std::vector<double> &probe : probes) {
+    if (probe.size() != cpus.size() || probe.empty())
+      continue;
+    auto [lo, hi] = std::minmax_element(probe.begin(), probe.end());
+    if (*lo > 0 && *hi / *lo > result.spread) {
+      result.spread = *hi / *lo;
+      result.fastest = cpus[size_t(lo - probe.begin())];
+      result.slowest = cpus[size_t(hi - probe.begin())];
     }
   }
+  return result;
 }
 
 static void readProfile(const json &root, Model &model, MachineDesc &machine) {

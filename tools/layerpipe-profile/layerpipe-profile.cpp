@@ -15,6 +15,7 @@
 #include "layerpipe/CostModel.h"
 #include "layerpipe/Model.h"
 #include "layerpipe/OutputFile.h"
+#include "layerpipe/Profile.h"
 #include "layerpipe/ToolMain.h"
 #include "layerpipe/runtime/Affinity.h"
 #include "layerpipe/runtime/Profile.h"
@@ -25,7 +26,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -83,25 +83,14 @@ static Error fail(const std::string &message) {
 static void warnOfCpuSpread(const std::vector<int> &cpus,
                             const std::vector<double> &before,
                             const std::vector<double> &after) {
-  double spread = 0;
-  int fast = -1, slow = -1;
-  for (const std::vector<double> *probe : {&before, &after}) {
-    if (probe->size() != cpus.size() || probe->empty())
-      continue;
-    auto [lo, hi] = std::minmax_element(probe->begin(), probe->end());
-    if (*lo > 0 && *hi / *lo > spread) {
-      spread = *hi / *lo;
-      fast = cpus[size_t(lo - probe->begin())];
-      slow = cpus[size_t(hi - probe->begin())];
-    }
-  }
-  if (spread > 1.10)
+  CpuSpread found = cpuSpread(cpus, {before, after});
+  if (found.spread > NotableCpuSpread)
     errs() << fmt::format(
         "layerpipe-profile: warning: CPU {} ran the probe {:.2f}x slower "
         "than CPU {}; the tasks were timed on the fastest, and a plan on "
         "several processors may run up to {:.2f}x its predicted period "
         "while one CPU is that slow (docs/profile.md, \"Which CPU\")\n",
-        slow, spread, fast, spread);
+        found.slowest, found.spread, found.fastest, found.spread);
 }
 
 static Error run() {

@@ -907,17 +907,13 @@ currentLayerTimes(const Compilation &C) {
   return times;
 }
 
-/// The profile's CPUs differ in speed by more than this before the summary
-/// says so (this machine's spread from run to run is a few percent).
-static constexpr double CpuSpreadNoted = 1.10;
-
 /// A line under the summary's headline when the profile found its CPUs
 /// running at different speeds and the plan uses several processors: the
 /// schedule assumes every processor as fast as the CPU the tasks were
 /// timed on (docs/profile.md, "Which CPU").
 static std::string cpuSpeedNote(const Compilation &C) {
   const MachineDesc &m = C.machine;
-  if (m.cpuSpeedSpread < CpuSpreadNoted || C.schedule.schedule.procs < 2)
+  if (m.cpuSpeedSpread <= NotableCpuSpread || C.schedule.schedule.procs < 2)
     return "";
   return formatv("  note:       while profiling, CPU {0} ran {1:f2}x slower "
                  "than CPU {2} (the profile's probe); the period assumes "
