@@ -36,6 +36,7 @@
 #include <cstdarg>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -46,6 +47,7 @@
 #include <thread>
 #include <unistd.h>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace layerpipe {
 namespace runtime {
@@ -114,29 +116,44 @@ struct MemoryCounter {
   }
 };
 
-/// One task instance as it ran: from its begin to its end, of which
-/// waitUs went to receiving values from other processors (before the work)
-/// and sendWaitUs to waiting for room on full channels (after it).
 /// Recycled Values, by what they hold (kind, layer, slot): a value that
 /// dies goes back to its pool with its buffers' capacity, and the next op
 /// making one of the same kind reuses them, so a steady-state step
 /// allocates nothing (as the trainer's recycled buffers do). Values die on
 /// any thread, hence the lock.
+///
+/// A value of a kind that processors send to each other is claimed before
+/// it is reused (claim()): its buffers were last read by another processor,
+/// whose cache still holds their lines, and a kernel that stores one float
+/// at a time into such lines waits on every one of them. LeNet-5's pool1
+/// forward, whose output processor 1 reads, took 3x its profile that way on
+/// this project's 2-CPU host (docs/results-stage-programs.md).
 class ValuePool : public std::enable_shared_from_this<ValuePool> {
 public:
+  /// LAYERPIPE_CLAIM_BUFFERS=off reuses buffers without claiming them, for
+  /// bench/claim_buffers.sh to compare.
+  ValuePool() {
+    const char *mode = std::getenv("LAYERPIPE_CLAIM_BUFFERS");
+    claimSent_ = !mode || std::string(mode) != "off";
+  }
+
   std::shared_ptr<Value> acquire(ValueKind kind, int layer, int slot) {
     uint64_t key = ValueRef{kind, layer, slot, 0}.tag();
     Value *raw = nullptr;
+    bool crossed = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = free_.find(key);
       if (it != free_.end() && !it->second.empty()) {
         raw = it->second.back().release();
         it->second.pop_back();
+        crossed = sent_.count(key) != 0;
       }
     }
     if (!raw)
       raw = new Value();
+    else if (crossed && claimSent_)
+      claim(*raw);
     // A value may outlive the run's pool (in a mailbox at the end).
     std::weak_ptr<ValuePool> home = weak_from_this();
     return std::shared_ptr<Value>(raw, [home, key](Value *v) {
@@ -150,11 +167,34 @@ public:
     });
   }
 
+  /// Records that values like \p v go to other processors.
+  void noteSent(const ValueRef &v) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sent_.insert(ValueRef{v.kind, v.layer, v.slot, 0}.tag());
+  }
+
 private:
+  /// Overwrites \p v's buffers with zeros, which the compiler turns into
+  /// wide stores that take the lines over at memory speed. Every op writes
+  /// the buffers it reuses before reading them, so the zeros change no
+  /// result.
+  static void claim(Value &v) {
+    std::fill(v.tensor.data.begin(), v.tensor.data.end(), 0.0f);
+    std::fill(v.cache.aux.data.begin(), v.cache.aux.data.end(), 0.0f);
+    std::fill(v.cache.channel.begin(), v.cache.channel.end(), 0.0f);
+    std::fill(v.cache.index.begin(), v.cache.index.end(), 0);
+    std::fill(v.weights.begin(), v.weights.end(), 0.0f);
+  }
+
   std::mutex mutex_;
   std::unordered_map<uint64_t, std::vector<std::unique_ptr<Value>>> free_;
+  std::unordered_set<uint64_t> sent_;
+  bool claimSent_ = true;
 };
 
+/// One task instance as it ran: from its begin to its end, of which
+/// waitUs went to receiving values from other processors (before the work)
+/// and sendWaitUs to waiting for room on full channels (after it).
 struct TraceEvent {
   unsigned task;
   int64_t instance;
@@ -406,8 +446,10 @@ struct Processor::Impl {
     }
     for (unsigned p : remote)
       ex.transport.send(me, p, key, value);
-    if (!remote.empty())
+    if (!remote.empty()) {
       taskSendWait += now() - sendStart;
+      ex.pool->noteSent(v);
+    }
     if (local > 0)
       keep(key, std::move(value), local, v.kind);
   }
