@@ -16,6 +16,7 @@
 #include "FrontendInternal.h"
 #include "JsonFields.h"
 
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <algorithm>
@@ -276,6 +277,12 @@ Error applyTraceTimes(StringRef path, Model &model,
       continue;
     std::nth_element(list.begin(), list.begin() + list.size() / 2, list.end());
     double median = list[list.size() / 2];
+    // The bounds of a profile's and a model's times.
+    if (!(median >= 0 && median <= 1e15))
+      return modelError(path, "",
+                        formatv("task '{0}' has a median time of {1:e} us; "
+                                "a task time must be within [0, 1e15]",
+                                name, median));
     // A stage task's work goes to its layers in proportion to their current
     // times of the kind (evenly where those are all zero or unknown).
     auto [first, last] = *layers;
