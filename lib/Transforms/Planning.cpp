@@ -262,8 +262,13 @@ public:
   ~PassInstrumentation() {
     if (!C.options.timePasses)
       return;
+    // --grouping-cost=auto and --micro-batch auto plan more than once: each
+    // table says which planning it timed.
     errs() << "===-------------------------------------------===\n"
-           << "  planning pass timing (wall clock)\n"
+           << formatv("  planning pass timing (wall clock; grouping cost "
+                      "{0}, batch {1})\n",
+                      groupingCostName(C.options.plan.groupingCost),
+                      C.model.batchSize)
            << "===-------------------------------------------===\n";
     for (const auto &[name, seconds] : times)
       errs() << formatv("  {0,10:f4}  {1}\n", seconds, name);
