@@ -299,11 +299,14 @@ struct ModuloResult {
 /// search gives up (an error) beyond that period. Small graphs (at most 60
 /// tasks, nothing pinned) then get a seeded randomised search for a shorter
 /// period whose number of tries scales with \p searchEffort (0: none).
+/// With \p maxBytes >= 0 every placement kept sends at most that many bytes
+/// between processors per iteration (one processor running everything
+/// sends none).
 llvm::Expected<ModuloResult>
 scheduleModulo(const TrainingDFG &dfg, unsigned procs,
                const MachineDesc &machine, double iterationBound,
                const std::vector<int> &pinned = {}, double maxPeriod = 0,
-               double searchEffort = 1);
+               double searchEffort = 1, int64_t maxBytes = -1);
 
 /// An undirected edge of weight \p weight between vertices a and b.
 struct WeightedEdge {

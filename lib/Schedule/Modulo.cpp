@@ -792,7 +792,8 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
                                       const MachineDesc &machine,
                                       double iterationBound,
                                       const std::vector<int> &pinned,
-                                      double maxPeriod, double searchEffort) {
+                                      double maxPeriod, double searchEffort,
+                                      int64_t maxBytes) {
   if (procs == 0)
     return createStringError(inconvertibleErrorCode(),
                              "cannot schedule on 0 processors");
@@ -846,6 +847,8 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
     int64_t fewest = -1;
     auto keep = [&]() {
       int64_t bytes = crossBytes(dfg, trialProc);
+      if (maxBytes >= 0 && bytes > maxBytes)
+        return;
       if (fewest < 0 || bytes < fewest) {
         fewest = bytes;
         start = trial;
@@ -971,7 +974,8 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
                                          : Skeleton::All,
                          pin);
       return attempt(dfg, P, procs, topology, pin, period, variant, paid, s,
-                     p, l, &noise);
+                     p, l, &noise) &&
+             (maxBytes < 0 || crossBytes(dfg, p) <= maxBytes);
     };
     searchSmallPeriod(dfg, procs, topology, P.transfer, P.occupy,
                       result.lowerBound, found, bestStart,
@@ -985,6 +989,7 @@ Expected<ModuloResult> scheduleModulo(const TrainingDFG &dfg, unsigned procs,
     localizeTasks(dfg, P, procs, found, bestStart, moved);
     std::vector<double> movedLink;
     if (moved != bestProc &&
+        (maxBytes < 0 || crossBytes(dfg, moved) <= maxBytes) &&
         linksFit(dfg, P, machine, procs, found, bestStart, moved, movedLink)) {
       bestProc = std::move(moved);
       bestLink = std::move(movedLink);

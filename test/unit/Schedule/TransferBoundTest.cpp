@@ -204,6 +204,35 @@ TEST_CASE("the transfer bound never exceeds any placement's period") {
   CHECK(raised > 0);
 }
 
+TEST_CASE("a byte cap holds every placement the scheduler keeps") {
+  // Auto's byte budget searches the free placement again held to a cap:
+  // the list variants, the small-graph search and the final moves towards
+  // the data must all keep to it, and one processor (no bytes) is always
+  // left.
+  std::mt19937 rng(11);
+  unsigned tighter = 0;
+  for (unsigned trial = 0; trial < 24; ++trial) {
+    unsigned n = 3 + rng() % 10;
+    TrainingDFG dfg = randomGraph(rng, n);
+    MachineDesc machine = bruteForceMachine(LinkTopology::Switch);
+    unsigned procs = 2 + trial % 3;
+    double effort = trial % 4 == 0 ? 1.0 : 0.0;
+    auto free = scheduleModulo(dfg, procs, machine, 0, {}, 0, effort);
+    REQUIRE(free);
+    int64_t bytes = computeCommBytes(free->schedule);
+    for (int64_t cap : {bytes / 2, int64_t(0)}) {
+      INFO("trial " << trial << " procs " << procs << " cap " << cap);
+      auto held = scheduleModulo(dfg, procs, machine, 0, {}, 0, effort, cap);
+      REQUIRE(held);
+      REQUIRE(!verifySchedule(held->schedule));
+      CHECK(computeCommBytes(held->schedule) <= cap);
+      tighter += cap < bytes;
+    }
+  }
+  // The caps bound: most free placements send bytes.
+  CHECK(tighter > 12);
+}
+
 TEST_CASE("a transfer longer than the work keeps everything on one "
           "processor") {
   // Two tasks of 10 us joined by 100 us of link time each way: splitting
