@@ -937,11 +937,16 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
     // Auto keeps another placement than the stages only within the byte
     // budget (a multiple of the stages' bytes per iteration).
     std::optional<int64_t> stageBytes;
-    auto overBudget = [&](const Schedule &other, const Schedule &stages) {
-      if (opts.placement != PlacementMode::Auto || opts.byteBudget <= 0)
-        return false;
-      return double(computeCommBytes(other)) >
-             opts.byteBudget * double(computeCommBytes(stages)) + 0.5;
+    // The most bytes per iteration another placement may send once the
+    // stages' are known; -1 for no limit.
+    auto byteCap = [&]() -> int64_t {
+      if (!stageBytes || opts.placement != PlacementMode::Auto ||
+          opts.byteBudget <= 0)
+        return -1;
+      return int64_t(opts.byteBudget * double(*stageBytes) + 0.5);
+    };
+    auto overBudget = [&](const Schedule &other) {
+      return byteCap() >= 0 && computeCommBytes(other) > byteCap();
     };
     bool tryPinned =
         opts.placement == PlacementMode::Stages ||
@@ -1031,7 +1036,7 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
       auto better = [&]() {
         if (!modulo)
           return true;
-        if (overBudget(modulo->schedule, staged->schedule))
+        if (overBudget(modulo->schedule))
           return true;
         double a = staged->schedule.period, b = modulo->schedule.period;
         double added = busiest(modulo->schedule) - busiest(staged->schedule);
@@ -1130,7 +1135,7 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
       if (staged)
         stageBytes = computeCommBytes(staged->schedule);
       bool freeOverBudget =
-          staged && modulo && overBudget(modulo->schedule, staged->schedule);
+          staged && modulo && overBudget(modulo->schedule);
       if (staged && better()) {
         if (!modulo)
           consumeError(modulo.takeError());
@@ -1148,9 +1153,8 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
       // 6,144; the stages 6.0 us).
       if (freeOverBudget && !large && modulo &&
           modulo->placement == "stages") {
-        auto cap = int64_t(opts.byteBudget * double(*stageBytes) + 0.5);
         Expected<ModuloResult> held = scheduleModulo(
-            graph, opts.procs, C.machine, bound, {}, 0, 1, cap);
+            graph, opts.procs, C.machine, bound, {}, 0, 1, byteCap());
         if (held) {
           double a = modulo->schedule.period, b = held->schedule.period;
           double added = busiest(held->schedule) - busiest(modulo->schedule);
@@ -1202,21 +1206,16 @@ static Error scheduleAsynchronous(Compilation &C, ScheduleResult &R) {
           continue;
         }
         // Over auto's byte budget: once more, held to it.
-        if (stageBytes && opts.byteBudget > 0 &&
-            double(computeCommBytes(fewer->schedule)) >
-                opts.byteBudget * double(*stageBytes) + 0.5) {
-          fewer = scheduleModulo(
-              graph, k, C.machine, bound, {}, 0, effort,
-              int64_t(opts.byteBudget * double(*stageBytes) + 0.5));
+        if (overBudget(fewer->schedule)) {
+          fewer = scheduleModulo(graph, k, C.machine, bound, {}, 0, effort,
+                                 byteCap());
           if (!fewer) {
             consumeError(fewer.takeError());
             continue;
           }
         }
         bool better = !modulo;
-        if (modulo && stageBytes && opts.byteBudget > 0 &&
-            double(computeCommBytes(modulo->schedule)) >
-                opts.byteBudget * double(*stageBytes) + 0.5)
+        if (modulo && overBudget(modulo->schedule))
           better = true; // cannot happen: the stages won above
         else if (modulo) {
           double a = fewer->schedule.period, b = modulo->schedule.period;
