@@ -376,8 +376,13 @@ static bool refineStructure(const TrainingDFG &dfg, LinkTopology topology,
     for (unsigned m = 0; m < 2; ++m) {
       size_t r = movable[rng() % movable.size()];
       size_t k = S.orders[r].size();
-      S.orders[r] = moved(S.orders[r], rng() % k, rng() % k,
-                          int64_t(rng() % 3) - 1);
+      // One draw per statement: function arguments have no evaluation
+      // order, and gcc and clang drew these three the other way round
+      // (gcc's order, last argument first, is kept).
+      int64_t dq = int64_t(rng() % 3) - 1;
+      size_t j = rng() % k;
+      size_t i = rng() % k;
+      S.orders[r] = moved(S.orders[r], i, j, dq);
     }
     // A full bisection: charged as KickCost structures.
     evaluations -= std::min(evaluations, KickCost);
