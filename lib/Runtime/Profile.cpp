@@ -500,6 +500,9 @@ double measureThreadMessageUs(int repeats, int64_t bytes) {
   std::unique_ptr<ScopedPin> pin;
   if (cpus.first >= 0)
     pin = std::make_unique<ScopedPin>(cpus.first);
+  // Pinned processor threads poll for their messages (--wait=auto).
+  for (unsigned endpoint : {0u, 1u})
+    transport->setPolling(endpoint, cpus.first >= 0);
   std::thread echo([&] {
     if (cpus.second >= 0)
       pinCurrentThread({cpus.second});

@@ -75,6 +75,9 @@ struct Options {
   /// --pin-threads: auto pins when the processors of this process fit on
   /// the CPUs it may use, one each.
   std::string pinThreads = "auto";
+  /// --wait: how a processor thread waits for a message; auto polls when
+  /// the processor threads are pinned, one CPU each.
+  std::string wait = "auto";
   int64_t progressEvery = 0;
   std::string checkpointDir{};
   int64_t checkpointEvery = 0;
@@ -917,6 +920,12 @@ const char *const HelpText =
     "                           fit on this process's CPUs; in-order: "
     "processor i on\n"
     "                           the i-th CPU; default auto)\n"
+    "  --wait=mode              auto | poll | sleep: how a processor thread "
+    "waits for\n"
+    "                           a message (poll: busy-waits on its CPU, and "
+    "its senders\n"
+    "                           need not wake it; auto: poll when the "
+    "threads are pinned)\n"
     "  --progress-every=N       A progress line every N batches (default: "
     "only on a terminal)\n"
     "Checkpoints (docs/distributed.md):\n"
@@ -1093,6 +1102,12 @@ bool parseOptions(int argc, char **argv, const ProgramPlan &plan,
                          "off, got '" +
                          value + "'");
       o.pinThreads = value;
+    }
+    else if (name == "wait") {
+      if (value != "auto" && value != "poll" && value != "sleep")
+        throw UsageError("--wait: expected auto, poll or sleep, got '" +
+                         value + "'");
+      o.wait = value;
     }
     else if (name == "lr-schedule") {
       if (!parseLrSchedule(value, o.schedule))
@@ -1957,6 +1972,11 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   if (!pinnedCpus(o.pinThreads, load, local.size() == P, pinning, error))
     return failWith(error);
   const std::vector<int> &cpuOf = pinning.cpuOf;
+  // A pinned processor thread has its CPU to itself: it polls, so that
+  // its senders need not wake it (docs/codegen.md, "Waiting for messages").
+  bool poll = o.wait == "poll" || (o.wait == "auto" && !cpuOf.empty());
+  for (unsigned p : local)
+    transport->setPolling(p, poll);
   run.origin = Clock::now();
   double cpuStart = cpuSeconds();
   std::vector<std::thread> threads;
@@ -1987,7 +2007,16 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
     return 0;
   }
 
-  // The host: results in order, progress, epochs.
+  // The host: results in order, progress, epochs. When the processor
+  // threads hold every CPU, the host (and the test-set thread it starts)
+  // shares the least loaded processor's, where it delays the period least;
+  // unbound, it would preempt whichever processor the kernel chose.
+  std::unique_ptr<ScopedPin> hostPin;
+  if (!cpuOf.empty() && cpuOf.size() >= allowedCpus().size()) {
+    size_t light = size_t(std::min_element(load.begin(), load.end()) -
+                          load.begin());
+    hostPin = std::make_unique<ScopedPin>(cpuOf[light]);
+  }
   // mpirun gives its ranks a pseudo-terminal even when its own output is a
   // pipe: a distributed run draws no progress line unless asked to.
   bool tty = isatty(fileno(stdout)) && deployment.ranks <= 1;
@@ -2315,6 +2344,7 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
        << ",\n  \"diverged\": false,\n  \"schedule\": "
        << jsonString(plan.schedule) << ",\n  \"processors\": " << P
        << ",\n  \"threads_pinned\": " << cpuOf.size()
+       << ",\n  \"threads_poll\": " << (poll ? "true" : "false")
        << ",\n  \"processor_cpus\": " << cpuProbeJson(cpuOf, {})
        << ",\n  \"cpu_probe\": {\"cpus\": " << cpuProbeJson(pinning.probed, {})
        << ", \"loop_us_before\": " << cpuProbeJson({}, pinning.before)

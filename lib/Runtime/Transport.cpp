@@ -6,7 +6,9 @@
 //
 // One mailbox per endpoint, guarded by a mutex, with a condition variable
 // that both blocked receivers (waiting for a tag) and blocked senders
-// (waiting for room on their channel) sleep on. Messages are found by
+// (waiting for room on their channel) sleep on. A polling endpoint's
+// receiver spins on the mailbox's arrival count instead of sleeping, so a
+// sender's notify finds no one to wake. Messages are found by
 // (sender, tag), not in arrival order: a processor receives in its own
 // schedule order, which need not be its producers' send order.
 //
@@ -16,9 +18,11 @@
 
 #include <atomic>
 #include <cassert>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace layerpipe {
 namespace runtime {
@@ -30,6 +34,8 @@ int64_t Value::bytes() const {
 }
 
 Transport::~Transport() = default;
+
+void Transport::setPolling(unsigned, bool) {}
 
 namespace {
 
@@ -65,6 +71,7 @@ public:
       throwIfAborted();
     }
     ++box.held[from];
+    box.arrivals.fetch_add(1, std::memory_order_release);
     box.wake.notify_all();
   }
 
@@ -74,6 +81,16 @@ public:
     std::unique_lock<std::mutex> lock(box.mutex);
     auto key = std::make_pair(from, tag);
     std::map<std::pair<unsigned, uint64_t>, ValuePtr>::iterator it;
+    if (box.polling) {
+      auto deadline = std::chrono::steady_clock::now() + SpinLimit;
+      for (bool arrived = true;
+           arrived && !aborted_.load() && !box.messages.count(key);) {
+        uint64_t seen = box.arrivals.load(std::memory_order_acquire);
+        lock.unlock();
+        arrived = spinUntilArrival(box, seen, deadline);
+        lock.lock();
+      }
+    }
     box.wake.wait(lock, [&] {
       if (aborted_.load())
         return true;
@@ -110,13 +127,48 @@ public:
     return sentBytes_[size_t(from) * endpoints_ + to].load();
   }
 
+  void setPolling(unsigned endpoint, bool poll) override {
+    assert(endpoint < endpoints_);
+    std::lock_guard<std::mutex> lock(boxes_[endpoint].mutex);
+    boxes_[endpoint].polling = poll;
+  }
+
 private:
   struct Mailbox {
     std::mutex mutex;
     std::condition_variable wake;
     std::map<std::pair<unsigned, uint64_t>, ValuePtr> messages;
     std::vector<int64_t> held; ///< messages held, per sender
+    std::atomic<uint64_t> arrivals{0}; ///< messages ever put here
+    bool polling = false;
   };
+
+  /// Spins until \p box holds more than \p seen arrivals or the run is
+  /// aborted (true), giving the CPU up now and then in case another thread
+  /// (the host's) shares it; false at \p deadline, when the receiver goes
+  /// to sleep after all.
+  bool spinUntilArrival(const Mailbox &box, uint64_t seen,
+                        std::chrono::steady_clock::time_point deadline) const {
+    for (unsigned i = 1; box.arrivals.load(std::memory_order_acquire) == seen;
+         ++i) {
+      if (aborted_.load(std::memory_order_relaxed))
+        return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      if (i % 1024 == 0) {
+        if (std::chrono::steady_clock::now() > deadline)
+          return false;
+        if (i % 8192 == 0)
+          std::this_thread::yield();
+      }
+    }
+    return true;
+  }
+  /// The longest a polling receiver spins: past it, a sender's wake-up
+  /// (tens of microseconds on a virtual machine) is a few percent of the
+  /// wait at most.
+  static constexpr std::chrono::microseconds SpinLimit{1000};
 
   void throwIfAborted() const {
     if (aborted_.load())

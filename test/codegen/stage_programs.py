@@ -228,6 +228,23 @@ def main():
             out = run(f"{exe} --data-dir /nonexistent")
             if out.returncode != 1 or "error:" not in out.stderr:
                 failures.append(f"missing data: {out.stderr.strip()}")
+            out = run(f"{exe} --wait=spin")
+            if out.returncode != 1 or "--wait: expected auto, poll or " \
+                    "sleep, got 'spin'" not in out.stderr:
+                failures.append(f"bad --wait: {out.stderr.strip()}")
+            # Sleeping and polling processor threads: the same numbers.
+            checks += 1
+            sums = []
+            for wait in ("poll", "sleep"):
+                summary = f"{work}/lenet-p2-{wait}.json"
+                out = run(f"{exe} {LENET} --wait={wait} "
+                          f"--summary-json {summary}")
+                sums.append(json.load(open(summary))["weights_checksum"]
+                            if out.returncode == 0 else out.stderr.strip())
+            if len(set(sums)) != 1:
+                failures.append(f"--wait poll | sleep: {sums}")
+            else:
+                print(f"--wait poll and sleep: the same weights {sums[0]}")
 
     # 6. The same project against an installed runtime package.
     if not only or "install" in only:
