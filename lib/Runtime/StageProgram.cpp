@@ -1974,7 +1974,9 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
   const std::vector<int> &cpuOf = pinning.cpuOf;
   // A pinned processor thread has its CPU to itself: it polls, so that
   // its senders need not wake it (docs/codegen.md, "Waiting for messages").
-  bool poll = o.wait == "poll" || (o.wait == "auto" && !cpuOf.empty());
+  // The MPI transport waits in its own communication thread.
+  bool poll = !deployment.transport &&
+              (o.wait == "poll" || (o.wait == "auto" && !cpuOf.empty()));
   for (unsigned p : local)
     transport->setPolling(p, poll);
   run.origin = Clock::now();
