@@ -11,8 +11,8 @@
 # program runs R times (default 4) per arm, the arms taking turns. Printed
 # per program and arm, as medians over the runs: the measured period over
 # the predicted one, samples/s, each processor's work (the sum of its tasks'
-# median times) over the predicted work, its time blocked in sends per
-# step, and the task that moved most. Needs an otherwise idle machine with
+# median times) over the predicted work, its share of the run spent
+# blocked in sends, and the task that moved most. Needs an otherwise idle machine with
 # two CPUs.
 #
 # Usage: bash bench/runtime_ab.sh claim|wait [BUILD_DIR] [R] [TRAIN_LIMIT] [MODEL]

@@ -155,13 +155,17 @@ def cpu_speeds(summary, profile):
     was timed on}, for the CPUs the run's processors were bound to; the
     slower of the probes before and after the run (above 1 is slower)."""
     ref = profile_probe_us(profile)
-    probe = summary.get("cpu_probe", {})
-    if not ref or not probe.get("cpus"):
+    if not ref:
         return {}
-    return {cpu: max(probe["loop_us_before"][at],
-                     probe["loop_us_after"][at]) / ref
-            for at, cpu in enumerate(probe["cpus"])
+    return {cpu: max(us) / ref for cpu, us in run_probes_us(summary).items()
             if cpu in summary.get("processor_cpus", [])}
+
+
+def run_probes_us(summary):
+    """{CPU: (its probe before the run, after it)} from a run's summary."""
+    probe = summary.get("cpu_probe", {})
+    return {cpu: (probe["loop_us_before"][at], probe["loop_us_after"][at])
+            for at, cpu in enumerate(probe.get("cpus", []))}
 
 
 def profile_probe_us(profile):
@@ -179,17 +183,15 @@ def processor_figures(trace, summary, profile):
     then); above 1 is slower."""
     work = trace_work(trace)
     ref = profile_probe_us(profile)
-    probe = summary.get("cpu_probe", {})
+    probes = run_probes_us(summary)
     parts = []
     for i, tid in enumerate(sorted({k[0] for k in work})):
         m = sum(w[1] for k, w in work.items() if k[0] == tid)
         p = sum(w[2] for k, w in work.items() if k[0] == tid)
         text = f"P{i} {m / p:.2f}"
         cpus = summary.get("processor_cpus", [])
-        if ref and probe.get("cpus") and i < len(cpus):
-            at = probe["cpus"].index(cpus[i])
-            run_us = (probe["loop_us_before"][at] +
-                      probe["loop_us_after"][at]) / 2
+        if ref and i < len(cpus) and cpus[i] in probes:
+            run_us = sum(probes[cpus[i]]) / 2
             text += f" (CPU {cpus[i]} at {run_us / ref:.2f})"
         parts.append(text)
     return ", ".join(parts)
