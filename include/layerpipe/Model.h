@@ -83,6 +83,16 @@ struct MeasuredTimes {
   std::optional<double> activationGradient;
   std::optional<double> weightGradient;
   std::optional<double> update;
+  /// B and G of the layer as a merged BG task runs them, back to back (B
+  /// alone for a layer without weights): they take less time there than
+  /// activationGradient + weightGradient, which are timed as separate tasks
+  /// run (docs/profile.md, "Two orders").
+  std::optional<double> mergedBackward;
+
+  bool any() const {
+    return forward || activationGradient || weightGradient || update ||
+           mergedBackward;
+  }
 };
 
 /// Work of one layer, in floating-point operations per mini-batch.

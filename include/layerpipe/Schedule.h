@@ -240,6 +240,14 @@ SimulationResult simulateSchedule(const Schedule &schedule,
 struct StagePipeline {
   unsigned numStages() const { return forward.size(); }
   std::vector<double> forward, backward, weightGradient, update;
+  /// A stage's B and G as one merged task: less than backward +
+  /// weightGradient where the profile timed its layers' B and G back to
+  /// back (MeasuredTimes::mergedBackward). Empty: their sum.
+  std::vector<double> mergedBackward;
+  double mergedBackwardUs(unsigned stage) const {
+    return mergedBackward.empty() ? backward[stage] + weightGradient[stage]
+                                  : mergedBackward[stage];
+  }
   /// Transfer from stage s to s+1 (forward) and s+1 to s (backward).
   std::vector<double> sendForwardUs, sendBackwardUs;
   std::vector<int64_t> sendForwardBytes, sendBackwardBytes;

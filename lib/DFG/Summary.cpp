@@ -262,6 +262,7 @@ static void writeLayer(const Compilation &C, unsigned l, JsonWriter &w) {
   w.beginObject();
   w.field("activation_gradient", times.activationGradient);
   w.field("forward", times.forward);
+  w.field("merged_backward", layer.measured.mergedBackward);
   w.field("update", times.update);
   w.field("weight_gradient", times.weightGradient);
   w.endObject();

@@ -292,6 +292,13 @@ Expected<TrainingDFG> buildTrainingDFG(const Model &model,
       gTime = taskTime(layer.measured.weightGradient, machine,
                        layer.flops.weightGradient * slow,
                        b.weightGradientTask());
+    // Merged, a layer's backward takes the time measured for its B and G
+    // back to back (B alone without weights), where the profile has it.
+    if (options.mergeBackward && layer.measured.mergedBackward) {
+      double merged = *layer.measured.mergedBackward;
+      bTime = layer.hasWeights() ? 0 : merged;
+      gTime = layer.hasWeights() ? merged : 0;
+    }
     if (layer.hasWeights() && options.mergeBackward) {
       lt.activationGradient = add(TaskKind::Backward, bTime + gTime);
     } else {

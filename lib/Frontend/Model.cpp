@@ -200,8 +200,7 @@ Error rebatchModel(Model &model, int64_t batch) {
   if (batch == model.batchSize)
     return Error::success();
   for (const Layer &layer : model.layers) {
-    const MeasuredTimes &m = layer.measured;
-    if (m.forward || m.activationGradient || m.weightGradient || m.update)
+    if (layer.measured.any())
       return createStringError(
           inconvertibleErrorCode(),
           "layer '%s' carries measured times for batch %lld; they cannot "

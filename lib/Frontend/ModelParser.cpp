@@ -299,11 +299,13 @@ void ModelReader::readTimes(const json &value, const Place &at,
                             MeasuredTimes &times) {
   requireObject(value, at);
   static const StringRef timeFields[] = {"forward", "activation_gradient",
-                                         "weight_gradient", "update"};
+                                         "weight_gradient", "update",
+                                         "merged_backward"};
   rejectUnknownFields(value, at, timeFields, "in 'times'");
   std::optional<double> *slots[] = {&times.forward, &times.activationGradient,
-                                    &times.weightGradient, &times.update};
-  for (size_t i = 0; i < 4; ++i)
+                                    &times.weightGradient, &times.update,
+                                    &times.mergedBackward};
+  for (size_t i = 0; i < std::size(slots); ++i)
     if (value.contains(timeFields[i]))
       *slots[i] = readNumber(value[timeFields[i].str()],
                              at.field(timeFields[i]), 0, 1e15,

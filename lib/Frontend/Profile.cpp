@@ -40,7 +40,8 @@ static Expected<json> readJsonFile(StringRef path, StringRef what) {
 
 /// The task kinds of the profile's per-layer objects.
 static const StringRef TimeFields[] = {"forward", "activation_gradient",
-                                       "weight_gradient", "update"};
+                                       "weight_gradient", "update",
+                                       "merged_backward"};
 
 static std::optional<double> *timeSlot(MeasuredTimes &t, StringRef field) {
   if (field == "forward")
@@ -49,6 +50,8 @@ static std::optional<double> *timeSlot(MeasuredTimes &t, StringRef field) {
     return &t.activationGradient;
   if (field == "weight_gradient")
     return &t.weightGradient;
+  if (field == "merged_backward")
+    return &t.mergedBackward;
   return &t.update;
 }
 
@@ -323,9 +326,14 @@ Error applyTraceTimes(StringRef path, Model &model,
         break;
       case 1:
         t.activationGradient = us;
+        // Measured as separate tasks, B and G are the merged time too.
+        t.mergedBackward.reset();
         // A merged task: B and G share its time as their current times do
-        // (all of it to G for a layer without B, the first one).
+        // (all of it to G for a layer without B, the first one), and it is
+        // the layer's merged time (the loss layer's is its L task).
         if (prefix == "BG") {
+          if (!model.layers[l].isLoss())
+            t.mergedBackward = us;
           double b = 0.5, g = 0.5;
           if (current.size() == model.layers.size()) {
             b = std::max(0.0, current[l][1]);
@@ -337,6 +345,7 @@ Error applyTraceTimes(StringRef path, Model &model,
         break;
       case 2:
         t.weightGradient = us;
+        t.mergedBackward.reset();
         break;
       default:
         t.update = us;

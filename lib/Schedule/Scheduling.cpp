@@ -163,7 +163,7 @@ static StagePipeline buildStagePipeline(const Compilation &C,
   StagePipeline P;
   P.forward.assign(count, 0);
   P.backward = P.weightGradient = P.update = P.sendForwardUs =
-      P.sendBackwardUs = P.forward;
+      P.sendBackwardUs = P.mergedBackward = P.forward;
   P.sendForwardBytes.assign(count, 0);
   P.sendBackwardBytes = P.activationBytes = P.sendForwardBytes;
   for (const Task &task : C.dfg.tasks) {
@@ -184,6 +184,19 @@ static StagePipeline buildStagePipeline(const Compilation &C,
       P.update[s] += task.timeUs;
       break;
     }
+  }
+  // Merged, each layer's B and G take their time measured back to back
+  // where the profile has it (a DFG built merged already holds it).
+  std::vector<double> layerBackward(C.model.layers.size(), 0.0);
+  for (const Task &task : C.dfg.tasks)
+    if (task.kind == TaskKind::ActivationGradient ||
+        task.kind == TaskKind::WeightGradient ||
+        task.kind == TaskKind::Backward)
+      layerBackward[task.layer] += task.timeUs;
+  for (unsigned l = 0; l < C.model.layers.size(); ++l) {
+    const std::optional<double> &merged = C.model.layers[l].measured.mergedBackward;
+    P.mergedBackward[stage[l]] +=
+        merged && !C.options.dfg.mergeBackward ? *merged : layerBackward[l];
   }
   // A tensor crossing several stage boundaries is sent over each of them;
   // a gradient read by both B and G of a layer is sent once.
@@ -638,8 +651,7 @@ static Expected<ModuloResult> schedulePipeDream(const StagePipeline &P,
   std::vector<unsigned> F, BG, U;
   for (unsigned s = 0; s < p; ++s) {
     F.push_back(add(TaskKind::Forward, s, P.forward[s]));
-    BG.push_back(add(TaskKind::Backward, s,
-                     P.backward[s] + P.weightGradient[s]));
+    BG.push_back(add(TaskKind::Backward, s, P.mergedBackwardUs(s)));
     U.push_back(add(TaskKind::Update, s, P.update[s]));
   }
   for (unsigned s = 0; s < p; ++s) {
@@ -856,11 +868,15 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
     S->memoryLimit.resize(opts.procs, S->memoryLimit.back());
   R.schedule = std::move(*S);
   ScheduleMetrics &M = R.metrics;
-  // The busiest processor's work per micro-batch (all its stages).
+  // The busiest processor's work per micro-batch (all its stages; B and G
+  // at the lesser of their separate and merged times, whichever the
+  // schedule ran).
   std::vector<double> procWork(opts.procs, 0.0);
   for (unsigned s = 0; s < count; ++s)
     procWork[P.procOfStage.empty() ? s : P.procOfStage[s]] +=
-        P.forward[s] + P.backward[s] + P.weightGradient[s] + P.update[s];
+        P.forward[s] +
+        std::min(P.backward[s] + P.weightGradient[s], P.mergedBackwardUs(s)) +
+        P.update[s];
   double stageMax = *std::max_element(procWork.begin(), procWork.end());
   M.makespan = R.schedule.period;
   M.period = M.makespan / m;

@@ -124,8 +124,7 @@ static StepGraph buildStep(const StagePipeline &P, unsigned microBatches,
       G.forward[s][j] = addTask(G, TaskKind::Forward, s, j, P.forward[s], P);
       if (mergeBackward) {
         G.backward[s][j] =
-            addTask(G, TaskKind::Backward, s, j,
-                    P.backward[s] + P.weightGradient[s], P);
+            addTask(G, TaskKind::Backward, s, j, P.mergedBackwardUs(s), P);
         continue;
       }
       G.backward[s][j] =

@@ -1008,11 +1008,7 @@ static Error compile(StageTimes &times) {
   // it (an explicit auto lists why the other candidates are not priced).
   if (*mode == MicroBatchMode::Default &&
       std::any_of(C.model.layers.begin(), C.model.layers.end(),
-                  [](const Layer &l) {
-                    const MeasuredTimes &m = l.measured;
-                    return m.forward || m.activationGradient ||
-                           m.weightGradient || m.update;
-                  }))
+                  [](const Layer &l) { return l.measured.any(); }))
     *mode = MicroBatchMode::None;
   if (*mode == MicroBatchMode::Explicit)
     if (Error err = stage("micro-batch", false,

@@ -134,7 +134,11 @@ static nlohmann::json referenceLayers(const Compilation &C) {
          {{"forward", time(lt.forward, C.dfg)},
           {"activation_gradient", time(lt.activationGradient, C.dfg)},
           {"weight_gradient", time(lt.weightGradient, C.dfg)},
-          {"update", time(lt.update, C.dfg)}}}};
+          {"update", time(lt.update, C.dfg)},
+          {"merged_backward",
+           l.measured.mergedBackward
+               ? nlohmann::json(*l.measured.mergedBackward)
+               : nlohmann::json()}}}};
     if (C.plan.planned) {
       const LayerPipelineState &st = C.plan.memory.layers[i];
       j["stage"] = C.plan.stageOfLayer[i];
