@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -246,14 +247,17 @@ struct ProfiledOp {
   OpKind kind;
   int layer;
 };
-/// The profiling program's tasks in round order (a processor function is a
-/// plain function pointer, so it finds them here; one run at a time).
+/// The profiling program's tasks (a processor function is a plain function
+/// pointer, so it finds them here; one run at a time), and the orders its
+/// rounds take turns running them in.
 const std::vector<ProfiledOp> *profiledOps = nullptr;
+const std::vector<std::vector<unsigned>> *profiledOrders = nullptr;
 
 void runProfiledOps(Processor &p) {
   const std::vector<ProfiledOp> &ops = *profiledOps;
+  const std::vector<std::vector<unsigned>> &orders = *profiledOrders;
   for (int64_t r = p.firstRound(); r < p.endRound(); ++r)
-    for (unsigned t = 0; t < ops.size(); ++t) {
+    for (unsigned t : orders[size_t(r) % orders.size()]) {
       if (!p.begin(t, r))
         continue;
       switch (ops[t].kind) {
@@ -306,26 +310,50 @@ private:
 bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
                             int repeats, uint64_t seed,
                             std::vector<LayerTimes> &times,
-                            std::string &error) {
+                            std::string &error, int cpu) {
   size_t L = net.layers.size();
   std::vector<int64_t> noDelays(L, 0);
-  // One round is one training step in the profiler's order: F (L for the
-  // loss layer) in model order, G and B from the last layer back, then the
-  // updates.
+  // One round is one training step: F (L for the loss layer) in model
+  // order, the backward ops from the last layer back, then the updates.
+  // The backward ops take two orders, in turns, because a program runs
+  // them in one of two ways and their times differ (ResNet-20's B and G 5%
+  // apart, docs/profile.md, "Two orders"): a merged BG task (PipeDream,
+  // 1F1B, GPipe) runs each layer's B and then its G; separate B and G tasks
+  // are listed so that the B chain, on the critical path, goes first and
+  // the G tasks follow it.
   std::vector<ProfiledOp> ops;
+  std::vector<std::vector<unsigned>> orders(2);
   {
     OpGraph graph(net, noDelays, WeightPolicy::Sync, 1, 1);
+    std::vector<unsigned> forward, backwardData, weightGradient, merged,
+        update;
+    auto add = [&](OpKind kind, size_t l, std::vector<unsigned> &list) {
+      if (!graph.hasOp(kind, int(l)))
+        return;
+      ops.push_back({kind, int(l)});
+      list.push_back(unsigned(ops.size() - 1));
+      if (&list == &backwardData || &list == &weightGradient)
+        merged.push_back(unsigned(ops.size() - 1));
+    };
+    for (size_t l = 0; l < L; ++l) {
+      add(OpKind::Forward, l, forward);
+      add(OpKind::Loss, l, forward);
+    }
+    for (size_t l = L; l-- > 0;) {
+      add(OpKind::ActivationGradient, l, backwardData);
+      add(OpKind::WeightGradient, l, weightGradient);
+    }
     for (size_t l = 0; l < L; ++l)
-      for (OpKind kind : {OpKind::Forward, OpKind::Loss})
-        if (graph.hasOp(kind, int(l)))
-          ops.push_back({kind, int(l)});
-    for (size_t l = L; l-- > 0;)
-      for (OpKind kind : {OpKind::WeightGradient, OpKind::ActivationGradient})
-        if (graph.hasOp(kind, int(l)))
-          ops.push_back({kind, int(l)});
-    for (size_t l = 0; l < L; ++l)
-      if (graph.hasOp(OpKind::Update, int(l)))
-        ops.push_back({OpKind::Update, int(l)});
+      add(OpKind::Update, l, update);
+    auto &separate = orders[0];
+    separate = forward;
+    separate.insert(separate.end(), backwardData.begin(), backwardData.end());
+    separate.insert(separate.end(), weightGradient.begin(),
+                    weightGradient.end());
+    separate.insert(separate.end(), update.begin(), update.end());
+    orders[1] = forward;
+    orders[1].insert(orders[1].end(), merged.begin(), merged.end());
+    orders[1].insert(orders[1].end(), update.begin(), update.end());
   }
 
   ProgramPlan plan;
@@ -358,7 +386,9 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
   // means, 527 measured per step). The mean needs many samples of a tail,
   // so a run of small tasks lasts about a second (at least \p repeats
   // steps, at most 5,000).
-  std::vector<double> mean;
+  // mean[t][k]: task t's mean over the rounds of order k (the rounds take
+  // turns, so round i runs order i % 2).
+  std::vector<std::array<double, 2>> mean;
   auto runSteps = [&](int64_t steps) {
     // Epochs of at most 32 steps: the data set holds one epoch, and a
     // large --warmup or --repeats must not make it batch x steps samples.
@@ -381,22 +411,39 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
       argv.push_back(a.data());
     bool got = false;
     Deployment deployment;
+    if (cpu >= 0)
+      deployment.processorCpus = {cpu};
     deployment.taskWork = [&](const std::vector<std::vector<double>> &work) {
       got = work.size() == ops.size();
-      mean.assign(work.size(), 0.0);
+      mean.assign(work.size(), {0.0, 0.0});
       for (size_t t = 0; t < work.size() && got; ++t) {
         size_t from = std::min(work[t].size(), size_t(std::max(0, warmup)));
-        if (from == work[t].size()) {
+        // An epoch's last step is not a step's cost: its updates send the
+        // weights to the host, which then evaluates (1.6 ms in LeNet-5's
+        // last update every 32 steps when the host shared the CPU). A
+        // program amortises that over an epoch of hundreds of steps.
+        std::array<double, 2> sum = {0, 0};
+        std::array<size_t, 2> counted = {0, 0};
+        for (size_t i = from; i < work[t].size(); ++i)
+          if ((int64_t(i) + 1) % perEpoch != 0) {
+            sum[i % 2] += work[t][i];
+            ++counted[i % 2];
+          }
+        if (counted[0] + counted[1] == 0) {
           got = false;
           break;
         }
-        double sum = 0;
-        for (size_t i = from; i < work[t].size(); ++i)
-          sum += work[t][i];
-        mean[t] = sum / double(work[t].size() - from);
+        for (size_t k = 0; k < 2; ++k)
+          mean[t][k] = counted[k] ? sum[k] / double(counted[k])
+                                  : sum[1 - k] / double(counted[1 - k]);
+        if (ops[t].kind != OpKind::ActivationGradient &&
+            ops[t].kind != OpKind::WeightGradient)
+          mean[t][0] = mean[t][1] = (sum[0] + sum[1]) /
+                                    double(counted[0] + counted[1]);
       }
     };
     profiledOps = &ops;
+    profiledOrders = &orders;
     int rc;
     {
       QuietStdout quiet;
@@ -404,17 +451,19 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
                            {runProfiledOps}, deployment);
     }
     profiledOps = nullptr;
+    profiledOrders = nullptr;
     return rc == 0 && got;
   };
-  int64_t steps = int64_t(warmup) + std::max(1, repeats);
-  bool ok = runSteps(steps);
+  // Both orders need a round that is not an epoch's last.
+  int64_t timed = std::max(4, repeats);
+  bool ok = runSteps(int64_t(warmup) + timed);
   if (ok) {
     double stepUs = 0;
-    for (double us : mean)
-      stepUs += us;
+    for (const auto &m : mean)
+      stepUs += m[0];
     int64_t wanted = std::min<int64_t>(
         5000, int64_t(1e6 / std::max(stepUs, 1.0)));
-    if (wanted > std::max(1, repeats))
+    if (wanted > timed)
       ok = runSteps(int64_t(warmup) + wanted);
   }
   if (!ok) {
@@ -425,7 +474,11 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
   times.assign(L, LayerTimes());
   for (size_t t = 0; t < ops.size(); ++t) {
     LayerTimes &lt = times[size_t(ops[t].layer)];
-    double us = std::max(0.0, mean[t]);
+    double us = std::max(0.0, mean[t][0]);
+    if (ops[t].kind == OpKind::ActivationGradient ||
+        ops[t].kind == OpKind::WeightGradient)
+      lt.mergedBackward =
+          std::max(0.0, lt.mergedBackward) + std::max(0.0, mean[t][1]);
     switch (ops[t].kind) {
     case OpKind::Forward:
       lt.forward = us;

@@ -1969,8 +1969,15 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
       if (t.proc == local[i])
         load[i] += t.durationUs;
   Pinning pinning;
-  if (!pinnedCpus(o.pinThreads, load, local.size() == P, pinning, error))
+  if (!deployment.processorCpus.empty()) {
+    if (deployment.processorCpus.size() != local.size())
+      return failWith(format("%zu CPUs given for %zu processor threads",
+                             deployment.processorCpus.size(), local.size()));
+    pinning.cpuOf = deployment.processorCpus;
+  } else if (!pinnedCpus(o.pinThreads, load, local.size() == P, pinning,
+                         error)) {
     return failWith(error);
+  }
   const std::vector<int> &cpuOf = pinning.cpuOf;
   // A pinned processor thread has its CPU to itself: it polls, so that
   // its senders need not wake it (docs/codegen.md, "Waiting for messages").
@@ -2009,15 +2016,25 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
     return 0;
   }
 
-  // The host: results in order, progress, epochs. When the processor
-  // threads hold every CPU, the host (and the test-set thread it starts)
-  // shares the least loaded processor's, where it delays the period least;
-  // unbound, it would preempt whichever processor the kernel chose.
+  // The host: results in order, progress, epochs. With the processor
+  // threads bound, the host (and the test-set thread it starts) keeps to
+  // the CPUs they leave free; when they hold every CPU, it shares the least
+  // loaded processor's, where it delays the period least. Unbound, the
+  // kernel may wake it on a processor's CPU, which it then preempts: the
+  // evaluation at an epoch's end held up a one-processor LeNet-5 program's
+  // last update for 1.6 ms (docs/profile.md, "The host thread").
   std::unique_ptr<ScopedPin> hostPin;
-  if (!cpuOf.empty() && cpuOf.size() >= allowedCpus().size()) {
-    size_t light = size_t(std::min_element(load.begin(), load.end()) -
-                          load.begin());
-    hostPin = std::make_unique<ScopedPin>(cpuOf[light]);
+  if (!cpuOf.empty()) {
+    std::vector<int> spare;
+    for (int cpu : allowedCpus())
+      if (std::find(cpuOf.begin(), cpuOf.end(), cpu) == cpuOf.end())
+        spare.push_back(cpu);
+    if (spare.empty()) {
+      size_t light = size_t(std::min_element(load.begin(), load.end()) -
+                            load.begin());
+      spare.push_back(cpuOf[light]);
+    }
+    hostPin = std::make_unique<ScopedPin>(spare);
   }
   // mpirun gives its ranks a pseudo-terminal even when its own output is a
   // pipe: a distributed run draws no progress line unless asked to.

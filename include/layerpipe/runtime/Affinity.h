@@ -52,8 +52,10 @@ std::vector<int> cpusBySpeed(const std::vector<int> &cpus,
 /// the CPUs it had.
 class ScopedPin {
 public:
-  explicit ScopedPin(int cpu) : previous_(allowedCpus()) {
-    pinCurrentThread({cpu});
+  explicit ScopedPin(int cpu) : ScopedPin(std::vector<int>{cpu}) {}
+  explicit ScopedPin(const std::vector<int> &cpus)
+      : previous_(allowedCpus()) {
+    pinCurrentThread(cpus);
   }
   ~ScopedPin() {
     if (!previous_.empty())

@@ -28,6 +28,9 @@ namespace runtime {
 struct LayerTimes {
   double forward = -1, activationGradient = -1, weightGradient = -1,
          update = -1;
+  /// B and G of the layer run back to back, as a merged BG task runs them
+  /// (profileThroughExecutor only; -1: not timed).
+  double mergedBackward = -1;
 };
 
 /// Times every task of \p net (finalized) on a batch of \p batch samples:
@@ -45,12 +48,16 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
 /// Unlike profileNetwork this includes what the executor does around the
 /// kernels (new output tensors, the values' bookkeeping, the loss task's
 /// labels and its result message). The loss layer's L task is its forward
-/// (activationGradient 0). False, with \p error, if the run fails (the
-/// program's message is on stderr; its standard output is silenced).
+/// (activationGradient 0). The processor thread runs on \p cpu (-1:
+/// unbound) and the host thread off it where another CPU is allowed; the
+/// last step of each of the run's epochs, which the host's evaluation and
+/// the weight snapshots may delay, is not counted. False, with \p error,
+/// if the run fails (the program's message is on stderr; its standard
+/// output is silenced).
 bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
                             int repeats, uint64_t seed,
                             std::vector<LayerTimes> &times,
-                            std::string &error);
+                            std::string &error, int cpu = -1);
 
 /// The extra time to read \p bytes that another thread has just written,
 /// against reading them warm from this thread's own caches (median),

@@ -225,6 +225,10 @@ struct Deployment {
   std::function<std::vector<std::string>(const std::string &blob)> gather;
   /// Set once the transport exists (after the checks of options and data).
   bool *started = nullptr;
+  /// The CPU of each processor this process runs, in order (empty:
+  /// --pin-threads decides). layerpipe-profile times its processor on the
+  /// CPU its probe found fastest.
+  std::vector<int> processorCpus;
   /// Called on the host's process after a successful run with the measured
   /// work of every task of ProgramPlan::tasks (microseconds, one figure
   /// per instance the task ran, in instance order): how layerpipe-profile

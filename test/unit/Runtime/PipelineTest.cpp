@@ -686,11 +686,15 @@ TEST_CASE("the profiler times every task through the stage programs' "
     CHECK(times[l].forward > 0);
     if (spec.type == LayerType::SoftmaxCrossEntropy) {
       CHECK(times[l].activationGradient == 0);
+      CHECK(times[l].mergedBackward == -1);
       continue;
     }
     if (!spec.inputs.empty())
       CHECK(times[l].activationGradient > 0);
     CHECK((times[l].weightGradient > 0) == spec.hasParams());
     CHECK((times[l].update > 0) == spec.hasParams());
+    // B and G back to back, timed in the other order's rounds.
+    bool backward = !spec.inputs.empty() || spec.hasParams();
+    CHECK((times[l].mergedBackward > 0) == backward);
   }
 }
