@@ -50,10 +50,11 @@ def sh(cmd, **kw):
 
 
 def profile_step_us(path):
-    """One training step on one thread by a profile: its tasks' sum."""
+    """One training step on one thread by a profile: its tasks' sum (a
+    layer's merged_backward times its B and G again, in another order)."""
     layers = json.load(open(path))["layers"]
-    return sum(t for times in layers.values() for t in times.values()
-               if t > 0)
+    return sum(t for times in layers.values() for k, t in times.items()
+               if t > 0 and k != "merged_backward")
 
 
 def predicted_period(opts, model, profile, flags):
