@@ -13,6 +13,8 @@
 #ifndef LAYERPIPE_LIB_FRONTEND_FRONTENDINTERNAL_H
 #define LAYERPIPE_LIB_FRONTEND_FRONTENDINTERNAL_H
 
+#include "JsonFields.h"
+
 #include "layerpipe/Model.h"
 
 #include "llvm/ADT/StringRef.h"
@@ -41,6 +43,12 @@ llvm::Error modelError(llvm::StringRef fileName, llvm::StringRef pointer,
 
 /// JSON pointer of a layer: "/layers/<sourceIndex>".
 std::string layerPointer(const Layer &layer);
+
+/// Reads a layer's measured task times, one field per task kind (a model
+/// layer's `times`, a profile's layer object) into \p times; an unknown
+/// field is an error that names \p where ("in 'times'").
+void readMeasuredTimes(const json &value, const Place &at,
+                       MeasuredTimes &times, llvm::StringRef where);
 
 /// Infers every layer's input and output shapes, parameter count and FLOPs,
 /// and the model's numClasses. Requires: layers in topological order with

@@ -138,7 +138,6 @@ private:
   void readTop(const json &root, Model &model);
   RawLayer readLayer(const json &value, size_t index);
   void readParameters(const json &object, const Place &at, Layer &layer);
-  void readTimes(const json &value, const Place &at, MeasuredTimes &times);
   void resolveInputs();
   void checkLossAndSinks();
   std::vector<unsigned> topologicalOrder();
@@ -295,13 +294,13 @@ void ModelReader::readParameters(const json &object, const Place &at,
   }
 }
 
-void ModelReader::readTimes(const json &value, const Place &at,
-                            MeasuredTimes &times) {
+void readMeasuredTimes(const json &value, const Place &at,
+                       MeasuredTimes &times, StringRef where) {
   requireObject(value, at);
   static const StringRef timeFields[] = {"forward", "activation_gradient",
                                          "weight_gradient", "update",
                                          "merged_backward"};
-  rejectUnknownFields(value, at, timeFields, "in 'times'");
+  rejectUnknownFields(value, at, timeFields, where);
   std::optional<double> *slots[] = {&times.forward, &times.activationGradient,
                                     &times.weightGradient, &times.update,
                                     &times.mergedBackward};
@@ -380,7 +379,8 @@ RawLayer ModelReader::readLayer(const json &value, size_t index) {
     layer.gradientDelay = static_cast<unsigned>(readInt(
         value["gradient_delay"], at.field("gradient_delay"), 0, kMaxSize));
   if (value.contains("times"))
-    readTimes(value["times"], at.field("times"), layer.measured);
+    readMeasuredTimes(value["times"], at.field("times"), layer.measured,
+                      "in 'times'");
   return result;
 }
 

@@ -38,23 +38,6 @@ static Expected<json> readJsonFile(StringRef path, StringRef what) {
   return parseJson((*buffer)->getBuffer(), path);
 }
 
-/// The task kinds of the profile's per-layer objects.
-static const StringRef TimeFields[] = {"forward", "activation_gradient",
-                                       "weight_gradient", "update",
-                                       "merged_backward"};
-
-static std::optional<double> *timeSlot(MeasuredTimes &t, StringRef field) {
-  if (field == "forward")
-    return &t.forward;
-  if (field == "activation_gradient")
-    return &t.activationGradient;
-  if (field == "weight_gradient")
-    return &t.weightGradient;
-  if (field == "merged_backward")
-    return &t.mergedBackward;
-  return &t.update;
-}
-
 /// The profile's `cpu` object: the CPUs and their probe times before and
 /// after the tasks were timed. Sets the machine's CPU speed spread, the
 /// slowest probe time over the fastest, before or after (docs/profile.md).
@@ -166,12 +149,8 @@ static void readProfile(const json &root, Model &model, MachineDesc &machine) {
       fail(layersAt.pointer(), "the profile has no times of layer '" +
                                  layer.name + "'");
     Place at = layersAt.field(layer.name);
-    const json &times = requireObject(layers[layer.name], at);
-    rejectUnknownFields(times, at, TimeFields, "in a layer's profile");
-    for (StringRef field : TimeFields)
-      if (times.contains(field.str()))
-        *timeSlot(layer.measured, field) = readNumber(
-            times[field.str()], at.field(field), 0, 1e15, /*hiOpen=*/false);
+    readMeasuredTimes(layers[layer.name], at, layer.measured,
+                      "in a layer's profile");
   }
   if (root.contains("machine")) {
     Place at = top.field("machine");
