@@ -166,8 +166,15 @@ static StagePipeline buildStagePipeline(const Compilation &C,
       P.sendBackwardUs = P.mergedBackward = P.forward;
   P.sendForwardBytes.assign(count, 0);
   P.sendBackwardBytes = P.activationBytes = P.sendForwardBytes;
+  // Each layer's B and G (or merged BG) task time, for the merged stage
+  // task below.
+  std::vector<double> layerBackward(C.model.layers.size(), 0.0);
   for (const Task &task : C.dfg.tasks) {
     unsigned s = stage[task.layer];
+    if (task.kind == TaskKind::ActivationGradient ||
+        task.kind == TaskKind::WeightGradient ||
+        task.kind == TaskKind::Backward)
+      layerBackward[task.layer] += task.timeUs;
     switch (task.kind) {
     case TaskKind::Forward:
     case TaskKind::Loss:
@@ -187,14 +194,9 @@ static StagePipeline buildStagePipeline(const Compilation &C,
   }
   // Merged, each layer's B and G take their time measured back to back
   // where the profile has it (a DFG built merged already holds it).
-  std::vector<double> layerBackward(C.model.layers.size(), 0.0);
-  for (const Task &task : C.dfg.tasks)
-    if (task.kind == TaskKind::ActivationGradient ||
-        task.kind == TaskKind::WeightGradient ||
-        task.kind == TaskKind::Backward)
-      layerBackward[task.layer] += task.timeUs;
   for (unsigned l = 0; l < C.model.layers.size(); ++l) {
-    const std::optional<double> &merged = C.model.layers[l].measured.mergedBackward;
+    const std::optional<double> &merged =
+        C.model.layers[l].measured.mergedBackward;
     P.mergedBackward[stage[l]] +=
         merged && !C.options.dfg.mergeBackward ? *merged : layerBackward[l];
   }
