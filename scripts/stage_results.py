@@ -54,7 +54,7 @@ def profile_step_us(path):
     layer's merged_backward times its B and G again, in another order)."""
     layers = json.load(open(path))["layers"]
     return sum(t for times in layers.values() for k, t in times.items()
-               if t > 0 and k != "merged_backward")
+               if t > 0 and k not in ("merged_backward", "input_load"))
 
 
 def predicted_period(opts, model, profile, flags):

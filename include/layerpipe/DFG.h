@@ -84,7 +84,16 @@ struct LayerTasks {
 struct DFGOptions {
   /// Fold B and G into one Backward task (the PipeDream-style model).
   bool mergeBackward = false;
+  /// The plan keeps several steps in flight on a processor (2 or more
+  /// processors, an unfolded graph, or a synchronous step of several
+  /// micro-batches): the G of a layer reading the model's input gathers
+  /// its batch again (MeasuredTimes::inputLoad).
+  bool reloadInput = false;
 };
+
+/// What G (or the merged backward) of \p layer adds for gathering its
+/// batch again under \p options: its measured inputLoad, or 0.
+double inputReloadUs(const Layer &layer, const DFGOptions &options);
 
 class TrainingDFG {
 public:

@@ -88,10 +88,15 @@ struct MeasuredTimes {
   /// activationGradient + weightGradient, which are timed as separate tasks
   /// run (docs/profile.md, "Two orders").
   std::optional<double> mergedBackward;
+  /// A layer reading the model's input: the time to gather its batch of
+  /// the training data again for G, which a plan with several steps in
+  /// flight on a processor does (its F loaded other batches since;
+  /// docs/profile.md, "Loading the batch again"). Not counted elsewhere.
+  std::optional<double> inputLoad;
 
   bool any() const {
     return forward || activationGradient || weightGradient || update ||
-           mergedBackward;
+           mergedBackward || inputLoad;
   }
 };
 

@@ -262,6 +262,7 @@ static void writeLayer(const Compilation &C, unsigned l, JsonWriter &w) {
   w.beginObject();
   w.field("activation_gradient", times.activationGradient);
   w.field("forward", times.forward);
+  w.field("input_load", layer.measured.inputLoad);
   w.field("merged_backward", layer.measured.mergedBackward);
   w.field("update", times.update);
   w.field("weight_gradient", times.weightGradient);

@@ -236,6 +236,12 @@ static void snapNegligibleTimes(TrainingDFG &dfg) {
       t.timeUs = 0;
 }
 
+double inputReloadUs(const Layer &layer, const DFGOptions &options) {
+  if (!options.reloadInput || !layer.inputs.empty() || !layer.hasWeights())
+    return 0;
+  return layer.measured.inputLoad.value_or(0);
+}
+
 Expected<TrainingDFG> buildTrainingDFG(const Model &model,
                                        const MachineDesc &machine,
                                        const DFGOptions &options) {
@@ -299,6 +305,7 @@ Expected<TrainingDFG> buildTrainingDFG(const Model &model,
       bTime = layer.hasWeights() ? 0 : merged;
       gTime = layer.hasWeights() ? merged : 0;
     }
+    gTime += inputReloadUs(layer, options);
     if (layer.hasWeights() && options.mergeBackward) {
       lt.activationGradient = add(TaskKind::Backward, bTime + gTime);
     } else {

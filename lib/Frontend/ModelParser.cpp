@@ -299,11 +299,11 @@ void readMeasuredTimes(const json &value, const Place &at,
   requireObject(value, at);
   static const StringRef timeFields[] = {"forward", "activation_gradient",
                                          "weight_gradient", "update",
-                                         "merged_backward"};
+                                         "merged_backward", "input_load"};
   rejectUnknownFields(value, at, timeFields, where);
   std::optional<double> *slots[] = {&times.forward, &times.activationGradient,
                                     &times.weightGradient, &times.update,
-                                    &times.mergedBackward};
+                                    &times.mergedBackward, &times.inputLoad};
   for (size_t i = 0; i < std::size(slots); ++i)
     if (value.contains(timeFields[i]))
       *slots[i] = readNumber(value[timeFields[i].str()],

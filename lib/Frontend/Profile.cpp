@@ -311,6 +311,8 @@ Error applyTraceTimes(StringRef path, Model &model,
         // (all of it to G for a layer without B, the first one), and it is
         // the layer's merged time (the loss layer's is its L task).
         if (prefix == "BG") {
+          // The measured task gathered the batch again if it had to.
+          t.inputLoad.reset();
           if (!model.layers[l].isLoss())
             t.mergedBackward = us;
           double b = 0.5, g = 0.5;
@@ -325,6 +327,7 @@ Error applyTraceTimes(StringRef path, Model &model,
       case 2:
         t.weightGradient = us;
         t.mergedBackward.reset();
+        t.inputLoad.reset();
         break;
       default:
         t.update = us;

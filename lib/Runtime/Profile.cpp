@@ -246,6 +246,9 @@ namespace {
 struct ProfiledOp {
   OpKind kind;
   int layer;
+  /// Gathers a batch again (Processor::reloadInput) instead of running
+  /// the op: timed right before the G of a layer reading the data.
+  bool reload = false;
 };
 /// The profiling program's tasks (a processor function is a plain function
 /// pointer, so it finds them here; one run at a time), and the orders its
@@ -260,6 +263,15 @@ void runProfiledOps(Processor &p) {
     for (unsigned t : orders[size_t(r) % orders.size()]) {
       if (!p.begin(t, r))
         continue;
+      if (ops[t].reload) {
+        // The batch of two steps before, as the first stage of a
+        // two-stage pipeline gathers it for G: its samples have left the
+        // caches since F read them, unlike this step's (18-20 us against
+        // 28-41 for LeNet-5).
+        p.reloadInput(std::max<int64_t>(0, r - 2));
+        p.end();
+        continue;
+      }
       switch (ops[t].kind) {
       case OpKind::Forward:
         p.forward(ops[t].layer);
@@ -314,23 +326,25 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
   size_t L = net.layers.size();
   std::vector<int64_t> noDelays(L, 0);
   // One round is one training step: F (L for the loss layer) in model
-  // order, the backward ops from the last layer back, then the updates.
-  // The backward ops take two orders, in turns, because a program runs
-  // them in one of two ways and their times differ (ResNet-20's B and G 5%
-  // apart, docs/profile.md, "Two orders"): a merged BG task (PipeDream,
-  // 1F1B, GPipe) runs each layer's B and then its G; separate B and G tasks
-  // are listed so that the B chain, on the critical path, goes first and
-  // the G tasks follow it.
+  // order, then the backward ops from the last layer back and the updates.
+  // These take two orders, in turns, because a program runs them in one of
+  // two ways and their times differ (ResNet-20's B and G 5% apart,
+  // docs/profile.md, "Two orders"): a merged BG task (PipeDream, 1F1B,
+  // GPipe) runs each layer's B and then its G, and a stage's updates after
+  // all of them; separate B and G tasks are listed so that the B chain, on
+  // the critical path, goes first and the G tasks follow it, each layer's
+  // U right after its G.
   std::vector<ProfiledOp> ops;
   std::vector<std::vector<unsigned>> orders(2);
   {
     OpGraph graph(net, noDelays, WeightPolicy::Sync, 1, 1);
     std::vector<unsigned> forward, backwardData, weightGradient, merged,
         update;
-    auto add = [&](OpKind kind, size_t l, std::vector<unsigned> &list) {
+    auto add = [&](OpKind kind, size_t l, std::vector<unsigned> &list,
+                   bool reload = false) {
       if (!graph.hasOp(kind, int(l)))
         return;
-      ops.push_back({kind, int(l)});
+      ops.push_back({kind, int(l), reload});
       list.push_back(unsigned(ops.size() - 1));
       if (&list == &backwardData || &list == &weightGradient)
         merged.push_back(unsigned(ops.size() - 1));
@@ -341,6 +355,11 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
     }
     for (size_t l = L; l-- > 0;) {
       add(OpKind::ActivationGradient, l, backwardData);
+      // A program that has loaded other batches since this step's F
+      // gathers the batch again in G (docs/profile.md, "Loading the batch
+      // again"): timed on its own, so that G is G alone.
+      if (net.layers[l].inputs.empty())
+        add(OpKind::WeightGradient, l, weightGradient, /*reload=*/true);
       add(OpKind::WeightGradient, l, weightGradient);
     }
     for (size_t l = 0; l < L; ++l)
@@ -348,9 +367,14 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
     auto &separate = orders[0];
     separate = forward;
     separate.insert(separate.end(), backwardData.begin(), backwardData.end());
-    separate.insert(separate.end(), weightGradient.begin(),
-                    weightGradient.end());
-    separate.insert(separate.end(), update.begin(), update.end());
+    for (unsigned g : weightGradient) {
+      separate.push_back(g);
+      if (ops[g].reload)
+        continue;
+      for (unsigned u : update)
+        if (ops[u].layer == ops[g].layer)
+          separate.push_back(u);
+    }
     orders[1] = forward;
     orders[1].insert(orders[1].end(), merged.begin(), merged.end());
     orders[1].insert(orders[1].end(), update.begin(), update.end());
@@ -367,9 +391,8 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
   for (const ProfiledOp &op : ops) {
     plan.placement[size_t(op.layer)][size_t(op.kind)] = 0;
     TaskInfo task;
-    task.name = std::string(opKindPrefix(op.kind)) + "." +
-                net.layers[size_t(op.layer)].name;
-    task.kind = opKindPrefix(op.kind);
+    task.kind = op.reload ? "R" : opKindPrefix(op.kind);
+    task.name = task.kind + "." + net.layers[size_t(op.layer)].name;
     plan.tasks.push_back(task);
   }
   // A network reading token ids trains on text; the others on synthetic
@@ -390,15 +413,26 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
   // turns, so round i runs order i % 2).
   std::vector<std::array<double, 2>> mean;
   auto runSteps = [&](int64_t steps) {
-    // Epochs of at most 32 steps: the data set holds one epoch, and a
-    // large --warmup or --repeats must not make it batch x steps samples.
+    // The training set: at least 64 MiB of samples (more than a CPU's
+    // caches hold), so that a batch is gathered from memory as from
+    // Fashion-MNIST's 188 MB: LeNet-5's gather of 64 samples took 32 us
+    // from 2,048 samples and 44-47 from 21,400 or more (docs/profile.md).
+    // Epochs of at most 32 steps (Deployment::stepsPerEpoch), each drawn
+    // from the whole set.
     int64_t perEpoch = std::min<int64_t>(steps, 32);
+    int64_t samples = batch * perEpoch;
+    if (!text) {
+      int64_t sampleBytes = 4;
+      for (int64_t d : net.inputShape)
+        sampleBytes *= std::max<int64_t>(1, d);
+      samples = std::max(samples, (int64_t(64) << 20) / sampleBytes);
+    }
     int64_t epochs = (steps + perEpoch - 1) / perEpoch;
     std::vector<std::string> args = {
         "layerpipe-profile",
         std::string("--data=") + (text ? "fortunes" : "synthetic"),
         "--batch=" + std::to_string(batch),
-        "--train-limit=" + std::to_string(batch * perEpoch),
+        "--train-limit=" + std::to_string(samples),
         "--test-limit=" + std::to_string(batch),
         "--epochs=" + std::to_string(epochs),
         "--lr=0.000000001", // the weights stay put (no overflow to time)
@@ -411,6 +445,7 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
       argv.push_back(a.data());
     bool got = false;
     Deployment deployment;
+    deployment.stepsPerEpoch = perEpoch;
     if (cpu >= 0)
       deployment.processorCpus = {cpu};
     deployment.taskWork = [&](const std::vector<std::vector<double>> &work) {
@@ -422,10 +457,19 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
         // weights to the host, which then evaluates (1.6 ms in LeNet-5's
         // last update every 32 steps when the host shared the CPU). A
         // program amortises that over an epoch of hundreds of steps.
+        // Nor is a one-off stall of 20 times the task's median and 50 us
+        // more (LeNet-5's U.fc1 took 1.2-1.4 ms once per run, at the
+        // second step of the second epoch, against a median of 25 us): a
+        // program meets it once in its hundreds of steps, a profile once
+        // in as few as 150.
+        std::vector<double> sorted(work[t].begin() + from, work[t].end());
+        std::sort(sorted.begin(), sorted.end());
+        double median = sorted.empty() ? 0 : sorted[sorted.size() / 2];
+        double stall = std::max(20 * median, median + 50);
         std::array<double, 2> sum = {0, 0};
         std::array<size_t, 2> counted = {0, 0};
         for (size_t i = from; i < work[t].size(); ++i)
-          if ((int64_t(i) + 1) % perEpoch != 0) {
+          if ((int64_t(i) + 1) % perEpoch != 0 && work[t][i] <= stall) {
             sum[i % 2] += work[t][i];
             ++counted[i % 2];
           }
@@ -436,8 +480,15 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
         for (size_t k = 0; k < 2; ++k)
           mean[t][k] = counted[k] ? sum[k] / double(counted[k])
                                   : sum[1 - k] / double(counted[1 - k]);
-        if (ops[t].kind != OpKind::ActivationGradient &&
-            ops[t].kind != OpKind::WeightGradient)
+        // U counts where it follows its G (the separate order), as a
+        // layer's update runs in a program: right after G, its gradient
+        // still in the caches (LeNet-5's U.fc1 23-26 us there, 34-41 after
+        // every G of the step, 22-28 in programs).
+        if (ops[t].kind == OpKind::Update && counted[0])
+          mean[t][1] = mean[t][0];
+        else if (ops[t].reload ||
+                 (ops[t].kind != OpKind::ActivationGradient &&
+                  ops[t].kind != OpKind::WeightGradient))
           mean[t][0] = mean[t][1] = (sum[0] + sum[1]) /
                                     double(counted[0] + counted[1]);
       }
@@ -475,6 +526,10 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
   for (size_t t = 0; t < ops.size(); ++t) {
     LayerTimes &lt = times[size_t(ops[t].layer)];
     double us = std::max(0.0, mean[t][0]);
+    if (ops[t].reload) {
+      lt.inputLoad = us;
+      continue;
+    }
     if (ops[t].kind == OpKind::ActivationGradient ||
         ops[t].kind == OpKind::WeightGradient)
       lt.mergedBackward =

@@ -823,6 +823,10 @@ void Processor::loss(int layer) { impl_->loss(layer); }
 void Processor::backwardData(int layer) { impl_->backwardData(layer); }
 void Processor::backwardWeights(int layer) { impl_->backwardWeights(layer); }
 void Processor::update(int layer) { impl_->update(layer); }
+void Processor::reloadInput(int64_t instance) {
+  impl_->dataInstance = -1;
+  impl_->loadData(instance);
+}
 
 //===----------------------------------------------------------------------===//
 // The program: options, host, outputs
@@ -1779,6 +1783,8 @@ int runStageProgram(int argc, char **argv, NetSpec net, ProgramPlan plan,
                            "samples",
                            (long long)batch, (long long)train.count));
   int64_t stepsPerEpoch = train.count / batch;
+  if (deployment.stepsPerEpoch > 0)
+    stepsPerEpoch = std::min(stepsPerEpoch, deployment.stepsPerEpoch);
   int64_t steps = stepsPerEpoch * o.epochs;
   if (steps * int64_t(M) >= (int64_t(1) << 32))
     return failWith("the run has more than 2^32 micro-batches");

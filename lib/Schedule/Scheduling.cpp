@@ -198,7 +198,9 @@ static StagePipeline buildStagePipeline(const Compilation &C,
     const std::optional<double> &merged =
         C.model.layers[l].measured.mergedBackward;
     P.mergedBackward[stage[l]] +=
-        merged && !C.options.dfg.mergeBackward ? *merged : layerBackward[l];
+        merged && !C.options.dfg.mergeBackward
+            ? *merged + inputReloadUs(C.model.layers[l], C.options.dfg)
+            : layerBackward[l];
   }
   // A tensor crossing several stage boundaries is sent over each of them;
   // a gradient read by both B and G of a layer is sent once.

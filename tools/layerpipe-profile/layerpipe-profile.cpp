@@ -158,6 +158,10 @@ static Error run() {
       separate += std::max(0.0, t.activationGradient) +
                   std::max(0.0, t.weightGradient);
     }
+    // Nor is gathering the batch again for G, which only plans with
+    // several steps in flight do.
+    if (t.inputLoad >= 0)
+      entry["input_load"] = std::round(t.inputLoad * 1000.0) / 1000.0;
     layers[net->layers[l].name] = entry;
   }
   nlohmann::ordered_json machine, transport;

@@ -356,6 +356,15 @@ static Error readOptions(CompileOptions &options) {
   options.timePasses = timePasses;
   if (Error err = readScheduleOptions(options))
     return err;
+  // One processor runs one step (micro-batch) at a time, its F and then
+  // its backward, unless the graph is unfolded or the schedule puts
+  // several virtual stages on it. Anything else runs F of later steps
+  // before the first layer's G, which then gathers its batch again.
+  const ScheduleOptions &S = options.schedule;
+  bool virtualStages = S.kind == ScheduleKind::ZBV ||
+                       S.kind == ScheduleKind::Interleaved1F1B ||
+                       S.kind == ScheduleKind::DualPipeV;
+  options.dfg.reloadInput = S.procs > 1 || S.unfold > 1 || virtualStages;
   if (Error err = readPlanOptions(options))
     return err;
   return checkOutputPaths(options);

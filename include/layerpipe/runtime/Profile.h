@@ -31,6 +31,11 @@ struct LayerTimes {
   /// B and G of the layer run back to back, as a merged BG task runs them
   /// (profileThroughExecutor only; -1: not timed).
   double mergedBackward = -1;
+  /// A layer reading the training data: the time to gather its batch again
+  /// for its G, when the processor has loaded another batch since (every
+  /// plan that keeps several steps in flight; profileThroughExecutor only,
+  /// -1: not timed).
+  double inputLoad = -1;
 };
 
 /// Times every task of \p net (finalized) on a batch of \p batch samples:
@@ -47,7 +52,11 @@ std::vector<LayerTimes> profileNetwork(const NetSpec &net, int64_t batch,
 /// \p repeats of them, and as many as fill about a second (at most 5,000).
 /// Unlike profileNetwork this includes what the executor does around the
 /// kernels (new output tensors, the values' bookkeeping, the loss task's
-/// labels and its result message). The loss layer's L task is its forward
+/// labels and its result message). The steps draw their batches from a
+/// synthetic training set of at least 64 MiB, so that a batch is gathered
+/// from memory as from a real training set, not from the caches; before
+/// the G of a layer reading the data the batch is gathered again, timed on
+/// its own (inputLoad). The loss layer's L task is its forward
 /// (activationGradient 0). The processor thread runs on \p cpu (-1:
 /// unbound) and the host thread off it where another CPU is allowed; the
 /// last step of each of the run's epochs, which the host's evaluation and

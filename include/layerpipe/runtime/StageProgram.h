@@ -189,6 +189,11 @@ public:
   void backwardData(int layer);
   void backwardWeights(int layer);
   void update(int layer);
+  /// Gathers instance \p instance's batch of the training data into the
+  /// processor's input, as a task reading the data does when the processor
+  /// has loaded another instance's since (layerpipe-profile times it;
+  /// docs/profile.md, "Loading the batch again").
+  void reloadInput(int64_t instance);
   /// Ends the task begun last (its trace event).
   void end();
 
@@ -229,6 +234,12 @@ struct Deployment {
   /// --pin-threads decides). layerpipe-profile times its processor on the
   /// CPU its probe found fastest.
   std::vector<int> processorCpus;
+  /// Steps per epoch when above 0 and below the training set's samples
+  /// over the batch: each epoch then draws its steps from the start of its
+  /// shuffled order of the whole set. layerpipe-profile gathers its batches
+  /// from a training set larger than the caches in a run of a few hundred
+  /// steps.
+  int64_t stepsPerEpoch = 0;
   /// Called on the host's process after a successful run with the measured
   /// work of every task of ProgramPlan::tasks (microseconds, one figure
   /// per instance the task ran, in instance order): how layerpipe-profile

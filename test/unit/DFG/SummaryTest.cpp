@@ -135,6 +135,9 @@ static nlohmann::json referenceLayers(const Compilation &C) {
           {"activation_gradient", time(lt.activationGradient, C.dfg)},
           {"weight_gradient", time(lt.weightGradient, C.dfg)},
           {"update", time(lt.update, C.dfg)},
+          {"input_load", l.measured.inputLoad
+                             ? nlohmann::json(*l.measured.inputLoad)
+                             : nlohmann::json()},
           {"merged_backward",
            l.measured.mergedBackward
                ? nlohmann::json(*l.measured.mergedBackward)

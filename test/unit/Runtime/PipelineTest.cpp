@@ -696,5 +696,8 @@ TEST_CASE("the profiler times every task through the stage programs' "
     // B and G back to back, timed in the other order's rounds.
     bool backward = !spec.inputs.empty() || spec.hasParams();
     CHECK((times[l].mergedBackward > 0) == backward);
+    // The batch gathered again for G, for a layer reading the data.
+    CHECK((times[l].inputLoad > 0) ==
+          (spec.inputs.empty() && spec.hasParams()));
   }
 }
