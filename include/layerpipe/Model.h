@@ -91,7 +91,7 @@ struct MeasuredTimes {
   /// A layer reading the model's input: the time to gather its batch of
   /// the training data again for G, which a plan with several steps in
   /// flight on a processor does (its F loaded other batches since;
-  /// docs/profile.md, "Loading the batch again"). Not counted elsewhere.
+  /// docs/profile.md, "Loading the batch"). Not counted elsewhere.
   std::optional<double> inputLoad;
 
   bool any() const {

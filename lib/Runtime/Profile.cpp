@@ -356,8 +356,8 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
     for (size_t l = L; l-- > 0;) {
       add(OpKind::ActivationGradient, l, backwardData);
       // A program that has loaded other batches since this step's F
-      // gathers the batch again in G (docs/profile.md, "Loading the batch
-      // again"): timed on its own, so that G is G alone.
+      // gathers the batch again in G (docs/profile.md, "Loading the
+      // batch"): timed on its own, so that G is G alone.
       if (net.layers[l].inputs.empty())
         add(OpKind::WeightGradient, l, weightGradient, /*reload=*/true);
       add(OpKind::WeightGradient, l, weightGradient);

@@ -192,7 +192,7 @@ public:
   /// Gathers instance \p instance's batch of the training data into the
   /// processor's input, as a task reading the data does when the processor
   /// has loaded another instance's since (layerpipe-profile times it;
-  /// docs/profile.md, "Loading the batch again").
+  /// docs/profile.md, "Loading the batch").
   void reloadInput(int64_t instance);
   /// Ends the task begun last (its trace event).
   void end();
