@@ -1045,6 +1045,16 @@ static Error compile(StageTimes &times) {
   if (!autoBatch)
     if (Error err = loadProfile(false))
       return err;
+  // A profile whose batch cannot be read matches no candidate; its own
+  // error (the field, the value) says more than "no profile at batch 0".
+  if (autoBatch)
+    for (const std::string &path : profilePaths)
+      if (profileBatch(path) == 0) {
+        Model model = C.model;
+        MachineDesc machine = C.machine;
+        if (Error err = applyProfile(path, model, machine))
+          return err;
+      }
   if (!traceTimesPath.empty())
     if (Error err = stage("load trace times", false, [&] {
           Expected<std::vector<LayerTaskTimes>> current =
