@@ -85,9 +85,9 @@ struct DFGOptions {
   /// Fold B and G into one Backward task (the PipeDream-style model).
   bool mergeBackward = false;
   /// The plan keeps several steps in flight on a processor (2 or more
-  /// processors, an unfolded graph, or a synchronous step of several
-  /// micro-batches): the G of a layer reading the model's input gathers
-  /// its batch again (MeasuredTimes::inputLoad).
+  /// processors, an unfolded graph, virtual stages): the G of a layer
+  /// reading the model's input gathers its batch again
+  /// (MeasuredTimes::inputLoad).
   bool reloadInput = false;
 };
 
