@@ -58,6 +58,9 @@ enum class ScheduleKind {
 /// "layerpipe", "pipedream", "gpipe", "1f1b", "zb-h1", "zb-h2", "zb-v",
 /// "interleaved-1f1b", "dualpipe-v". Parsing ignores case.
 llvm::StringRef scheduleKindName(ScheduleKind kind);
+/// Whether \p kind puts several (virtual) stages on each processor:
+/// interleaved 1F1B, ZB-V and DualPipe-V.
+bool hasVirtualStages(ScheduleKind kind);
 std::optional<ScheduleKind> parseScheduleKind(llvm::StringRef name);
 
 /// Where the asynchronous layerpipe schedule places a layer's tasks

@@ -61,6 +61,11 @@ StringRef scheduleKindName(ScheduleKind kind) {
   llvm_unreachable("unknown schedule kind");
 }
 
+bool hasVirtualStages(ScheduleKind kind) {
+  return kind == ScheduleKind::Interleaved1F1B || kind == ScheduleKind::ZBV ||
+         kind == ScheduleKind::DualPipeV;
+}
+
 std::optional<ScheduleKind> parseScheduleKind(StringRef name) {
   for (ScheduleKind kind :
        {ScheduleKind::LayerPipe, ScheduleKind::PipeDream, ScheduleKind::GPipe,
@@ -795,10 +800,8 @@ static Error scheduleSynchronousStep(Compilation &C, ScheduleResult &R) {
   // DualPipe-V (2 per processor, in a V): the model cut into more stages.
   unsigned virtualStages = opts.kind == ScheduleKind::Interleaved1F1B
                                ? opts.virtualStages
-                           : opts.kind == ScheduleKind::ZBV ||
-                                     opts.kind == ScheduleKind::DualPipeV
-                               ? 2
-                               : 1;
+                           : hasVirtualStages(opts.kind) ? 2
+                                                         : 1;
   Expected<std::vector<unsigned>> stages =
       stagesForBaselines(C, count, opts.procs * virtualStages);
   if (!stages)

@@ -687,10 +687,7 @@ Expected<Schedule> scheduleSynchronous(const StagePipeline &P,
                              stages, microBatches);
   unsigned procs = numPipelineProcs(P);
   bool virtualStages = procs != stages;
-  bool needsVirtual = kind == ScheduleKind::Interleaved1F1B ||
-                      kind == ScheduleKind::ZBV ||
-                      kind == ScheduleKind::DualPipeV;
-  if (virtualStages && !needsVirtual)
+  if (virtualStages && !hasVirtualStages(kind))
     return createStringError(
         inconvertibleErrorCode(),
         "--schedule=%s runs one stage per processor (got %u stages on %u "

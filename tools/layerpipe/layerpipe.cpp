@@ -361,10 +361,8 @@ static Error readOptions(CompileOptions &options) {
   // several virtual stages on it. Anything else runs F of later steps
   // before the first layer's G, which then gathers its batch again.
   const ScheduleOptions &S = options.schedule;
-  bool virtualStages = S.kind == ScheduleKind::ZBV ||
-                       S.kind == ScheduleKind::Interleaved1F1B ||
-                       S.kind == ScheduleKind::DualPipeV;
-  options.dfg.reloadInput = S.procs > 1 || S.unfold > 1 || virtualStages;
+  options.dfg.reloadInput =
+      S.procs > 1 || S.unfold > 1 || hasVirtualStages(S.kind);
   if (Error err = readPlanOptions(options))
     return err;
   return checkOutputPaths(options);
