@@ -367,13 +367,14 @@ bool profileThroughExecutor(const NetSpec &net, int64_t batch, int warmup,
     auto &separate = orders[0];
     separate = forward;
     separate.insert(separate.end(), backwardData.begin(), backwardData.end());
+    std::vector<int> updateOf(L, -1);
+    for (unsigned u : update)
+      updateOf[size_t(ops[u].layer)] = int(u);
     for (unsigned g : weightGradient) {
       separate.push_back(g);
-      if (ops[g].reload)
-        continue;
-      for (unsigned u : update)
-        if (ops[u].layer == ops[g].layer)
-          separate.push_back(u);
+      int u = updateOf[size_t(ops[g].layer)];
+      if (!ops[g].reload && u >= 0)
+        separate.push_back(unsigned(u));
     }
     orders[1] = forward;
     orders[1].insert(orders[1].end(), merged.begin(), merged.end());
